@@ -1,0 +1,56 @@
+//! The one error type of the HTTP API: a status code and a JSON body `{"error": "..."}`.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error answered to a client. Internal causes are logged, never sent.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed; the message names the field.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is larger than the route accepts.
+    #[error("request body is larger than the {limit_mb} MB this route accepts")]
+    PayloadTooLarge {
+        /// The limit, in MB.
+        limit_mb: usize,
+    },
+    /// No endpoint with this id.
+    #[error("no endpoint named `{0}`")]
+    UnknownEndpoint(String),
+    /// No job with this id (or it expired).
+    #[error("no job with id `{0}`")]
+    UnknownJob(String),
+}
+
+impl AppError {
+    fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnknownEndpoint(_) | AppError::UnknownJob(_) => StatusCode::NOT_FOUND,
+        }
+    }
+
+    /// Maps axum's JSON rejection to our error, keeping serde's field-naming message.
+    pub fn from_json_rejection(rejection: JsonRejection, limit_mb: usize) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return AppError::PayloadTooLarge { limit_mb };
+        }
+        AppError::BadRequest(rejection.body_text())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        tracing::debug!(%status, error = %self, "request rejected");
+        (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response()
+    }
+}

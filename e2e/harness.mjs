@@ -1,0 +1,101 @@
+// Shared pieces of the browser end-to-end tests: a real endpoint-server serving the
+// release build of the panel, and headless Chromium driven by playwright-core.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const SERVER_BIN = process.env.E2E_SERVER_BIN ?? 'target/debug/endpoint-server';
+const DIST = process.env.E2E_DIST ?? 'dist';
+const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Starts endpoint-server on 127.0.0.1 (port 0 = a free one); resolves once it listens. */
+export async function startServer({ workers = 1, port = 0, extraArgs = [] } = {}) {
+  if (!existsSync(SERVER_BIN)) throw new Error(`no server binary at ${SERVER_BIN}: build endpoint-server first`);
+  if (!existsSync(`${DIST}/index.html`)) throw new Error(`no panel build in ${DIST}: run trunk build --release first`);
+  const child = spawn(SERVER_BIN, [
+    'serve', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), '--panel-dir', DIST, ...extraArgs,
+  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('endpoint-server did not start within 20 s')), 20_000);
+    child.once('exit', (code) => reject(new Error(`endpoint-server exited early with ${code}`)));
+    lines.on('line', (line) => {
+      const m = line.match(/^listening on (http:\/\/\S+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  return { url, port: Number(new URL(url).port), stop, child };
+}
+
+/** POSTs a job to /run and returns its id. */
+export async function submit(base, input, endpoint = 'local') {
+  const res = await fetch(`${base}/v2/${endpoint}/run`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ input }),
+  });
+  if (res.status !== 200) throw new Error(`/run answered ${res.status}: ${await res.text()}`);
+  return (await res.json()).id;
+}
+
+export async function health(base, endpoint = 'local') {
+  const res = await fetch(`${base}/v2/${endpoint}/health`);
+  return res.json();
+}
+
+/**
+ * Opens the panel in a fresh headless Chromium page and records every console error
+ * and uncaught exception in `problems` (tests assert it stays empty, or filter the
+ * network errors they provoke on purpose).
+ */
+export async function openPanel(url) {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic',
+      '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const problems = [];
+  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`); });
+  page.on('pageerror', (err) => problems.push(`uncaught exception: ${err.message}`));
+  await page.goto(url);
+  return { browser, page, problems };
+}
+
+/** Waits until the element with this data-testid shows exactly `expected`. */
+export async function waitForText(page, testid, expected, timeout = 20_000) {
+  const sel = `[data-testid="${testid}"]`;
+  try {
+    await page.waitForFunction(
+      ([s, want]) => document.querySelector(s)?.textContent === want,
+      [sel, expected],
+      { timeout, polling: 100 },
+    );
+  } catch (e) {
+    const got = await page.textContent(sel).catch(() => '(element missing)');
+    throw new Error(`${testid}: expected "${expected}", still "${got}" after ${timeout} ms`);
+  }
+}
+
+/** Waits until the element's text contains `needle`. */
+export async function waitForContains(page, testid, needle, timeout = 20_000) {
+  const sel = `[data-testid="${testid}"]`;
+  try {
+    await page.waitForFunction(
+      ([s, want]) => (document.querySelector(s)?.textContent ?? '').includes(want),
+      [sel, needle],
+      { timeout, polling: 100 },
+    );
+  } catch (e) {
+    const got = await page.textContent(sel).catch(() => '(element missing)');
+    throw new Error(`${testid}: expected to contain "${needle}", got "${got}" after ${timeout} ms`);
+  }
+}

@@ -1,0 +1,142 @@
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! - `setup`: installs every tool the project needs, idempotently, printing each step.
+//! - `serve`: setup, then the endpoint server with simulated traffic and `trunk serve`.
+//! - `test`: setup, then every check and test suite; ends with `N passed, N failed`.
+//! - `bench`: benchmarks (filled by later issues).
+
+mod setup;
+mod suite;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = args.first().map(String::as_str).unwrap_or("help");
+    let result = match cmd {
+        "setup" => setup::run().map(|_| ()),
+        "serve" => serve(&args[1..]),
+        "test" => suite::run(&args[1..]),
+        "bench" => bench(),
+        "help" | "--help" | "-h" => {
+            print_help();
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`; try `cargo xtask help`")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_help() {
+    println!(
+        "cargo xtask <command>\n\n\
+         setup   install the toolchain (wasm32 target, trunk, wasm-bindgen-cli, npm packages,\n         \
+                 Chromium + chromedriver, Firefox ESR + geckodriver); idempotent\n\
+         serve   setup, then endpoint-server on 127.0.0.1:8000 with simulated traffic and\n         \
+                 trunk serve on http://127.0.0.1:8080/ (Ctrl-C stops both)\n\
+         test    setup, then fmt, clippy, native tests, wasm tests in headless Chromium and\n         \
+                 Firefox, a release trunk build and the browser end-to-end tests\n\
+         bench   benchmarks"
+    );
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// PATH with the project's npm binaries (wasm-opt from binaryen) and cargo's bin dir first.
+pub(crate) fn tool_path() -> String {
+    let mut parts = vec![root().join("node_modules/.bin")];
+    if let Some(home) = std::env::var_os("CARGO_HOME") {
+        parts.push(PathBuf::from(home).join("bin"));
+    } else if let Some(home) = std::env::var_os("HOME") {
+        parts.push(PathBuf::from(home).join(".cargo/bin"));
+    }
+    let old = std::env::var_os("PATH").unwrap_or_default();
+    parts.extend(std::env::split_paths(&old));
+    std::env::join_paths(parts)
+        .expect("PATH entries are valid")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn serve(args: &[String]) -> Result<(), String> {
+    setup::run()?;
+    let root = root();
+    let path = tool_path();
+    println!("==> building endpoint-server");
+    let status = std::process::Command::new("cargo")
+        .args(["build", "--quiet", "-p", "endpoint-server"])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("building endpoint-server failed".into());
+    }
+    let server_bin = root.join("target/debug/endpoint-server");
+    let mut server = std::process::Command::new(&server_bin)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:8000",
+            "--traffic-rate",
+            "1.5",
+        ])
+        .args(args)
+        .current_dir(&root)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", server_bin.display()))?;
+    println!("==> starting trunk serve (first build takes a minute or two)");
+    let mut trunk = std::process::Command::new("trunk")
+        .args(["serve", "--address", "127.0.0.1", "--port", "8080"])
+        .env("PATH", &path)
+        .current_dir(&root)
+        .spawn()
+        .map_err(|e| format!("cannot start trunk: {e}"))?;
+    println!(
+        "\n    Endpoint Metrics: http://127.0.0.1:8080/   (API on http://127.0.0.1:8000/)\n    Ctrl-C stops both.\n"
+    );
+    // Ctrl-C reaches both children (same process group); wait for either to end, then
+    // stop the other so nothing is left behind.
+    loop {
+        if let Ok(Some(st)) = server.try_wait() {
+            let _ = trunk.kill();
+            let _ = trunk.wait();
+            return if st.success() {
+                Ok(())
+            } else {
+                Err(format!("endpoint-server exited: {st}"))
+            };
+        }
+        if let Ok(Some(st)) = trunk.try_wait() {
+            let _ = server.kill();
+            let _ = server.wait();
+            return if st.success() {
+                Ok(())
+            } else {
+                Err(format!("trunk exited: {st}"))
+            };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn bench() -> Result<(), String> {
+    setup::run()?;
+    println!(
+        "No benchmarks yet: the percentile engine (issue 3) and the panel (issue 5) add theirs here.\n\
+         Results are recorded in docs/benchmarks.md."
+    );
+    Ok(())
+}

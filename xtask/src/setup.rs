@@ -1,0 +1,273 @@
+//! `cargo xtask setup`: every tool the project needs, installed idempotently.
+//!
+//! Each step first checks whether its tool is already there (a version command or a
+//! file), so a second run takes a few seconds. The traps are in shared TOOLCHAIN.md:
+//! GitHub is unreachable (trunk must run offline), wasm-bindgen-cli must match
+//! Cargo.lock exactly and does not install with `--locked`, and Debian's wasm-opt
+//! breaks the build (binaryen 132 comes from npm instead).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::{root, tool_path};
+
+/// trunk 0.22 needs a newer rustc than the machines have.
+const TRUNK_VERSION: &str = "0.21.14";
+const GECKODRIVER_VERSION: &str = "0.37.1";
+
+/// Runs every step; returns the time taken.
+pub fn run() -> Result<std::time::Duration, String> {
+    let start = Instant::now();
+    println!("==> setup");
+    step_wasm_target()?;
+    step_cargo_fetch()?;
+    step_trunk()?;
+    step_wasm_bindgen()?;
+    step_npm()?;
+    step_browsers()?;
+    step_geckodriver()?;
+    let took = start.elapsed();
+    println!("==> setup done in {:.1} s", took.as_secs_f64());
+    Ok(took)
+}
+
+fn say(step: &str, what: &str) {
+    println!("  [{step}] {what}");
+}
+
+/// Output of `cmd args...` (stdout + stderr) if it ran and succeeded.
+fn output_of(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .env("PATH", tool_path())
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    Some(s)
+}
+
+fn exec(step: &str, cmd: &str, args: &[&str]) -> Result<(), String> {
+    say(step, &format!("running: {cmd} {}", args.join(" ")));
+    let t = Instant::now();
+    let status = Command::new(cmd)
+        .args(args)
+        .env("PATH", tool_path())
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("[{step}] cannot run {cmd}: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "[{step}] `{cmd} {}` failed: {status}",
+            args.join(" ")
+        ));
+    }
+    say(step, &format!("done in {:.1} s", t.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+fn is_root() -> bool {
+    output_of("id", &["-u"]).is_some_and(|s| s.trim() == "0")
+}
+
+fn step_wasm_target() -> Result<(), String> {
+    let step = "wasm32 target";
+    let installed = output_of("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if installed
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
+        say(step, "already installed");
+        return Ok(());
+    }
+    exec(step, "rustup", &["target", "add", "wasm32-unknown-unknown"])
+}
+
+fn step_cargo_fetch() -> Result<(), String> {
+    // trunk runs cargo with --offline, so every crate (for every target) must be local.
+    let step = "cargo fetch";
+    let status = Command::new("cargo")
+        .args(["fetch", "--quiet"])
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("[{step}] cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("[{step}] failed: {status}"));
+    }
+    say(step, "crates for all targets are local");
+    Ok(())
+}
+
+fn step_trunk() -> Result<(), String> {
+    let step = "trunk";
+    if let Some(v) = output_of("trunk", &["--version"]) {
+        if v.contains(TRUNK_VERSION) {
+            say(step, &format!("trunk {TRUNK_VERSION} already installed"));
+            return Ok(());
+        }
+        say(step, &format!("found {}, want {TRUNK_VERSION}", v.trim()));
+    }
+    say(step, "installing (about 10 min on 2 cores)");
+    exec(
+        step,
+        "cargo",
+        &[
+            "install",
+            "trunk",
+            "--version",
+            TRUNK_VERSION,
+            "--locked",
+            "--force",
+        ],
+    )
+}
+
+/// The `wasm-bindgen` version Cargo.lock resolved; the CLI must match it exactly.
+pub fn locked_wasm_bindgen_version() -> Result<String, String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock"))
+        .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\""
+            && let Some(v) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = "))
+        {
+            return Ok(v.trim_matches('"').to_string());
+        }
+    }
+    Err("Cargo.lock has no wasm-bindgen package".into())
+}
+
+fn step_wasm_bindgen() -> Result<(), String> {
+    let step = "wasm-bindgen-cli";
+    let want = locked_wasm_bindgen_version()?;
+    let have_cli = output_of("wasm-bindgen", &["--version"]).unwrap_or_default();
+    let have_runner = output_of("wasm-bindgen-test-runner", &["--version"]).unwrap_or_default();
+    if have_cli.contains(&want) && have_runner.contains(&want) {
+        say(
+            step,
+            &format!("{want} already installed (matches Cargo.lock)"),
+        );
+        return Ok(());
+    }
+    // Not --locked: its lockfile pins a webpki-roots the registry mirror lacks.
+    say(step, &format!("installing {want} (about 3 min)"));
+    exec(
+        step,
+        "cargo",
+        &[
+            "install",
+            "wasm-bindgen-cli",
+            "--version",
+            &format!("={want}"),
+            "--force",
+        ],
+    )
+}
+
+fn step_npm() -> Result<(), String> {
+    let step = "npm packages";
+    let root = root();
+    let lock = root.join("package-lock.json");
+    let installed = root.join("node_modules/.package-lock.json");
+    let fresh = match (std::fs::metadata(&lock), std::fs::metadata(&installed)) {
+        (Ok(a), Ok(b)) => match (a.modified(), b.modified()) {
+            (Ok(a), Ok(b)) => b >= a,
+            _ => false,
+        },
+        _ => false,
+    };
+    let needed = [
+        "node_modules/echarts/dist/echarts.min.js",
+        "node_modules/.bin/wasm-opt",
+        "node_modules/playwright-core/package.json",
+        "node_modules/d3-array/package.json",
+    ];
+    if fresh && needed.iter().all(|p| root.join(p).exists()) {
+        say(step, "node_modules matches package-lock.json");
+        return Ok(());
+    }
+    if output_of("npm", &["--version"]).is_none() {
+        return Err(format!(
+            "[{step}] npm is missing: install Node.js 20+ and npm (Debian: apt-get install nodejs npm)"
+        ));
+    }
+    exec(
+        step,
+        "npm",
+        &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+    )
+}
+
+fn step_browsers() -> Result<(), String> {
+    let step = "browsers";
+    let mut missing = Vec::new();
+    if !Path::new("/usr/bin/chromium").exists() {
+        missing.push("chromium");
+    }
+    if !Path::new("/usr/bin/chromedriver").exists() {
+        missing.push("chromium-driver");
+    }
+    if output_of("firefox-esr", &["--version"]).is_none()
+        && output_of("firefox", &["--version"]).is_none()
+    {
+        missing.push("firefox-esr");
+    }
+    if missing.is_empty() {
+        say(
+            step,
+            "chromium, chromedriver and firefox-esr already installed",
+        );
+        return Ok(());
+    }
+    if !is_root() {
+        return Err(format!(
+            "[{step}] missing Debian packages: {0}. Install them with:\n    sudo apt-get update && sudo apt-get install -y {0}",
+            missing.join(" ")
+        ));
+    }
+    exec(step, "apt-get", &["update", "-qq"])?;
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(missing.iter().copied());
+    // Debian's firefox-esr and chromium need these at run time even headless.
+    args.extend(["fonts-dejavu-core", "xauth"]);
+    exec(step, "apt-get", &args)
+}
+
+fn step_geckodriver() -> Result<(), String> {
+    let step = "geckodriver";
+    if let Some(v) = output_of("geckodriver", &["--version"]) {
+        say(
+            step,
+            &format!(
+                "already installed ({})",
+                v.lines().next().unwrap_or("").trim()
+            ),
+        );
+        return Ok(());
+    }
+    say(step, "installing from crates.io (about 2 min)");
+    exec(
+        step,
+        "cargo",
+        &["install", "geckodriver", "--version", GECKODRIVER_VERSION],
+    )
+}
+
+/// Path of geckodriver (cargo's bin dir), for the Firefox wasm suite.
+pub fn geckodriver_path() -> String {
+    for dir in std::env::split_paths(&tool_path()) {
+        let p = dir.join("geckodriver");
+        if p.exists() {
+            return p.to_string_lossy().into_owned();
+        }
+    }
+    "geckodriver".into()
+}
