@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         "setup" => setup::run().map(|_| ()),
         "serve" => serve(&args[1..]),
         "test" => suite::run(&args[1..]),
-        "bench" => bench(),
+        "bench" => bench(&args[1..]),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -132,11 +132,74 @@ fn serve(args: &[String]) -> Result<(), String> {
     }
 }
 
-fn bench() -> Result<(), String> {
+/// Runs `cmd` in the workspace root with the project's PATH; Err when it fails.
+fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
+    println!("==> {cmd} {}", args.join(" "));
+    let status = std::process::Command::new(cmd)
+        .args(args)
+        .env("PATH", tool_path())
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run {cmd}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{cmd} {}` failed: {status}", args.join(" ")))
+    }
+}
+
+/// `cargo xtask bench [--wasm-only] [--jobs N]`: criterion natively, then the same
+/// aggregation in headless Chromium beside the d3-array baseline.
+fn bench(args: &[String]) -> Result<(), String> {
     setup::run()?;
-    println!(
-        "No benchmarks yet: the percentile engine (issue 3) and the panel (issue 5) add theirs here.\n\
-         Results are recorded in docs/benchmarks.md."
-    );
-    Ok(())
+    let wasm_only = args.iter().any(|a| a == "--wasm-only");
+    let jobs = args
+        .iter()
+        .position(|a| a == "--jobs")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "1000000".into());
+    if !wasm_only {
+        sh(
+            "cargo",
+            &["bench", "-p", "core-bench", "--bench", "aggregate"],
+        )?;
+    }
+    sh(
+        "cargo",
+        &[
+            "build",
+            "--quiet",
+            "-p",
+            "core-bench",
+            "--lib",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--profile",
+            "wasm-release",
+        ],
+    )?;
+    let out = root().join("target/core-bench-web");
+    let out_s = out.to_string_lossy().into_owned();
+    sh(
+        "wasm-bindgen",
+        &[
+            "--target",
+            "web",
+            "--out-dir",
+            &format!("{out_s}/pkg"),
+            "target/wasm32-unknown-unknown/wasm-release/core_bench.wasm",
+        ],
+    )?;
+    for (from, to) in [
+        ("crates/core-bench/web/index.html", "index.html"),
+        ("crates/core-bench/web/bench.mjs", "bench.mjs"),
+        (
+            "node_modules/d3-array/dist/d3-array.min.js",
+            "d3-array.min.js",
+        ),
+    ] {
+        std::fs::copy(root().join(from), out.join(to)).map_err(|e| format!("copy {from}: {e}"))?;
+    }
+    sh("node", &["crates/core-bench/run.mjs", &out_s, &jobs, "7"])
 }

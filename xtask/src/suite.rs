@@ -192,27 +192,74 @@ pub fn run(args: &[String]) -> Result<(), String> {
     );
     run_step(
         &mut tally,
+        Step::new(
+            "clippy (core-bench, wasm32)",
+            "cargo",
+            &[
+                "clippy",
+                "-p",
+                "core-bench",
+                "--lib",
+                "--target",
+                wasm,
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+    );
+    run_step(
+        &mut tally,
         Step::new("native tests", "cargo", &["test", "--workspace"]).tests(),
     );
-    let wasm_suites = ["--test", "web"];
-    let mut chrome_args = vec!["test", "-p", "metrics-panel", "--target", wasm];
-    chrome_args.extend(wasm_suites);
-    run_step(
-        &mut tally,
-        Step::new("wasm tests (headless Chromium)", "cargo", &chrome_args)
-            .env("CHROMEDRIVER", "/usr/bin/chromedriver")
-            .env_remove("GECKODRIVER")
-            .env_remove("SAFARIDRIVER")
-            .tests(),
-    );
-    run_step(
-        &mut tally,
-        Step::new("wasm tests (headless Firefox)", "cargo", &chrome_args)
-            .env("GECKODRIVER", geckodriver_path())
-            .env_remove("CHROMEDRIVER")
-            .env_remove("SAFARIDRIVER")
-            .tests(),
-    );
+    // The panel's components and the core's tests (numpy fixtures, properties), each
+    // compiled to wasm32 and run in both browsers.
+    let panel: &[&str] = &[
+        "test",
+        "-p",
+        "metrics-panel",
+        "--target",
+        wasm,
+        "--test",
+        "web",
+    ];
+    let core: &[&str] = &[
+        "test",
+        "-p",
+        "endpoint-core",
+        "--target",
+        wasm,
+        "--test",
+        "quantile_fixtures",
+        "--test",
+        "properties",
+    ];
+    for (name, args) in [
+        ("wasm tests: panel (Chromium)", panel),
+        ("wasm tests: core (Chromium)", core),
+    ] {
+        run_step(
+            &mut tally,
+            Step::new(name, "cargo", args)
+                .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+                .env_remove("GECKODRIVER")
+                .env_remove("SAFARIDRIVER")
+                .tests(),
+        );
+    }
+    for (name, args) in [
+        ("wasm tests: panel (Firefox)", panel),
+        ("wasm tests: core (Firefox)", core),
+    ] {
+        run_step(
+            &mut tally,
+            Step::new(name, "cargo", args)
+                .env("GECKODRIVER", geckodriver_path())
+                .env_remove("CHROMEDRIVER")
+                .env_remove("SAFARIDRIVER")
+                .tests(),
+        );
+    }
     run_step(
         &mut tally,
         Step::new("release build (trunk)", "trunk", &["build", "--release"]),

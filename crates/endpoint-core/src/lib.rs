@@ -21,8 +21,19 @@
 //! assert!(JobStatus::Completed.is_terminal());
 //! ```
 
+pub mod aggregate;
+pub mod error;
 pub mod health;
 pub mod job;
+pub mod quantile;
+pub mod runs;
+pub mod store;
+pub mod worker;
 
+pub use aggregate::{Aggregation, Aggregator, BucketStats, Window};
+pub use error::RecordError;
 pub use health::{Health, HealthJobs, HealthWorkers};
-pub use job::JobStatus;
+pub use job::{JobRecord, JobStatus, WebhookSummary};
+pub use runs::Distribution;
+pub use store::JobStore;
+pub use worker::{ColdStart, WebhookDelivery, WorkerState, WorkerTransition};

@@ -18,6 +18,8 @@
 //! assert_eq!(a.next_job(), b.next_job()); // same seed, same traffic
 //! ```
 
+pub mod synthetic;
+
 /// SplitMix64: tiny, fast, and identical on every platform.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);

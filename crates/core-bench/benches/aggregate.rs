@@ -1,0 +1,41 @@
+//! Native benchmark of the Metrics-tab aggregation (criterion).
+#![allow(missing_docs)]
+
+use core_bench::{Workload, checksum};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use endpoint_core::quantile::quantiles_u32;
+
+fn aggregate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("aggregate");
+    group.sample_size(10);
+    for n in [100_000usize, 1_000_000] {
+        let w = Workload::new(n, 42);
+        println!(
+            "{n} jobs: store holds {:.1} bytes/job; checksum {}",
+            w.store.memory_bytes() as f64 / n as f64,
+            checksum(&w.aggregate())
+        );
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(format!("day of {n} jobs, 288 buckets, P70/P90/P98"), |b| {
+            b.iter(|| w.aggregate())
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("quantiles");
+    let data: Vec<u32> = (0..1_000_000u64)
+        .map(|i| ((i * 2_654_435_761) % 100_003) as u32)
+        .collect();
+    group.throughput(Throughput::Elements(data.len() as u64));
+    group.bench_function("select P70/P90/P98 of 1e6 u32", |b| {
+        b.iter_batched_ref(
+            || data.clone(),
+            |d| quantiles_u32(d, &[0.7, 0.9, 0.98]).unwrap(),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, aggregate);
+criterion_main!(benches);
