@@ -18,6 +18,7 @@
 //! assert_eq!(a.next_job(), b.next_job()); // same seed, same traffic
 //! ```
 
+pub mod model;
 pub mod synthetic;
 
 /// SplitMix64: tiny, fast, and identical on every platform.

@@ -1,0 +1,728 @@
+//! A deterministic model of one serverless endpoint: a queue, workers that scale
+//! between a minimum and a maximum, cold starts, execution, failures, timeouts,
+//! throttled / unhealthy / outdated workers, and (optionally) webhook outcomes.
+//!
+//! The model is a pure state machine over time in milliseconds. Callers tell it what
+//! happened (`submit`, `cancel`, `retry`, `purge_queue`, `release`) at an instant, and
+//! move it forward with [`Model::advance`]; it never reads a clock. The server drives it
+//! in real time (sleeping until [`Model::next_event_at`]); tests and history
+//! generation drive it in virtual time, as fast as the CPU goes. Every change is
+//! recorded as a [`Change`] (job records, worker transitions, cold starts, webhook
+//! deliveries), drained with [`Model::drain_changes`].
+//!
+//! ```
+//! use endpoint_sim::model::{JobSpec, Model, ModelConfig};
+//! use endpoint_core::JobStatus;
+//!
+//! let mut m = Model::new(1, ModelConfig::default());
+//! m.submit(0, "job-1", JobSpec { sleep_ms: Some(1_000), ..JobSpec::default() }).unwrap();
+//! m.advance(60_000); // a minute later: cold start, then one second of work
+//! assert_eq!(m.job("job-1").unwrap().status, JobStatus::Completed);
+//! ```
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+use endpoint_core::{
+    ColdStart, Health, HealthJobs, HealthWorkers, JobRecord, JobStatus, WebhookDelivery,
+    WebhookSummary, WorkerState, WorkerTransition,
+};
+
+use crate::{Dist, Rng};
+
+/// How the endpoint behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    /// Workers kept even when idle.
+    pub min_workers: u32,
+    /// Most workers at once.
+    pub max_workers: u32,
+    /// An idle worker above the minimum stops after this long, ms.
+    pub idle_timeout_ms: i64,
+    /// Container start + model load into VRAM, ms.
+    pub cold_start: Dist,
+    /// Execution time of jobs whose input does not say (`sleepMs`), ms.
+    pub execution: Dist,
+    /// Probability that a job fails on its own (besides `fail: true`).
+    pub failure_rate: f64,
+    /// Probability that a new worker waits for a GPU first (THROTTLED).
+    pub throttle_rate: f64,
+    /// How long a throttled worker waits, ms.
+    pub throttle: Dist,
+    /// Probability that a worker turns UNHEALTHY after a job (it is then replaced).
+    pub unhealthy_rate: f64,
+    /// How long an unhealthy worker lingers before it is stopped, ms.
+    pub unhealthy: Dist,
+    /// Simulate webhook deliveries (outcomes drawn at random) instead of leaving them
+    /// to the caller (the server POSTs for real).
+    pub simulate_webhooks: bool,
+    /// Probability that a simulated webhook attempt fails.
+    pub webhook_failure_rate: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            min_workers: 0,
+            max_workers: 3,
+            idle_timeout_ms: 5_000,
+            cold_start: Dist::LogNormal {
+                median: 6_000.0,
+                sigma: 0.4,
+            },
+            execution: Dist::LogNormal {
+                median: 1_200.0,
+                sigma: 0.6,
+            },
+            failure_rate: 0.0,
+            throttle_rate: 0.0,
+            throttle: Dist::LogNormal {
+                median: 20_000.0,
+                sigma: 0.5,
+            },
+            unhealthy_rate: 0.0,
+            unhealthy: Dist::Constant(30_000.0),
+            simulate_webhooks: false,
+            webhook_failure_rate: 0.1,
+        }
+    }
+}
+
+/// RunPod's default execution timeout: 10 minutes.
+pub const DEFAULT_EXECUTION_TIMEOUT_MS: i64 = 600_000;
+/// RunPod's default time-to-live of a job: 24 hours.
+pub const DEFAULT_TTL_MS: i64 = 86_400_000;
+/// RunPod retries a webhook that does not answer 200 this many more times...
+pub const WEBHOOK_RETRIES: u8 = 2;
+/// ...this far apart, ms.
+pub const WEBHOOK_RETRY_GAP_MS: i64 = 10_000;
+
+/// What a job asks of the endpoint (from its `input` and `policy`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    /// `input.sleepMs`: run this long; otherwise drawn from the config.
+    pub sleep_ms: Option<u64>,
+    /// `input.fail`: report an error.
+    pub fail: bool,
+    /// `policy.executionTimeout`, ms.
+    pub execution_timeout_ms: i64,
+    /// `policy.ttl`, ms: the job times out if still queued this long after submission.
+    pub ttl_ms: i64,
+    /// `policy.lowPriority`: queued behind every normal job.
+    pub low_priority: bool,
+    /// The job has a webhook.
+    pub webhook: bool,
+}
+
+impl Default for JobSpec {
+    fn default() -> Self {
+        JobSpec {
+            sleep_ms: None,
+            fail: false,
+            execution_timeout_ms: DEFAULT_EXECUTION_TIMEOUT_MS,
+            ttl_ms: DEFAULT_TTL_MS,
+            low_priority: false,
+            webhook: false,
+        }
+    }
+}
+
+/// Something that changed, for the store and the metrics feed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A job's record, after the change.
+    Job(JobRecord),
+    /// A worker entered a state (or stopped).
+    Transition(WorkerTransition),
+    /// A worker finished its cold start.
+    ColdStart(ColdStart),
+    /// A (simulated) webhook attempt.
+    Delivery(WebhookDelivery),
+}
+
+/// Why an operation on a job was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobError {
+    /// No job with this id.
+    NotFound,
+    /// The id is already used.
+    Duplicate,
+    /// The job is in a state the operation does not apply to; its state is attached.
+    WrongState(JobStatus),
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobError::NotFound => write!(f, "no such job"),
+            JobError::Duplicate => write!(f, "a job with this id exists"),
+            JobError::WrongState(s) => write!(f, "the job is {s}"),
+        }
+    }
+}
+
+impl std::error::Error for JobError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    /// Worker finished waiting for a GPU.
+    ThrottleEnd { worker: usize },
+    /// Worker finished its cold start.
+    Ready { worker: usize },
+    /// A job's run ends (if `run` is still the job's current run).
+    JobEnd { job: usize, run: u32 },
+    /// A job's execution timeout (same guard).
+    JobTimeout { job: usize, run: u32 },
+    /// A queued job's ttl (if it is still queued in this queueing).
+    TtlExpire { job: usize, run: u32 },
+    /// An idle worker may stop (if still idle since `since`).
+    IdleCheck { worker: usize, since: i64 },
+    /// An unhealthy worker is stopped.
+    Reap { worker: usize },
+    /// A simulated webhook attempt.
+    Webhook { job: usize, attempt: u8 },
+}
+
+#[derive(Debug, Clone)]
+struct Job {
+    record: JobRecord,
+    spec: JobSpec,
+    /// Bumped on every (re)queue and run, to invalidate stale events.
+    run: u32,
+    worker: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Worker {
+    id: String,
+    /// None = stopped.
+    state: Option<WorkerState>,
+    job: Option<usize>,
+    cold_start_began: i64,
+    idle_since: i64,
+    outdated: bool,
+}
+
+/// The endpoint model.
+#[derive(Debug, Clone)]
+pub struct Model {
+    cfg: ModelConfig,
+    rng: Rng,
+    now: i64,
+    seq: u64,
+    events: BinaryHeap<Reverse<(i64, u64, Event)>>,
+    jobs: Vec<Job>,
+    by_id: HashMap<String, usize>,
+    queue: VecDeque<usize>,
+    low_queue: VecDeque<usize>,
+    workers: Vec<Worker>,
+    changes: Vec<Change>,
+    completed: u64,
+    failed: u64,
+    retried: u64,
+    release: u32,
+}
+
+impl Model {
+    /// A model with `cfg`, its randomness fixed by `seed`. Minimum workers start
+    /// their cold start at time 0.
+    pub fn new(seed: u64, cfg: ModelConfig) -> Self {
+        Model {
+            cfg,
+            rng: Rng::new(seed),
+            now: 0,
+            seq: 0,
+            events: BinaryHeap::new(),
+            jobs: Vec::new(),
+            by_id: HashMap::new(),
+            queue: VecDeque::new(),
+            low_queue: VecDeque::new(),
+            workers: Vec::new(),
+            changes: Vec::new(),
+            completed: 0,
+            failed: 0,
+            retried: 0,
+            release: 0,
+        }
+    }
+
+    /// Starts the minimum workers at `now` (call once when the endpoint comes up).
+    pub fn start(&mut self, now: i64) {
+        self.advance(now);
+        while self.active_workers() < self.cfg.min_workers as usize {
+            self.spawn_worker();
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// The model's current time.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    fn at(&mut self, t: i64, e: Event) {
+        self.seq += 1;
+        self.events.push(Reverse((t, self.seq, e)));
+    }
+
+    /// When the next internal event happens, if any.
+    pub fn next_event_at(&self) -> Option<i64> {
+        self.events.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// Processes every event up to and including `to` (time never runs backwards:
+    /// an earlier `to` only processes nothing).
+    pub fn advance(&mut self, to: i64) {
+        while let Some(&Reverse((t, _, e))) = self.events.peek() {
+            if t > to {
+                break;
+            }
+            self.events.pop();
+            self.now = self.now.max(t);
+            self.handle(e);
+        }
+        self.now = self.now.max(to);
+    }
+
+    /// Everything that changed since the last call.
+    pub fn drain_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// The record of one job.
+    pub fn job(&self, id: &str) -> Option<&JobRecord> {
+        self.by_id.get(id).map(|&j| &self.jobs[j].record)
+    }
+
+    /// Every job, in submission order.
+    pub fn jobs(&self) -> impl Iterator<Item = &JobRecord> {
+        self.jobs.iter().map(|j| &j.record)
+    }
+
+    /// Counts in RunPod's `/health` shape.
+    pub fn health(&self) -> Health {
+        let mut w = HealthWorkers::default();
+        for worker in &self.workers {
+            match worker.state {
+                Some(WorkerState::Idle) => w.idle += 1,
+                Some(WorkerState::Running) => w.running += 1,
+                Some(WorkerState::Initializing) => w.initializing += 1,
+                Some(WorkerState::Throttled) => w.throttled += 1,
+                Some(WorkerState::Outdated) => w.outdated += 1,
+                Some(WorkerState::Unhealthy) => w.unhealthy += 1,
+                None => {}
+            }
+        }
+        Health {
+            jobs: HealthJobs {
+                completed: self.completed,
+                failed: self.failed,
+                in_progress: self.workers.iter().filter(|w| w.job.is_some()).count() as u64,
+                in_queue: (self.queue.len() + self.low_queue.len()) as u64,
+                retried: self.retried,
+            },
+            workers: w,
+        }
+    }
+
+    /// Accepts a job at `now`.
+    pub fn submit(&mut self, now: i64, id: &str, spec: JobSpec) -> Result<&JobRecord, JobError> {
+        self.advance(now);
+        if self.by_id.contains_key(id) {
+            return Err(JobError::Duplicate);
+        }
+        let j = self.jobs.len();
+        let mut record = JobRecord::queued(id, self.now);
+        if spec.webhook {
+            record.webhook = Some(WebhookSummary::default());
+        }
+        self.jobs.push(Job {
+            record,
+            spec,
+            run: 0,
+            worker: None,
+        });
+        self.by_id.insert(id.to_string(), j);
+        self.enqueue(j);
+        Ok(&self.jobs[j].record)
+    }
+
+    fn enqueue(&mut self, j: usize) {
+        let job = &mut self.jobs[j];
+        job.run += 1;
+        let run = job.run;
+        let ttl_at = job.record.submitted_at.saturating_add(job.spec.ttl_ms);
+        if job.spec.low_priority {
+            self.low_queue.push_back(j);
+        } else {
+            self.queue.push_back(j);
+        }
+        self.emit_job(j);
+        self.at(ttl_at.max(self.now), Event::TtlExpire { job: j, run });
+        self.dispatch();
+    }
+
+    /// Cancels a queued or running job (a running one stops on its worker at once).
+    pub fn cancel(&mut self, now: i64, id: &str) -> Result<&JobRecord, JobError> {
+        self.advance(now);
+        let j = *self.by_id.get(id).ok_or(JobError::NotFound)?;
+        match self.jobs[j].record.status {
+            JobStatus::InQueue => {
+                self.queue.retain(|&x| x != j);
+                self.low_queue.retain(|&x| x != j);
+                self.finish(
+                    j,
+                    JobStatus::Cancelled,
+                    Some("cancelled while queued".into()),
+                );
+            }
+            JobStatus::InProgress => {
+                self.finish(
+                    j,
+                    JobStatus::Cancelled,
+                    Some("cancelled while running".into()),
+                );
+            }
+            s => return Err(JobError::WrongState(s)),
+        }
+        Ok(&self.jobs[j].record)
+    }
+
+    /// Re-queues a FAILED or TIMED_OUT job (RunPod's `/retry`).
+    pub fn retry(&mut self, now: i64, id: &str) -> Result<&JobRecord, JobError> {
+        self.advance(now);
+        let j = *self.by_id.get(id).ok_or(JobError::NotFound)?;
+        let status = self.jobs[j].record.status;
+        if !matches!(status, JobStatus::Failed | JobStatus::TimedOut) {
+            return Err(JobError::WrongState(status));
+        }
+        let now = self.now;
+        let r = &mut self.jobs[j].record;
+        r.status = JobStatus::InQueue;
+        r.retries = r.retries.saturating_add(1);
+        // The retried job queues anew: its times restart from now.
+        r.submitted_at = now;
+        r.started_at = None;
+        r.completed_at = None;
+        r.delay_time = None;
+        r.execution_time = None;
+        r.worker_id = None;
+        r.error = None;
+        self.retried += 1;
+        self.enqueue(j);
+        Ok(&self.jobs[j].record)
+    }
+
+    /// Removes every queued job (RunPod's `/purge-queue`); returns how many.
+    pub fn purge_queue(&mut self, now: i64) -> usize {
+        self.advance(now);
+        let queued: Vec<usize> = self
+            .queue
+            .drain(..)
+            .chain(self.low_queue.drain(..))
+            .collect();
+        for &j in &queued {
+            self.finish(
+                j,
+                JobStatus::Cancelled,
+                Some("removed by purge-queue".into()),
+            );
+        }
+        queued.len()
+    }
+
+    /// A rolling release at `now`: every current worker becomes OUTDATED and stops
+    /// after its current job; new workers replace them as the queue needs.
+    pub fn release(&mut self, now: i64) {
+        self.advance(now);
+        self.release += 1;
+        for w in 0..self.workers.len() {
+            if self.workers[w].state.is_none() || self.workers[w].outdated {
+                continue;
+            }
+            self.workers[w].outdated = true;
+            if self.workers[w].job.is_some() {
+                self.set_worker(w, Some(WorkerState::Outdated));
+            } else {
+                self.set_worker(w, None);
+            }
+        }
+        while self.active_workers() < self.cfg.min_workers as usize {
+            self.spawn_worker();
+        }
+        self.dispatch();
+    }
+
+    fn active_workers(&self) -> usize {
+        self.workers
+            .iter()
+            .filter(|w| w.state.is_some() && !w.outdated)
+            .count()
+    }
+
+    fn spawn_worker(&mut self) -> usize {
+        let w = self.workers.len();
+        let id = format!("worker-{}-r{}", w, self.release);
+        self.workers.push(Worker {
+            id,
+            state: None,
+            job: None,
+            cold_start_began: self.now,
+            idle_since: self.now,
+            outdated: false,
+        });
+        if self.rng.next_f64() < self.cfg.throttle_rate {
+            self.set_worker(w, Some(WorkerState::Throttled));
+            let d = self.cfg.throttle.sample(&mut self.rng).round() as i64;
+            self.at(self.now + d, Event::ThrottleEnd { worker: w });
+        } else {
+            self.begin_cold_start(w);
+        }
+        w
+    }
+
+    fn begin_cold_start(&mut self, w: usize) {
+        self.workers[w].cold_start_began = self.now;
+        self.set_worker(w, Some(WorkerState::Initializing));
+        let d = self.cfg.cold_start.sample(&mut self.rng).round() as i64;
+        self.at(self.now + d, Event::Ready { worker: w });
+    }
+
+    fn set_worker(&mut self, w: usize, state: Option<WorkerState>) {
+        if self.workers[w].state == state {
+            return;
+        }
+        self.workers[w].state = state;
+        self.changes.push(Change::Transition(WorkerTransition {
+            worker_id: self.workers[w].id.clone(),
+            state,
+            at: self.now,
+        }));
+    }
+
+    fn emit_job(&mut self, j: usize) {
+        self.changes.push(Change::Job(self.jobs[j].record.clone()));
+    }
+
+    /// Gives queued jobs to idle workers, and starts workers for the rest.
+    fn dispatch(&mut self) {
+        loop {
+            let Some(&j) = self.queue.front().or(self.low_queue.front()) else {
+                break;
+            };
+            let idle = (0..self.workers.len()).find(|&w| {
+                self.workers[w].state == Some(WorkerState::Idle) && !self.workers[w].outdated
+            });
+            let Some(w) = idle else { break };
+            if self.queue.front() == Some(&j) {
+                self.queue.pop_front();
+            } else {
+                self.low_queue.pop_front();
+            }
+            self.start_job(j, w);
+        }
+        // Scale up: one starting worker per waiting job, up to the maximum.
+        let waiting = self.queue.len() + self.low_queue.len();
+        let starting = self
+            .workers
+            .iter()
+            .filter(|w| {
+                matches!(
+                    w.state,
+                    Some(WorkerState::Initializing | WorkerState::Throttled)
+                )
+            })
+            .count();
+        let mut need = waiting.saturating_sub(starting);
+        while need > 0 && self.active_workers() < self.cfg.max_workers as usize {
+            self.spawn_worker();
+            need -= 1;
+        }
+    }
+
+    fn start_job(&mut self, j: usize, w: usize) {
+        let now = self.now;
+        let job = &mut self.jobs[j];
+        job.run += 1;
+        job.worker = Some(w);
+        let run = job.run;
+        let r = &mut job.record;
+        r.status = JobStatus::InProgress;
+        r.started_at = Some(now);
+        r.delay_time = Some((now - r.submitted_at) as f64);
+        r.worker_id = Some(self.workers[w].id.clone());
+        let spec = job.spec.clone();
+        self.workers[w].job = Some(j);
+        self.set_worker(w, Some(WorkerState::Running));
+        let d = match spec.sleep_ms {
+            Some(ms) => ms as i64,
+            None => self.cfg.execution.sample(&mut self.rng).round() as i64,
+        };
+        if d >= spec.execution_timeout_ms {
+            self.at(
+                now + spec.execution_timeout_ms,
+                Event::JobTimeout { job: j, run },
+            );
+        } else {
+            self.at(now + d, Event::JobEnd { job: j, run });
+        }
+        self.emit_job(j);
+    }
+
+    /// Moves a job to a terminal state and frees its worker.
+    fn finish(&mut self, j: usize, status: JobStatus, error: Option<String>) {
+        let now = self.now;
+        let job = &mut self.jobs[j];
+        job.run += 1; // invalidates pending JobEnd / JobTimeout / TtlExpire
+        let worker = job.worker.take();
+        let r = &mut job.record;
+        r.status = status;
+        r.completed_at = Some(now);
+        match r.started_at {
+            Some(s) => r.execution_time = Some((now - s) as f64),
+            None => r.delay_time = Some((now - r.submitted_at) as f64),
+        }
+        r.error = error;
+        let webhook = job.spec.webhook;
+        match status {
+            JobStatus::Completed => self.completed += 1,
+            JobStatus::Failed => self.failed += 1,
+            _ => {}
+        }
+        self.emit_job(j);
+        if webhook && self.cfg.simulate_webhooks {
+            self.at(now, Event::Webhook { job: j, attempt: 1 });
+        }
+        if let Some(w) = worker {
+            self.workers[w].job = None;
+            self.after_job(w);
+        }
+    }
+
+    fn after_job(&mut self, w: usize) {
+        if self.workers[w].outdated {
+            self.set_worker(w, None);
+        } else if self.rng.next_f64() < self.cfg.unhealthy_rate {
+            self.set_worker(w, Some(WorkerState::Unhealthy));
+            let d = self.cfg.unhealthy.sample(&mut self.rng).round() as i64;
+            self.at(self.now + d, Event::Reap { worker: w });
+        } else {
+            self.become_idle(w);
+        }
+        self.dispatch();
+    }
+
+    fn become_idle(&mut self, w: usize) {
+        self.workers[w].idle_since = self.now;
+        self.set_worker(w, Some(WorkerState::Idle));
+        let since = self.now;
+        self.at(
+            self.now + self.cfg.idle_timeout_ms,
+            Event::IdleCheck { worker: w, since },
+        );
+    }
+
+    fn handle(&mut self, e: Event) {
+        match e {
+            Event::ThrottleEnd { worker } => {
+                if self.workers[worker].state == Some(WorkerState::Throttled) {
+                    self.begin_cold_start(worker);
+                }
+            }
+            Event::Ready { worker } => {
+                if self.workers[worker].state != Some(WorkerState::Initializing) {
+                    return;
+                }
+                let began = self.workers[worker].cold_start_began;
+                self.changes.push(Change::ColdStart(ColdStart {
+                    worker_id: self.workers[worker].id.clone(),
+                    started_at: began,
+                    ready_at: self.now,
+                    duration: (self.now - began) as f64,
+                }));
+                self.become_idle(worker);
+                self.dispatch();
+            }
+            Event::JobEnd { job, run } => {
+                if self.jobs[job].run != run {
+                    return;
+                }
+                let fail = self.jobs[job].spec.fail || self.rng.next_f64() < self.cfg.failure_rate;
+                if fail {
+                    self.finish(job, JobStatus::Failed, Some("simulated failure".into()));
+                } else {
+                    self.finish(job, JobStatus::Completed, None);
+                }
+            }
+            Event::JobTimeout { job, run } => {
+                if self.jobs[job].run == run {
+                    self.finish(
+                        job,
+                        JobStatus::TimedOut,
+                        Some("execution timeout exceeded".into()),
+                    );
+                }
+            }
+            Event::TtlExpire { job, run } => {
+                if self.jobs[job].run == run && self.jobs[job].record.status == JobStatus::InQueue {
+                    self.queue.retain(|&x| x != job);
+                    self.low_queue.retain(|&x| x != job);
+                    self.finish(
+                        job,
+                        JobStatus::TimedOut,
+                        Some("ttl expired while queued".into()),
+                    );
+                }
+            }
+            Event::IdleCheck { worker, since } => {
+                let w = &self.workers[worker];
+                if w.state == Some(WorkerState::Idle)
+                    && w.idle_since == since
+                    && self.active_workers() > self.cfg.min_workers as usize
+                {
+                    self.set_worker(worker, None);
+                }
+            }
+            Event::Reap { worker } => {
+                if self.workers[worker].state == Some(WorkerState::Unhealthy) {
+                    self.set_worker(worker, None);
+                    while self.active_workers() < self.cfg.min_workers as usize {
+                        self.spawn_worker();
+                    }
+                    self.dispatch();
+                }
+            }
+            Event::Webhook { job, attempt } => {
+                let ok = self.rng.next_f64() >= self.cfg.webhook_failure_rate;
+                let status = if ok { 200 } else { 500 };
+                let id = self.jobs[job].record.id.clone();
+                self.changes.push(Change::Delivery(WebhookDelivery {
+                    job_id: id,
+                    attempt,
+                    at: self.now,
+                    status: Some(status),
+                    error: None,
+                }));
+                if let Some(s) = self.jobs[job].record.webhook.as_mut() {
+                    s.attempts = attempt;
+                    s.last_status = Some(status);
+                    s.delivered = ok;
+                }
+                self.emit_job(job);
+                if !ok && attempt <= WEBHOOK_RETRIES {
+                    self.at(
+                        self.now + WEBHOOK_RETRY_GAP_MS,
+                        Event::Webhook {
+                            job,
+                            attempt: attempt + 1,
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
