@@ -510,10 +510,7 @@ impl Model {
 
     /// Gives queued jobs to idle workers, and starts workers for the rest.
     fn dispatch(&mut self) {
-        loop {
-            let Some(&j) = self.queue.front().or(self.low_queue.front()) else {
-                break;
-            };
+        while let Some(&j) = self.queue.front().or(self.low_queue.front()) {
             let idle = (0..self.workers.len()).find(|&w| {
                 self.workers[w].state == Some(WorkerState::Idle) && !self.workers[w].outdated
             });
