@@ -14,7 +14,8 @@ export async function startServer({ workers = 1, port = 0, extraArgs = [] } = {}
   if (!existsSync(SERVER_BIN)) throw new Error(`no server binary at ${SERVER_BIN}: build endpoint-server first`);
   if (!existsSync(`${DIST}/index.html`)) throw new Error(`no panel build in ${DIST}: run trunk build --release first`);
   const child = spawn(SERVER_BIN, [
-    'serve', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), '--panel-dir', DIST, ...extraArgs,
+    'serve', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), '--cold-start-ms', '200',
+    '--panel-dir', DIST, ...extraArgs,
   ], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout });
   const url = await new Promise((resolve, reject) => {

@@ -27,6 +27,7 @@ pub fn run() -> Result<std::time::Duration, String> {
     step_npm()?;
     step_browsers()?;
     step_geckodriver()?;
+    step_python()?;
     let took = start.elapsed();
     println!("==> setup done in {:.1} s", took.as_secs_f64());
     Ok(took)
@@ -270,4 +271,45 @@ pub fn geckodriver_path() -> String {
         }
     }
     "geckodriver".into()
+}
+
+/// A project virtualenv with the Python test tools (RunPod's SDK as a real client).
+fn step_python() -> Result<(), String> {
+    let step = "python tools";
+    let root = root();
+    let req = root.join("e2e/requirements.txt");
+    let marker = root.join(".venv/.installed-requirements.txt");
+    let wanted = std::fs::read_to_string(&req)
+        .map_err(|e| format!("[{step}] cannot read {}: {e}", req.display()))?;
+    let python = root.join(".venv/bin/python");
+    if python.exists() && std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
+        say(step, ".venv matches e2e/requirements.txt");
+        return Ok(());
+    }
+    let py = if output_of("python3", &["--version"]).is_some() {
+        "python3"
+    } else {
+        return Err(format!(
+            "[{step}] python3 is missing: install Python 3.9+ with venv and pip"
+        ));
+    };
+    if !python.exists() {
+        exec(step, py, &["-m", "venv", ".venv"])?;
+    }
+    exec(
+        step,
+        ".venv/bin/python",
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            "e2e/requirements.txt",
+        ],
+    )?;
+    std::fs::write(&marker, wanted)
+        .map_err(|e| format!("[{step}] cannot write {}: {e}", marker.display()))?;
+    Ok(())
 }

@@ -1,110 +1,109 @@
-//! One serverless endpoint: its job queue, its jobs and its workers.
+//! One serverless endpoint: the endpoint-sim model driven in real time, the inputs
+//! and outputs the model does not hold, `/runsync` waiters, and the change log that
+//! feeds the metrics.
 //!
-//! Jobs wait in a FIFO queue; a fixed pool of simulated workers (tokio tasks) takes
-//! them one at a time and "runs" each for `input.sleepMs` milliseconds, then reports
-//! COMPLETED, or FAILED when `input.fail` is true. Autoscaling, cold starts and
-//! durability come with the full worker model (endpoint-sim) and the SQLite store.
+//! The model is a pure state machine; a driver task per endpoint moves it to "now"
+//! whenever its next event is due or a request changed it, then publishes what
+//! changed. Time comes from [`Clock`], which follows tokio's clock, so tests can pause
+//! and fast-forward it.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use endpoint_core::{Health, HealthJobs, HealthWorkers, JobStatus};
-use serde::Deserialize;
+use endpoint_core::{Health, JobRecord, JobStatus};
+use endpoint_sim::model::{Change, JobError, JobSpec, Model, ModelConfig};
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 use tokio::time::{Duration, Instant};
 
-/// What a job's `input` may ask of a simulated worker.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SimInput {
-    /// How long the worker runs the job, in ms (0 when absent).
-    #[serde(default)]
-    pub sleep_ms: u64,
-    /// Report an error instead of an output.
-    #[serde(default)]
-    pub fail: bool,
+/// Milliseconds since the Unix epoch, advancing with tokio's clock (so a paused test
+/// runtime controls it).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    epoch_ms: i64,
+    base: Instant,
 }
 
-/// One job as the endpoint holds it.
-#[derive(Debug, Clone)]
-pub struct Job {
-    /// The job id returned by `/run`.
-    pub id: String,
-    /// Current state.
-    pub status: JobStatus,
-    /// The request's `input`, kept verbatim.
-    pub input: Value,
-    /// When `/run` accepted it.
-    pub submitted_at: Instant,
-    /// When a worker picked it up.
-    pub started_at: Option<Instant>,
-    /// When it reached a terminal state.
-    pub finished_at: Option<Instant>,
-    /// The worker's output (COMPLETED).
-    pub output: Option<Value>,
-    /// The worker's error (FAILED).
-    pub error: Option<String>,
-    /// The worker that ran it.
-    pub worker_id: Option<String>,
-}
-
-impl Job {
-    /// Time spent in the queue, in ms (so far, if still queued).
-    pub fn delay_ms(&self, now: Instant) -> u64 {
-        let until = self.started_at.unwrap_or(now);
-        until
-            .saturating_duration_since(self.submitted_at)
-            .as_millis() as u64
-    }
-
-    /// Time spent running, in ms (so far, if still running); 0 before it starts.
-    pub fn execution_ms(&self, now: Instant) -> u64 {
-        match self.started_at {
-            Some(s) => self
-                .finished_at
-                .unwrap_or(now)
-                .saturating_duration_since(s)
-                .as_millis() as u64,
-            None => 0,
+impl Clock {
+    /// A clock reading the system time now and following tokio's clock from here.
+    pub fn system() -> Self {
+        let epoch_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Clock {
+            epoch_ms,
+            base: Instant::now(),
         }
     }
+
+    /// Now, ms since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        self.epoch_ms + self.base.elapsed().as_millis() as i64
+    }
+
+    /// The tokio instant of epoch time `ms`.
+    pub fn instant_of(&self, ms: i64) -> Instant {
+        let offset = (ms - self.epoch_ms).max(0) as u64;
+        self.base + Duration::from_millis(offset)
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WorkerState {
-    Idle,
-    Running,
+/// What the server keeps beside the model for one job.
+#[derive(Debug, Clone)]
+struct Extra {
+    input: Value,
+    /// Where the result is POSTed. Kept with the job; the real delivery (with RunPod's
+    /// two retries 10 s apart) is the next step of the server issue.
+    #[allow(dead_code)]
+    webhook: Option<String>,
+    /// The output was handed out by `/stream`.
+    streamed: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
-    jobs: HashMap<String, Job>,
-    queue: VecDeque<String>,
-    completed: u64,
-    failed: u64,
-    retried: u64,
-    workers: Vec<WorkerState>,
+    model: Model,
+    extras: HashMap<String, Extra>,
+    waiters: HashMap<String, Vec<oneshot::Sender<JobRecord>>>,
+    /// Every change, numbered from 1 (the metrics feed reads it by cursor).
+    log: Vec<Change>,
 }
 
-/// A serverless endpoint: shared by the HTTP handlers and the worker tasks.
+/// A serverless endpoint shared by the HTTP handlers and its driver task.
 #[derive(Debug)]
 pub struct Endpoint {
     id: String,
+    clock: Clock,
     inner: Mutex<Inner>,
-    work_available: Notify,
+    wake: Notify,
+}
+
+/// A job as `/status` shows it: the record plus the output the server computed.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    /// The record.
+    pub record: JobRecord,
+    /// The output, once COMPLETED.
+    pub output: Option<Value>,
 }
 
 impl Endpoint {
-    /// An endpoint with `workers` idle workers; call [`Endpoint::start_workers`] to run them.
-    pub fn new(id: impl Into<String>, workers: usize) -> Arc<Self> {
+    /// An endpoint running `config`, seeded with `seed`. Call [`Endpoint::spawn_driver`]
+    /// inside a tokio runtime to make it run.
+    pub fn new(id: impl Into<String>, config: ModelConfig, seed: u64, clock: Clock) -> Arc<Self> {
+        let mut model = Model::new(seed, config);
+        model.start(clock.now_ms());
         Arc::new(Endpoint {
             id: id.into(),
+            clock,
             inner: Mutex::new(Inner {
-                workers: vec![WorkerState::Idle; workers],
-                ..Inner::default()
+                model,
+                extras: HashMap::new(),
+                waiters: HashMap::new(),
+                log: Vec::new(),
             }),
-            work_available: Notify::new(),
+            wake: Notify::new(),
         })
     }
 
@@ -113,155 +112,221 @@ impl Endpoint {
         &self.id
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A worker task that panicked must not take the endpoint down with it.
+    /// The clock.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panicking handler must not take the endpoint down with it.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a job and returns its id.
-    pub fn submit(&self, input: Value) -> String {
-        let id = uuid::Uuid::new_v4().to_string();
-        let job = Job {
-            id: id.clone(),
-            status: JobStatus::InQueue,
-            input,
-            submitted_at: Instant::now(),
-            started_at: None,
-            finished_at: None,
-            output: None,
-            error: None,
-            worker_id: None,
-        };
-        {
-            let mut inner = self.lock();
-            inner.jobs.insert(id.clone(), job);
-            inner.queue.push_back(id.clone());
+    /// Moves the model to now and publishes what changed. Returns the next event time.
+    fn tick(&self, inner: &mut Inner) -> Option<i64> {
+        inner.model.advance(self.clock.now_ms());
+        let changes = inner.model.drain_changes();
+        for c in &changes {
+            if let Change::Job(r) = c
+                && r.status.is_terminal()
+                && let Some(ws) = inner.waiters.remove(&r.id)
+            {
+                for w in ws {
+                    let _ = w.send(r.clone());
+                }
+            }
         }
-        self.work_available.notify_one();
-        id
+        inner.log.extend(changes);
+        inner.model.next_event_at()
     }
 
-    /// A snapshot of one job.
-    pub fn job(&self, id: &str) -> Option<Job> {
-        self.lock().jobs.get(id).cloned()
+    /// Runs the model in real time until the runtime shuts down.
+    pub fn spawn_driver(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let ep = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                let next = {
+                    let mut inner = ep.lock();
+                    ep.tick(&mut inner)
+                };
+                match next {
+                    Some(t) => {
+                        tokio::select! {
+                            () = tokio::time::sleep_until(ep.clock.instant_of(t)) => {}
+                            () = ep.wake.notified() => {}
+                        }
+                    }
+                    None => ep.wake.notified().await,
+                }
+            }
+        })
+    }
+
+    /// Queues a job; returns its record.
+    pub fn submit(&self, input: Value, webhook: Option<String>, spec: JobSpec) -> JobRecord {
+        let id = uuid::Uuid::new_v4().to_string();
+        let record = {
+            let mut inner = self.lock();
+            let now = self.clock.now_ms();
+            inner.extras.insert(
+                id.clone(),
+                Extra {
+                    input,
+                    webhook,
+                    streamed: false,
+                },
+            );
+            let record = inner
+                .model
+                .submit(now, &id, spec)
+                .expect("a fresh uuid is never a duplicate")
+                .clone();
+            self.tick(&mut inner);
+            record
+        };
+        self.wake.notify_one();
+        record
+    }
+
+    /// Waits until job `id` is terminal, at most `timeout`; returns its view then (or
+    /// its current view when the time is up).
+    pub async fn wait(&self, id: &str, timeout: Duration) -> Option<JobView> {
+        let rx = {
+            let mut inner = self.lock();
+            let record = inner.model.job(id)?.clone();
+            if record.status.is_terminal() {
+                return Some(view(&inner, record));
+            }
+            let (tx, rx) = oneshot::channel();
+            inner.waiters.entry(id.to_string()).or_default().push(tx);
+            rx
+        };
+        let _ = tokio::time::timeout(timeout, rx).await;
+        self.job(id)
+    }
+
+    /// A job's current view.
+    pub fn job(&self, id: &str) -> Option<JobView> {
+        let mut inner = self.lock();
+        self.tick(&mut inner);
+        let record = inner.model.job(id)?.clone();
+        Some(view(&inner, record))
+    }
+
+    /// The job's state and its output chunk if not handed out before (see `/stream`).
+    pub fn take_stream(&self, id: &str) -> Option<(JobStatus, Option<Value>)> {
+        let mut inner = self.lock();
+        self.tick(&mut inner);
+        let record = inner.model.job(id)?.clone();
+        let status = record.status;
+        let v = view(&inner, record);
+        let extra = inner.extras.get_mut(id)?;
+        if v.output.is_some() && !extra.streamed {
+            extra.streamed = true;
+            return Some((status, v.output));
+        }
+        Some((status, None))
+    }
+
+    /// Cancels a queued or running job.
+    pub fn cancel(&self, id: &str) -> Result<JobRecord, JobError> {
+        let r = {
+            let mut inner = self.lock();
+            let now = self.clock.now_ms();
+            let r = inner.model.cancel(now, id).cloned();
+            self.tick(&mut inner);
+            r
+        };
+        self.wake.notify_one();
+        r
+    }
+
+    /// Re-queues a FAILED or TIMED_OUT job.
+    pub fn retry(&self, id: &str) -> Result<JobRecord, JobError> {
+        let r = {
+            let mut inner = self.lock();
+            let now = self.clock.now_ms();
+            let r = inner.model.retry(now, id).cloned();
+            self.tick(&mut inner);
+            r
+        };
+        self.wake.notify_one();
+        r
+    }
+
+    /// Removes every queued job; returns how many.
+    pub fn purge_queue(&self) -> usize {
+        let n = {
+            let mut inner = self.lock();
+            let now = self.clock.now_ms();
+            let n = inner.model.purge_queue(now);
+            self.tick(&mut inner);
+            n
+        };
+        self.wake.notify_one();
+        n
     }
 
     /// Counts in RunPod's `/health` shape.
     pub fn health(&self) -> Health {
-        let inner = self.lock();
-        let running = inner
-            .workers
-            .iter()
-            .filter(|w| **w == WorkerState::Running)
-            .count() as u64;
-        Health {
-            jobs: HealthJobs {
-                completed: inner.completed,
-                failed: inner.failed,
-                in_progress: inner
-                    .jobs
-                    .values()
-                    .filter(|j| j.status == JobStatus::InProgress)
-                    .count() as u64,
-                in_queue: inner.queue.len() as u64,
-                retried: inner.retried,
-            },
-            workers: HealthWorkers {
-                idle: inner.workers.len() as u64 - running,
-                running,
-                ..HealthWorkers::default()
-            },
-        }
+        let mut inner = self.lock();
+        self.tick(&mut inner);
+        inner.model.health()
     }
 
-    /// Spawns one tokio task per worker; they stop when `shutdown` resolves.
-    pub fn start_workers(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
-        let n = self.lock().workers.len();
-        (0..n)
-            .map(|w| {
-                let ep = Arc::clone(self);
-                tokio::spawn(async move { ep.worker_loop(w).await })
-            })
-            .collect()
-    }
-
-    async fn next_job(&self, worker: usize) -> (String, SimInput) {
-        loop {
-            {
-                let mut inner = self.lock();
-                if let Some(id) = inner.queue.pop_front() {
-                    inner.workers[worker] = WorkerState::Running;
-                    if let Some(job) = inner.jobs.get_mut(&id) {
-                        job.status = JobStatus::InProgress;
-                        job.started_at = Some(Instant::now());
-                        job.worker_id = Some(worker_id(&self.id, worker));
-                        let input = serde_json::from_value(job.input.clone()).unwrap_or_default();
-                        return (id, input);
-                    }
-                }
-            }
-            // notify_one stores a permit when no worker waits, so no wake-up is lost
-            // between the check above and this await.
-            self.work_available.notified().await;
-        }
-    }
-
-    async fn worker_loop(&self, worker: usize) {
-        loop {
-            let (id, input) = self.next_job(worker).await;
-            tokio::time::sleep(Duration::from_millis(input.sleep_ms)).await;
-            let mut inner = self.lock();
-            if let Some(job) = inner.jobs.get_mut(&id) {
-                job.finished_at = Some(Instant::now());
-                if input.fail {
-                    job.status = JobStatus::Failed;
-                    job.error = Some("simulated failure (input.fail = true)".into());
-                    inner.failed += 1;
-                } else {
-                    job.status = JobStatus::Completed;
-                    job.output = Some(serde_json::json!({ "sleptMs": input.sleep_ms }));
-                    inner.completed += 1;
-                }
-            }
-            inner.workers[worker] = WorkerState::Idle;
-        }
+    /// Changes after `cursor` (at most `limit`), and the cursor to ask from next.
+    pub fn changes_since(&self, cursor: u64, limit: usize) -> (Vec<Change>, u64) {
+        let mut inner = self.lock();
+        self.tick(&mut inner);
+        let start = (cursor as usize).min(inner.log.len());
+        let end = (start + limit).min(inner.log.len());
+        (inner.log[start..end].to_vec(), end as u64)
     }
 }
 
-fn worker_id(endpoint: &str, worker: usize) -> String {
-    format!("{endpoint}-worker-{worker}")
+fn view(inner: &Inner, record: JobRecord) -> JobView {
+    let output = (record.status == JobStatus::Completed).then(|| {
+        let input = inner
+            .extras
+            .get(&record.id)
+            .map(|e| e.input.clone())
+            .unwrap_or(Value::Null);
+        serde_json::json!({
+            "executionTime": record.execution_time,
+            "input": input,
+        })
+    });
+    JobView { record, output }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[tokio::test(start_paused = true)]
-    async fn jobs_flow_through_queue_and_workers() {
-        let ep = Endpoint::new("t", 2);
-        ep.start_workers();
-        let ids: Vec<_> = (0..5)
-            .map(|i| ep.submit(json!({"sleepMs": 1000, "fail": i == 4})))
-            .collect();
-        tokio::task::yield_now().await;
-        let h = ep.health();
-        assert_eq!(h.jobs.in_queue, 3);
-        assert_eq!(h.jobs.in_progress, 2);
-        assert_eq!(h.workers.running, 2);
-        assert_eq!(h.workers.idle, 0);
-
-        // Two at a time, one second each: all five done after three seconds.
-        tokio::time::sleep(Duration::from_millis(3001)).await;
-        let h = ep.health();
-        assert_eq!((h.jobs.completed, h.jobs.failed), (4, 1));
-        assert_eq!((h.jobs.in_queue, h.jobs.in_progress), (0, 0));
-        assert_eq!((h.workers.idle, h.workers.running), (2, 0));
-
-        let last = ep.job(&ids[4]).unwrap();
-        assert_eq!(last.status, JobStatus::Failed);
-        assert_eq!(last.delay_ms(Instant::now()), 2000);
-        assert_eq!(last.execution_ms(Instant::now()), 1000);
-        assert!(last.error.unwrap().contains("simulated failure"));
+/// Reads what a simulated worker does with a job from its `input` and `policy`.
+pub fn spec_from(input: &Value, policy: Option<&Policy>, has_webhook: bool) -> JobSpec {
+    let mut spec = JobSpec {
+        sleep_ms: input.get("sleepMs").and_then(Value::as_u64),
+        fail: input.get("fail").and_then(Value::as_bool).unwrap_or(false),
+        webhook: has_webhook,
+        ..JobSpec::default()
+    };
+    if let Some(p) = policy {
+        if let Some(t) = p.execution_timeout {
+            spec.execution_timeout_ms = t as i64;
+        }
+        if let Some(t) = p.ttl {
+            spec.ttl_ms = t as i64;
+        }
+        spec.low_priority = p.low_priority.unwrap_or(false);
     }
+    spec
+}
+
+/// RunPod's `policy` object.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Policy {
+    /// Longest run, ms (default 600000).
+    pub execution_timeout: Option<u64>,
+    /// Longest life in the queue, ms (default 86400000).
+    pub ttl: Option<u64>,
+    /// Queue behind normal jobs.
+    pub low_priority: Option<bool>,
 }

@@ -23,6 +23,15 @@ pub enum AppError {
     /// No job with this id (or it expired).
     #[error("no job with id `{0}`")]
     UnknownJob(String),
+    /// No or wrong API key.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The job is in a state the operation does not apply to.
+    #[error("{0}")]
+    Conflict(String),
+    /// The resource ended (a cancelled job's stream).
+    #[error("{0}")]
+    Gone(String),
 }
 
 impl AppError {
@@ -31,6 +40,9 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnknownEndpoint(_) | AppError::UnknownJob(_) => StatusCode::NOT_FOUND,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Gone(_) => StatusCode::GONE,
         }
     }
 

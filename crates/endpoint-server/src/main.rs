@@ -2,9 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use endpoint_server::{AppState, Endpoint, traffic};
+use endpoint_server::config::ServerConfig;
+use endpoint_server::{AppState, Clock, Endpoint, traffic};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -17,67 +19,117 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (and optionally the built panel).
-    Serve {
-        /// Address to listen on; port 0 picks a free port (printed at start).
-        #[arg(long, default_value = "127.0.0.1:8000")]
-        listen: SocketAddr,
-        /// The endpoint id served under /v2/{endpoint_id}/.
-        #[arg(long, default_value = "local")]
-        endpoint_id: String,
-        /// Number of simulated workers.
-        #[arg(long, default_value_t = 3)]
-        workers: usize,
-        /// Submit simulated jobs at this mean rate per second (0 = none).
-        #[arg(long, default_value_t = 0.0)]
-        traffic_rate: f64,
-        /// Seed of the simulated traffic.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Serve the built panel (trunk's dist/) from this directory at `/`.
-        #[arg(long)]
-        panel_dir: Option<PathBuf>,
-    },
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed at start).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// TOML file declaring the endpoints (default: one endpoint, `local`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// API key required on every /v2 request (`Authorization: Bearer <key>`).
+    /// Without one the server only listens on loopback.
+    #[arg(long, env = "ENDPOINT_SERVER_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Override for every endpoint: workers kept warm.
+    #[arg(long)]
+    min_workers: Option<u32>,
+    /// Override for every endpoint: most workers.
+    #[arg(long)]
+    max_workers: Option<u32>,
+    /// Override for every endpoint: min = max = this many workers.
+    #[arg(long)]
+    workers: Option<u32>,
+    /// Override for every endpoint: median cold start, ms.
+    #[arg(long)]
+    cold_start_ms: Option<f64>,
+    /// Submit simulated jobs to every endpoint at this mean rate per second (0 = none).
+    #[arg(long, default_value_t = 0.0)]
+    traffic_rate: f64,
+    /// Seed of the simulated traffic.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Serve the built panel (trunk's dist/) from this directory at `/`.
+    #[arg(long)]
+    panel_dir: Option<PathBuf>,
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("endpoint_server=info,tower_http=warn")),
         )
         .init();
-    let Command::Serve {
-        listen,
-        endpoint_id,
-        workers,
-        traffic_rate,
-        seed,
-        panel_dir,
-    } = Cli::parse().command;
-
-    if !listen.ip().is_loopback() {
-        // Until API keys exist (the server issue), nothing but loopback is safe.
-        eprintln!(
-            "refusing to listen on {listen}: no API key is configured, so only loopback addresses are allowed"
-        );
+    let Command::Serve(args) = Cli::parse().command;
+    if let Err(e) = serve(args).await {
+        eprintln!("endpoint-server: {e}");
         std::process::exit(2);
     }
-    let endpoint = Endpoint::new(endpoint_id, workers);
-    endpoint.start_workers();
-    if traffic_rate > 0.0 {
-        traffic::spawn(endpoint.clone(), seed, traffic_rate);
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            ServerConfig::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => ServerConfig::default(),
+    };
+    for e in &mut config.endpoints {
+        if let Some(n) = args.workers {
+            e.min_workers = n;
+            e.max_workers = n;
+        }
+        if let Some(n) = args.min_workers {
+            e.min_workers = n;
+        }
+        if let Some(n) = args.max_workers {
+            e.max_workers = n;
+        }
+        if let Some(ms) = args.cold_start_ms {
+            e.cold_start_median_ms = ms;
+        }
     }
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let addr = listener.local_addr()?;
+    config.check()?;
+    let api_key = args.api_key.filter(|k| !k.is_empty());
+    if api_key.is_none() && !args.listen.ip().is_loopback() {
+        return Err(format!(
+            "refusing to listen on {}: no API key is configured (--api-key or ENDPOINT_SERVER_API_KEY), so only loopback addresses are allowed",
+            args.listen
+        ));
+    }
+    let clock = Clock::system();
+    let endpoints: Vec<Arc<Endpoint>> = config
+        .endpoints
+        .iter()
+        .map(|e| Endpoint::new(e.id.clone(), e.model(), e.seed, clock))
+        .collect();
+    let mut state = AppState::new(endpoints.clone());
+    state.panel_dir = args.panel_dir;
+    state.api_key = api_key.map(Arc::from);
+    state.spawn_drivers();
+    if args.traffic_rate > 0.0 {
+        for (i, e) in endpoints.iter().enumerate() {
+            traffic::spawn(e.clone(), args.seed + i as u64, args.traffic_rate);
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // Tests read this line to find the port.
     println!("listening on http://{addr}");
-    tracing::info!(%addr, endpoint = endpoint.id(), workers, traffic_rate, "endpoint-server started");
-    let state = AppState {
-        endpoint,
-        panel_dir,
-    };
-    endpoint_server::run(listener, state, shutdown_signal()).await?;
+    let ids: Vec<&str> = endpoints.iter().map(|e| e.id()).collect();
+    tracing::info!(%addr, endpoints = ?ids, auth = state.api_key.is_some(), "endpoint-server started");
+    endpoint_server::run(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!("endpoint-server stopped");
     Ok(())
 }

@@ -1,24 +1,33 @@
-//! The HTTP API: router tests with `oneshot`, and a real server on port 0.
+//! The HTTP API: router tests with `oneshot` (time paused where jobs run), and a real
+//! server on port 0.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use endpoint_core::Health;
-use endpoint_server::{AppState, Endpoint, app};
+use endpoint_server::{AppState, Clock, Endpoint, app};
+use endpoint_sim::Dist;
+use endpoint_sim::model::ModelConfig;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 
-async fn call(
+async fn call_with(
     state: &AppState,
     method: &str,
     uri: &str,
     body: Option<&str>,
+    auth: Option<&str>,
 ) -> (StatusCode, Value) {
-    let req = Request::builder()
+    let mut req = Request::builder()
         .method(method)
         .uri(uri)
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let req = req
         .body(body.map(|b| Body::from(b.to_string())).unwrap_or_default())
         .unwrap();
     let resp = app(state.clone()).oneshot(req).await.unwrap();
@@ -28,106 +37,356 @@ async fn call(
     (status, v)
 }
 
-fn state(workers: usize) -> AppState {
-    let ep = Endpoint::new("local", workers);
-    AppState::new(ep)
+async fn call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+) -> (StatusCode, Value) {
+    call_with(state, method, uri, body, None).await
+}
+
+/// One endpoint `local` with `max` workers, 1 s cold starts, 0 warm.
+fn state(max: u32) -> AppState {
+    let cfg = ModelConfig {
+        max_workers: max,
+        cold_start: Dist::Constant(1_000.0),
+        execution: Dist::Constant(500.0),
+        idle_timeout_ms: 60_000,
+        ..ModelConfig::default()
+    };
+    let st = AppState::new([Endpoint::new("local", cfg, 7, Clock::system())]);
+    st.spawn_drivers();
+    st
+}
+
+async fn run(st: &AppState, input: Value) -> String {
+    let (code, v) = call(
+        st,
+        "POST",
+        "/v2/local/run",
+        Some(&json!({ "input": input }).to_string()),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "IN_QUEUE");
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn status(st: &AppState, id: &str) -> Value {
+    let (code, v) = call(st, "GET", &format!("/v2/local/status/{id}"), None).await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    v
+}
+
+async fn pass(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
 #[tokio::test]
 async fn health_counts_jobs_submitted_through_run() {
-    let st = state(0); // no workers: everything stays queued
+    let st = state(0); // paused endpoint: everything stays queued
     for _ in 0..3 {
-        let (code, v) = call(
-            &st,
-            "POST",
-            "/v2/local/run",
-            Some(r#"{"input":{"sleepMs":10}}"#),
-        )
-        .await;
-        assert_eq!(code, StatusCode::OK, "{v}");
-        assert_eq!(v["status"], "IN_QUEUE");
-        assert!(v["id"].as_str().is_some_and(|s| s.len() >= 32));
+        run(&st, json!({"sleepMs": 10})).await;
     }
     let (code, v) = call(&st, "GET", "/v2/local/health", None).await;
     assert_eq!(code, StatusCode::OK);
     let h: Health = serde_json::from_value(v.clone()).unwrap();
     assert_eq!(h.jobs.in_queue, 3);
-    assert_eq!(h.jobs.completed, 0);
-    // RunPod's exact key spelling.
     assert_eq!(v["jobs"]["inQueue"], 3);
     assert!(v["workers"].get("idle").is_some());
 }
 
 #[tokio::test]
-async fn malformed_bodies_get_400_naming_the_cause() {
+async fn malformed_bodies_get_400_naming_the_field() {
     let st = state(0);
-    let (code, v) = call(&st, "POST", "/v2/local/run", Some(r#"{"inptu":{}}"#)).await;
-    assert_eq!(code, StatusCode::BAD_REQUEST);
-    assert!(v["error"].as_str().unwrap().contains("inptu"), "{v}");
-
-    let (code, v) = call(&st, "POST", "/v2/local/run", Some(r#"{}"#)).await;
-    assert_eq!(code, StatusCode::BAD_REQUEST);
-    assert!(v["error"].as_str().unwrap().contains("input"), "{v}");
-
-    let (code, v) = call(&st, "POST", "/v2/local/run", Some(r#"{"input": 3}"#)).await;
-    assert_eq!(code, StatusCode::BAD_REQUEST);
-    assert!(v["error"].as_str().unwrap().contains("input"), "{v}");
-
-    let (code, v) = call(&st, "POST", "/v2/local/run", Some(r#"{"input": {"#)).await;
-    assert_eq!(code, StatusCode::BAD_REQUEST);
-    assert!(!v["error"].as_str().unwrap().is_empty());
-
-    // Nothing was queued by the rejected requests.
+    let cases = [
+        (r#"{"inptu":{}}"#, "inptu"),
+        (r#"{}"#, "input"),
+        (r#"{"input": 3}"#, "input"),
+        (r#"{"input": {"sleepMs": "slow"}}"#, "input.sleepMs"),
+        (r#"{"input": {}, "webhook": "ftp://x"}"#, "webhook"),
+        (r#"{"input": {}, "policy": {"ttl": -1}}"#, "ttl"),
+        (
+            r#"{"input": {}, "policy": {"executionTimout": 5}}"#,
+            "executionTimout",
+        ),
+        (r#"{"input": {"#, "EOF"),
+    ];
+    for (body, field) in cases {
+        let (code, v) = call(&st, "POST", "/v2/local/run", Some(body)).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains(field), "{body}: {msg}");
+    }
     let (_, v) = call(&st, "GET", "/v2/local/health", None).await;
-    assert_eq!(v["jobs"]["inQueue"], 0);
+    assert_eq!(
+        v["jobs"]["inQueue"], 0,
+        "nothing was queued by rejected requests"
+    );
 }
 
 #[tokio::test]
-async fn oversized_run_body_gets_413() {
+async fn payload_limits_are_runpods() {
     let st = state(0);
-    let big = format!(
-        r#"{{"input":{{"blob":"{}"}}}}"#,
-        "x".repeat(10 * 1024 * 1024 + 1)
-    );
-    let (code, v) = call(&st, "POST", "/v2/local/run", Some(&big)).await;
-    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    let body = |mb: usize| {
+        format!(
+            r#"{{"input":{{"blob":"{}"}}}}"#,
+            "x".repeat(mb * 1024 * 1024)
+        )
+    };
+    let (code, v) = call(&st, "POST", "/v2/local/run", Some(&body(11))).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(v["error"].as_str().unwrap().contains("10 MB"));
+    let (code, v) = call(&st, "POST", "/v2/local/runsync?wait=10", Some(&body(15))).await;
+    assert_eq!(code, StatusCode::OK, "15 MB fits runsync's 20 MB: {v}");
+    let (code, _) = call(&st, "POST", "/v2/local/runsync", Some(&body(21))).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 #[tokio::test]
 async fn unknown_endpoint_and_job_get_404() {
     let st = state(0);
-    let (code, v) = call(&st, "GET", "/v2/nope/health", None).await;
-    assert_eq!(code, StatusCode::NOT_FOUND);
-    assert!(v["error"].as_str().unwrap().contains("nope"));
-    let (code, v) = call(&st, "GET", "/v2/local/status/abc", None).await;
-    assert_eq!(code, StatusCode::NOT_FOUND);
-    assert!(v["error"].as_str().unwrap().contains("abc"));
+    for (m, uri, needle) in [
+        ("GET", "/v2/nope/health", "nope"),
+        ("GET", "/v2/local/status/abc", "abc"),
+        ("POST", "/v2/local/cancel/abc", "abc"),
+        ("POST", "/v2/local/retry/abc", "abc"),
+        ("GET", "/v2/local/stream/abc", "abc"),
+    ] {
+        let (code, v) = call(&st, m, uri, None).await;
+        assert_eq!(code, StatusCode::NOT_FOUND, "{uri}");
+        assert!(v["error"].as_str().unwrap().contains(needle), "{uri}: {v}");
+    }
 }
 
 #[tokio::test(start_paused = true)]
-async fn status_reports_runpod_fields_through_the_job_life() {
+async fn a_job_goes_through_cold_start_run_and_completion() {
     let st = state(1);
-    st.endpoint.start_workers();
+    let id = run(&st, json!({"sleepMs": 500, "tag": "t1"})).await;
+    let v = status(&st, &id).await;
+    assert_eq!(v["status"], "IN_QUEUE");
+    pass(1_100).await; // cold start is 1 s
+    let v = status(&st, &id).await;
+    assert_eq!(v["status"], "IN_PROGRESS");
+    assert_eq!(v["delayTime"], 1_000);
+    assert!(v["workerId"].as_str().unwrap().starts_with("worker-"));
+    pass(500).await;
+    let v = status(&st, &id).await;
+    assert_eq!(v["status"], "COMPLETED");
+    assert_eq!(v["executionTime"], 500);
+    assert_eq!(v["output"]["input"]["tag"], "t1");
+    assert!(v.get("error").is_none());
+    let (_, s) = call(&st, "POST", &format!("/v2/local/stream/{id}"), None).await;
+    assert_eq!(s["status"], "COMPLETED");
+    assert_eq!(s["stream"][0]["output"]["input"]["tag"], "t1");
+    // Handed out once: the next poll is final with an empty stream (the client stops).
+    let (_, s) = call(&st, "GET", &format!("/v2/local/stream/{id}"), None).await;
+    assert_eq!(s, json!({"status": "COMPLETED", "stream": []}));
+}
+
+#[tokio::test(start_paused = true)]
+async fn runsync_waits_for_the_result_or_answers_the_current_state() {
+    let st = state(1);
+    let (code, v) = call(
+        &st,
+        "POST",
+        "/v2/local/runsync",
+        Some(r#"{"input":{"sleepMs":300}}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(v["status"], "COMPLETED");
+    assert_eq!(v["executionTime"], 300);
     let (_, v) = call(
         &st,
         "POST",
-        "/v2/local/run",
-        Some(r#"{"input":{"sleepMs":500}}"#),
+        "/v2/local/runsync?wait=100",
+        Some(r#"{"input":{"sleepMs":60000}}"#),
     )
     .await;
-    let id = v["id"].as_str().unwrap().to_string();
-    tokio::task::yield_now().await;
-    let (_, v) = call(&st, "GET", &format!("/v2/local/status/{id}"), None).await;
-    assert_eq!(v["status"], "IN_PROGRESS");
-    assert_eq!(v["workerId"], "local-worker-0");
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    let (code, v) = call(&st, "POST", &format!("/v2/local/status/{id}"), None).await;
+    assert_eq!(v["status"], "IN_PROGRESS", "{v}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_stops_queued_and_running_jobs_and_reports_finished_ones() {
+    let st = state(1);
+    let running = run(&st, json!({"sleepMs": 60_000})).await;
+    let queued = run(&st, json!({"sleepMs": 10})).await;
+    pass(1_500).await;
+    assert_eq!(status(&st, &running).await["status"], "IN_PROGRESS");
+    let (code, v) = call(&st, "POST", &format!("/v2/local/cancel/{queued}"), None).await;
+    assert_eq!(
+        (code, v["status"].as_str()),
+        (StatusCode::OK, Some("CANCELLED"))
+    );
+    let (_, v) = call(&st, "POST", &format!("/v2/local/cancel/{running}"), None).await;
+    assert_eq!(v["status"], "CANCELLED");
+    let (code, _) = call(&st, "GET", &format!("/v2/local/stream/{running}"), None).await;
+    assert_eq!(
+        code,
+        StatusCode::GONE,
+        "a cancelled job's stream ends with an error, not a loop"
+    );
+    let (_, h) = call(&st, "GET", "/v2/local/health", None).await;
+    assert_eq!(h["workers"]["running"], 0, "the worker stopped running it");
+    assert_eq!(h["workers"]["idle"], 1);
+    // Already finished: the real final state comes back.
+    let done = run(&st, json!({"sleepMs": 10})).await;
+    pass(100).await;
+    let (code, v) = call(&st, "POST", &format!("/v2/local/cancel/{done}"), None).await;
+    assert_eq!(
+        (code, v["status"].as_str()),
+        (StatusCode::OK, Some("COMPLETED"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_only_failed_or_timed_out_and_purge_queue() {
+    let st = state(1);
+    let failed = run(&st, json!({"sleepMs": 10, "fail": true})).await;
+    pass(1_200).await;
+    assert_eq!(status(&st, &failed).await["status"], "FAILED");
+    let (code, v) = call(&st, "POST", &format!("/v2/local/retry/{failed}"), None).await;
+    assert_eq!(
+        (code, v["status"].as_str()),
+        (StatusCode::OK, Some("IN_QUEUE"))
+    );
+    pass(100).await;
+    let v = status(&st, &failed).await;
+    assert_eq!(v["retries"], 1);
+    let (_, h) = call(&st, "GET", "/v2/local/health", None).await;
+    assert_eq!(h["jobs"]["retried"], 1);
+    let ok = run(&st, json!({"sleepMs": 10})).await;
+    pass(100).await;
+    let (code, v) = call(&st, "POST", &format!("/v2/local/retry/{ok}"), None).await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("only FAILED or TIMED_OUT")
+    );
+
+    let blocker = run(&st, json!({"sleepMs": 60_000})).await;
+    pass(10).await;
+    for _ in 0..4 {
+        run(&st, json!({"sleepMs": 10})).await;
+    }
+    let (code, v) = call(&st, "POST", "/v2/local/purge-queue", None).await;
     assert_eq!(code, StatusCode::OK);
-    assert_eq!(v["status"], "COMPLETED");
-    assert_eq!(v["executionTime"], 500);
-    assert_eq!(v["output"], json!({"sleptMs": 500}));
-    assert!(v.get("error").is_none());
+    assert_eq!(v, json!({"removed": 4, "status": "completed"}));
+    assert_eq!(
+        status(&st, &blocker).await["status"],
+        "IN_PROGRESS",
+        "running jobs stay"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn policy_timeouts_give_timed_out() {
+    let st = state(1);
+    let slow = run_with(
+        &st,
+        r#"{"input":{"sleepMs":60000},"policy":{"executionTimeout":2000}}"#,
+    )
+    .await;
+    let expiring = run_with(&st, r#"{"input":{"sleepMs":10},"policy":{"ttl":500}}"#).await;
+    pass(3_500).await;
+    let v = status(&st, &slow).await;
+    assert_eq!(
+        (v["status"].as_str(), v["executionTime"].as_u64()),
+        (Some("TIMED_OUT"), Some(2_000))
+    );
+    assert_eq!(status(&st, &expiring).await["status"], "TIMED_OUT");
+}
+
+async fn run_with(st: &AppState, body: &str) -> String {
+    let (code, v) = call(st, "POST", "/v2/local/run", Some(body)).await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn api_key_bearer_or_bare() {
+    let mut st = state(0);
+    st.api_key = Some("s3cret-key".into());
+    let (code, v) = call(&st, "GET", "/v2/local/health", None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert!(v["error"].as_str().unwrap().contains("Bearer"));
+    let (code, v) = call_with(&st, "GET", "/v2/local/health", None, Some("Bearer wrong")).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert!(
+        !v.to_string().contains("s3cret"),
+        "the key never appears in answers"
+    );
+    let (code, _) = call_with(
+        &st,
+        "GET",
+        "/v2/local/health",
+        None,
+        Some("Bearer s3cret-key"),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, _) = call_with(&st, "GET", "/v2/local/health", None, Some("s3cret-key")).await;
+    assert_eq!(code, StatusCode::OK, "RunPod's bare-key form");
+}
+
+#[tokio::test(start_paused = true)]
+async fn change_feed_pages_by_cursor_and_an_empty_poll_is_small() {
+    let st = state(1);
+    let id = run(&st, json!({"sleepMs": 200})).await;
+    pass(1_500).await;
+    let (_, v) = call(&st, "GET", "/v2/local/metrics/changes?cursor=0", None).await;
+    let jobs = v["jobs"].as_array().unwrap();
+    let states: Vec<&str> = jobs
+        .iter()
+        .filter(|j| j["id"] == id.as_str())
+        .map(|j| j["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]);
+    assert_eq!(v["coldStarts"].as_array().unwrap().len(), 1);
+    assert!(!v["transitions"].as_array().unwrap().is_empty());
+    let cursor = v["cursor"].as_u64().unwrap();
+    let (_, page) = call(
+        &st,
+        "GET",
+        "/v2/local/metrics/changes?cursor=0&limit=2",
+        None,
+    )
+    .await;
+    assert_eq!(page["cursor"], 2);
+    let (_, empty) = call(
+        &st,
+        "GET",
+        &format!("/v2/local/metrics/changes?cursor={cursor}"),
+        None,
+    )
+    .await;
+    assert_eq!(empty["cursor"].as_u64(), Some(cursor));
+    assert!(empty.to_string().len() < 1024, "{empty}");
+}
+
+#[tokio::test]
+async fn several_endpoints_are_independent() {
+    let clock = Clock::system();
+    let paused = ModelConfig {
+        max_workers: 0,
+        ..ModelConfig::default()
+    };
+    let st = AppState::new([
+        Endpoint::new("a", paused.clone(), 1, clock),
+        Endpoint::new("b", paused, 2, clock),
+    ]);
+    st.spawn_drivers();
+    call(&st, "POST", "/v2/a/run", Some(r#"{"input":{}}"#)).await;
+    let (_, a) = call(&st, "GET", "/v2/a/health", None).await;
+    let (_, b) = call(&st, "GET", "/v2/b/health", None).await;
+    assert_eq!(
+        (a["jobs"]["inQueue"].as_u64(), b["jobs"]["inQueue"].as_u64()),
+        (Some(1), Some(0))
+    );
 }
 
 /// A minimal HTTP/1.1 exchange over a real socket (no client library needed).
@@ -147,33 +406,37 @@ async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) 
 
 #[tokio::test]
 async fn real_server_on_port_0_runs_jobs_and_shuts_down_gracefully() {
-    let st = state(2);
-    st.endpoint.start_workers();
+    let cfg = ModelConfig {
+        min_workers: 2,
+        max_workers: 2,
+        cold_start: Dist::Constant(10.0),
+        ..ModelConfig::default()
+    };
+    let st = AppState::new([Endpoint::new("local", cfg, 3, Clock::system())]);
+    st.spawn_drivers();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(endpoint_server::run(listener, st, async {
         let _ = stop_rx.await;
     }));
-
     for _ in 0..4 {
         let (code, body) = http(addr, "POST", "/v2/local/run", r#"{"input":{"sleepMs":20}}"#).await;
         assert_eq!(code, 200, "{body}");
     }
     let mut done = 0;
-    for _ in 0..100 {
+    for _ in 0..200 {
         let (_, body) = http(addr, "GET", "/v2/local/health", "").await;
         let h: Health = serde_json::from_str(&body).unwrap();
         done = h.jobs.completed;
         if done == 4 {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(done, 4);
-
     stop_tx.send(()).unwrap();
-    tokio::time::timeout(std::time::Duration::from_secs(5), server)
+    tokio::time::timeout(Duration::from_secs(5), server)
         .await
         .expect("server stops after the shutdown signal")
         .unwrap()

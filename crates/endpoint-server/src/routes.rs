@@ -1,0 +1,344 @@
+//! RunPod's queue API under `/v2/{endpoint_id}/`, and the metrics feed.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use endpoint_core::{Health, JobStatus};
+use endpoint_sim::model::{Change, JobError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::time::Duration;
+
+use crate::endpoint::{JobView, Policy, spec_from};
+use crate::{AppError, AppState};
+
+/// RunPod's payload limit for `/run`, MB.
+pub const RUN_LIMIT_MB: usize = 10;
+/// RunPod's payload limit for `/runsync`, MB.
+pub const RUNSYNC_LIMIT_MB: usize = 20;
+/// How long `/runsync` waits for the result before answering with the current state.
+pub const RUNSYNC_WAIT: Duration = Duration::from_secs(90);
+
+/// The API routes (state is attached by [`crate::app`]).
+pub fn api() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v2/{endpoint_id}/run",
+            post(run_job).layer(DefaultBodyLimit::max(RUN_LIMIT_MB * 1024 * 1024)),
+        )
+        .route(
+            "/v2/{endpoint_id}/runsync",
+            post(run_sync).layer(DefaultBodyLimit::max(RUNSYNC_LIMIT_MB * 1024 * 1024)),
+        )
+        .route(
+            "/v2/{endpoint_id}/status/{job_id}",
+            get(job_status).post(job_status),
+        )
+        .route(
+            "/v2/{endpoint_id}/stream/{job_id}",
+            get(job_stream).post(job_stream),
+        )
+        .route(
+            "/v2/{endpoint_id}/cancel/{job_id}",
+            post(cancel_job).get(cancel_job),
+        )
+        .route("/v2/{endpoint_id}/retry/{job_id}", post(retry_job))
+        .route("/v2/{endpoint_id}/purge-queue", post(purge_queue))
+        .route("/v2/{endpoint_id}/health", get(health))
+        .route("/v2/{endpoint_id}/metrics/changes", get(changes))
+}
+
+/// The body of `/run` and `/runsync`, as RunPod defines it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// Handed to the worker verbatim; must be a JSON object.
+    pub input: Value,
+    /// URL POSTed with the result on completion.
+    #[serde(default)]
+    pub webhook: Option<String>,
+    /// Timeouts and priority.
+    #[serde(default)]
+    pub policy: Option<Policy>,
+}
+
+/// `{"id", "status"}`: the answer of `/run`, `/cancel`, `/retry`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IdStatus {
+    /// The job id.
+    pub id: String,
+    /// Its state after the operation.
+    pub status: JobStatus,
+}
+
+/// Answer of `/status/{job_id}`, in RunPod's shape (times in ms).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusResponse {
+    /// The job id.
+    pub id: String,
+    /// Current state.
+    pub status: JobStatus,
+    /// Time in queue, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_time: Option<u64>,
+    /// Time running, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_time: Option<u64>,
+    /// The worker's output, once COMPLETED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// The worker's error, once FAILED (or why it ended).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The worker that picked it up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
+    /// Times re-queued through `/retry`.
+    pub retries: u8,
+}
+
+impl From<JobView> for StatusResponse {
+    fn from(v: JobView) -> Self {
+        let r = v.record;
+        StatusResponse {
+            id: r.id,
+            status: r.status,
+            delay_time: r.delay_time.map(|d| d as u64),
+            execution_time: r.execution_time.map(|d| d as u64),
+            output: v.output,
+            error: r.error,
+            worker_id: r.worker_id,
+            retries: r.retries,
+        }
+    }
+}
+
+fn parse_run(
+    body: Result<Json<RunRequest>, JsonRejection>,
+    limit_mb: usize,
+) -> Result<RunRequest, AppError> {
+    let Json(req) = body.map_err(|r| AppError::from_json_rejection(r, limit_mb))?;
+    if !req.input.is_object() {
+        return Err(AppError::BadRequest(
+            "field `input` must be a JSON object".into(),
+        ));
+    }
+    if let Some(v) = req.input.get("sleepMs")
+        && v.as_u64().is_none()
+    {
+        return Err(AppError::BadRequest(
+            "field `input.sleepMs` must be a whole number of milliseconds".into(),
+        ));
+    }
+    if let Some(w) = &req.webhook
+        && !(w.starts_with("http://") || w.starts_with("https://"))
+    {
+        return Err(AppError::BadRequest(
+            "field `webhook` must be an http(s) URL".into(),
+        ));
+    }
+    Ok(req)
+}
+
+async fn run_job(
+    State(state): State<AppState>,
+    Path(endpoint_id): Path<String>,
+    body: Result<Json<RunRequest>, JsonRejection>,
+) -> Result<Json<IdStatus>, AppError> {
+    let endpoint = state.endpoint(&endpoint_id)?;
+    let req = parse_run(body, RUN_LIMIT_MB)?;
+    let spec = spec_from(&req.input, req.policy.as_ref(), req.webhook.is_some());
+    let r = endpoint.submit(req.input, req.webhook, spec);
+    // RunPod answers IN_QUEUE even when a warm worker picks the job up at once.
+    Ok(Json(IdStatus {
+        id: r.id,
+        status: JobStatus::InQueue,
+    }))
+}
+
+/// `?wait=ms` for `/runsync` (RunPod's client sends it); capped at 90 s.
+#[derive(Debug, Deserialize)]
+pub struct WaitQuery {
+    /// How long to wait for the result, ms.
+    pub wait: Option<u64>,
+}
+
+async fn run_sync(
+    State(state): State<AppState>,
+    Path(endpoint_id): Path<String>,
+    Query(q): Query<WaitQuery>,
+    body: Result<Json<RunRequest>, JsonRejection>,
+) -> Result<Json<StatusResponse>, AppError> {
+    let endpoint = state.endpoint(&endpoint_id)?;
+    let req = parse_run(body, RUNSYNC_LIMIT_MB)?;
+    let spec = spec_from(&req.input, req.policy.as_ref(), req.webhook.is_some());
+    let r = endpoint.submit(req.input, req.webhook, spec);
+    let wait = q.wait.map_or(RUNSYNC_WAIT, |ms| {
+        Duration::from_millis(ms).min(RUNSYNC_WAIT)
+    });
+    let view = endpoint
+        .wait(&r.id, wait)
+        .await
+        .ok_or_else(|| AppError::UnknownJob(r.id.clone()))?;
+    Ok(Json(view.into()))
+}
+
+async fn job_status(
+    State(state): State<AppState>,
+    Path((endpoint_id, job_id)): Path<(String, String)>,
+) -> Result<Json<StatusResponse>, AppError> {
+    let endpoint = state.endpoint(&endpoint_id)?;
+    let view = endpoint.job(&job_id).ok_or(AppError::UnknownJob(job_id))?;
+    Ok(Json(view.into()))
+}
+
+/// RunPod's stream answer: the status and the output chunks not delivered yet (our
+/// simulated workers produce one chunk: the output, once completed). Chunks are
+/// handed out once: RunPod's client polls until the job is final and a poll brings
+/// no chunk, so repeating them would make it loop forever.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StreamResponse {
+    /// Current state.
+    pub status: JobStatus,
+    /// Output chunks, `[{"output": ...}]`; always present, possibly empty.
+    pub stream: Vec<Value>,
+}
+
+async fn job_stream(
+    State(state): State<AppState>,
+    Path((endpoint_id, job_id)): Path<(String, String)>,
+) -> Result<Json<StreamResponse>, AppError> {
+    let endpoint = state.endpoint(&endpoint_id)?;
+    let (status, chunk) = endpoint
+        .take_stream(&job_id)
+        .ok_or_else(|| AppError::UnknownJob(job_id.clone()))?;
+    if status == JobStatus::Cancelled {
+        // RunPod's client does not treat CANCELLED as final on /stream and would poll
+        // forever; an error status ends its loop with a clear message instead.
+        return Err(AppError::Gone(format!(
+            "job `{job_id}` was cancelled: its stream has ended"
+        )));
+    }
+    let stream = chunk
+        .map(|o| vec![serde_json::json!({ "output": o })])
+        .unwrap_or_default();
+    Ok(Json(StreamResponse { status, stream }))
+}
+
+async fn cancel_job(
+    State(state): State<AppState>,
+    Path((endpoint_id, job_id)): Path<(String, String)>,
+) -> Result<Json<IdStatus>, AppError> {
+    let endpoint = state.endpoint(&endpoint_id)?;
+    match endpoint.cancel(&job_id) {
+        Ok(r) => Ok(Json(IdStatus {
+            id: r.id,
+            status: r.status,
+        })),
+        Err(JobError::NotFound) => Err(AppError::UnknownJob(job_id)),
+        // Finished meanwhile: answer with its real final state so the caller can say so.
+        Err(JobError::WrongState(status)) => Ok(Json(IdStatus { id: job_id, status })),
+        Err(JobError::Duplicate) => unreachable!("cancel never creates a job"),
+    }
+}
+
+async fn retry_job(
+    State(state): State<AppState>,
+    Path((endpoint_id, job_id)): Path<(String, String)>,
+) -> Result<Json<IdStatus>, AppError> {
+    let endpoint = state.endpoint(&endpoint_id)?;
+    match endpoint.retry(&job_id) {
+        // Re-queued; as for /run, the answer is IN_QUEUE even if a worker took it at once.
+        Ok(r) => Ok(Json(IdStatus {
+            id: r.id,
+            status: JobStatus::InQueue,
+        })),
+        Err(JobError::NotFound) => Err(AppError::UnknownJob(job_id)),
+        Err(JobError::WrongState(status)) => Err(AppError::Conflict(format!(
+            "job `{job_id}` is {status}: only FAILED or TIMED_OUT jobs can be retried"
+        ))),
+        Err(JobError::Duplicate) => unreachable!("retry never creates a job"),
+    }
+}
+
+/// Answer of `/purge-queue`, as RunPod documents it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PurgeResponse {
+    /// Jobs removed from the queue.
+    pub removed: usize,
+    /// Always `completed`.
+    pub status: String,
+}
+
+async fn purge_queue(
+    State(state): State<AppState>,
+    Path(endpoint_id): Path<String>,
+) -> Result<Json<PurgeResponse>, AppError> {
+    let removed = state.endpoint(&endpoint_id)?.purge_queue();
+    Ok(Json(PurgeResponse {
+        removed,
+        status: "completed".into(),
+    }))
+}
+
+async fn health(
+    State(state): State<AppState>,
+    Path(endpoint_id): Path<String>,
+) -> Result<Json<Health>, AppError> {
+    Ok(Json(state.endpoint(&endpoint_id)?.health()))
+}
+
+/// `?cursor=N&limit=M` of the change feed.
+#[derive(Debug, Deserialize)]
+pub struct ChangesQuery {
+    /// Changes after this one (0: from the start).
+    #[serde(default)]
+    pub cursor: u64,
+    /// Most changes in one answer (default and maximum 10000).
+    pub limit: Option<usize>,
+}
+
+/// One page of the change feed (JSON; the measured encoding choice comes with the
+/// feed's snapshot, see docs/api.md).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangesResponse {
+    /// Ask from here next time.
+    pub cursor: u64,
+    /// Job records after their change.
+    pub jobs: Vec<endpoint_core::JobRecord>,
+    /// Worker state transitions.
+    pub transitions: Vec<endpoint_core::WorkerTransition>,
+    /// Cold starts.
+    pub cold_starts: Vec<endpoint_core::ColdStart>,
+    /// Webhook attempts.
+    pub deliveries: Vec<endpoint_core::WebhookDelivery>,
+}
+
+async fn changes(
+    State(state): State<AppState>,
+    Path(endpoint_id): Path<String>,
+    Query(q): Query<ChangesQuery>,
+) -> Result<Json<ChangesResponse>, AppError> {
+    let endpoint = state.endpoint(&endpoint_id)?;
+    let limit = q.limit.unwrap_or(10_000).clamp(1, 10_000);
+    let (changes, cursor) = endpoint.changes_since(q.cursor, limit);
+    let mut out = ChangesResponse {
+        cursor,
+        jobs: Vec::new(),
+        transitions: Vec::new(),
+        cold_starts: Vec::new(),
+        deliveries: Vec::new(),
+    };
+    for c in changes {
+        match c {
+            Change::Job(r) => out.jobs.push(r),
+            Change::Transition(t) => out.transitions.push(t),
+            Change::ColdStart(c) => out.cold_starts.push(c),
+            Change::Delivery(d) => out.deliveries.push(d),
+        }
+    }
+    Ok(Json(out))
+}
