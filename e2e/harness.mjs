@@ -2,7 +2,9 @@
 // release build of the panel, and headless Chromium driven by playwright-core.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const SERVER_BIN = process.env.E2E_SERVER_BIN ?? 'target/debug/endpoint-server';
@@ -15,7 +17,7 @@ export async function startServer({ workers = 1, port = 0, extraArgs = [] } = {}
   if (!existsSync(`${DIST}/index.html`)) throw new Error(`no panel build in ${DIST}: run trunk build --release first`);
   const child = spawn(SERVER_BIN, [
     'serve', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), '--cold-start-ms', '200',
-    '--panel-dir', DIST, ...extraArgs,
+    '--panel-dir', DIST, '--db', join(mkdtempSync(join(tmpdir(), 'endpoint-e2e-')), 'e2e.db'), ...extraArgs,
   ], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout });
   const url = await new Promise((resolve, reject) => {

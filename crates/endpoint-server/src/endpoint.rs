@@ -10,11 +10,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use endpoint_core::{Health, JobRecord, JobStatus};
+use endpoint_core::{Health, JobRecord, JobStatus, WorkerTransition};
 use endpoint_sim::model::{Change, JobError, JobSpec, Model, ModelConfig};
 use serde_json::Value;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::{Duration, Instant};
+
+use crate::db::{Db, DbError, StoredJob};
 
 /// Milliseconds since the Unix epoch, advancing with tokio's clock (so a paused test
 /// runtime controls it).
@@ -77,6 +79,7 @@ pub struct Endpoint {
     clock: Clock,
     inner: Mutex<Inner>,
     wake: Notify,
+    db: Option<Db>,
 }
 
 /// A job as `/status` shows it: the record plus the output the server computed.
@@ -92,10 +95,20 @@ impl Endpoint {
     /// An endpoint running `config`, seeded with `seed`. Call [`Endpoint::spawn_driver`]
     /// inside a tokio runtime to make it run.
     pub fn new(id: impl Into<String>, config: ModelConfig, seed: u64, clock: Clock) -> Arc<Self> {
+        Self::build(id.into(), config, seed, clock, None)
+    }
+
+    fn build(
+        id: String,
+        config: ModelConfig,
+        seed: u64,
+        clock: Clock,
+        db: Option<Db>,
+    ) -> Arc<Self> {
         let mut model = Model::new(seed, config);
         model.start(clock.now_ms());
         Arc::new(Endpoint {
-            id: id.into(),
+            id,
             clock,
             inner: Mutex::new(Inner {
                 model,
@@ -104,7 +117,63 @@ impl Endpoint {
                 log: Vec::new(),
             }),
             wake: Notify::new(),
+            db,
         })
+    }
+
+    /// An endpoint whose jobs and events are stored in `db`, with the jobs stored
+    /// there before brought back: finished ones as they were; queued and running ones
+    /// queued again (see [`Model::restore`]); workers that were alive are recorded as
+    /// stopped at this restart.
+    pub fn open(
+        id: impl Into<String>,
+        config: ModelConfig,
+        seed: u64,
+        clock: Clock,
+        db: Db,
+    ) -> Result<Arc<Self>, DbError> {
+        let id = id.into();
+        let stored = db.load_jobs(&id)?;
+        let live = db.live_workers(&id)?;
+        let ep = Self::build(id, config, seed, clock, Some(db));
+        {
+            let mut inner = ep.lock();
+            let now = clock.now_ms();
+            let stops: Vec<Change> = live
+                .into_iter()
+                .map(|w| {
+                    Change::Transition(WorkerTransition {
+                        worker_id: w,
+                        state: None,
+                        at: now,
+                    })
+                })
+                .collect();
+            inner.log.extend(stops.iter().cloned());
+            if let Some(db) = &ep.db {
+                db.record_changes(&ep.id, stops);
+            }
+            for job in stored {
+                let policy: Option<Policy> = job
+                    .policy
+                    .as_ref()
+                    .and_then(|p| serde_json::from_value(p.clone()).ok());
+                let spec = spec_from(&job.input, policy.as_ref(), job.webhook_url.is_some());
+                let id = job.record.id.clone();
+                if inner.model.restore(now, job.record, spec).is_ok() {
+                    inner.extras.insert(
+                        id,
+                        Extra {
+                            input: job.input,
+                            webhook: job.webhook_url,
+                            streamed: false,
+                        },
+                    );
+                }
+            }
+            ep.tick(&mut inner);
+        }
+        Ok(ep)
     }
 
     /// The endpoint id used in `/v2/{endpoint_id}/...`.
@@ -136,6 +205,9 @@ impl Endpoint {
                 }
             }
         }
+        if let Some(db) = &self.db {
+            db.record_changes(&self.id, changes.clone());
+        }
         inner.log.extend(changes);
         inner.model.next_event_at()
     }
@@ -162,12 +234,36 @@ impl Endpoint {
         })
     }
 
-    /// Queues a job; returns its record.
-    pub fn submit(&self, input: Value, webhook: Option<String>, spec: JobSpec) -> JobRecord {
+    /// Queues a job; returns its record once it is stored (when the endpoint has a
+    /// database), or the storage error (the job is then cancelled, never run).
+    pub async fn submit(
+        &self,
+        input: Value,
+        webhook: Option<String>,
+        policy: Option<Value>,
+        spec: JobSpec,
+    ) -> Result<JobRecord, String> {
         let id = uuid::Uuid::new_v4().to_string();
-        let record = {
+        let (record, stored) = {
             let mut inner = self.lock();
             let now = self.clock.now_ms();
+            let record = inner
+                .model
+                .submit(now, &id, spec)
+                .expect("a fresh uuid is never a duplicate")
+                .clone();
+            // The insert is queued before this tick's updates of the same job.
+            let stored = self.db.as_ref().map(|db| {
+                db.insert_job(
+                    &self.id,
+                    StoredJob {
+                        record: record.clone(),
+                        input: input.clone(),
+                        webhook_url: webhook.clone(),
+                        policy,
+                    },
+                )
+            });
             inner.extras.insert(
                 id.clone(),
                 Extra {
@@ -176,16 +272,20 @@ impl Endpoint {
                     streamed: false,
                 },
             );
-            let record = inner
-                .model
-                .submit(now, &id, spec)
-                .expect("a fresh uuid is never a duplicate")
-                .clone();
             self.tick(&mut inner);
-            record
+            (record, stored)
         };
         self.wake.notify_one();
-        record
+        if let Some(ack) = stored {
+            let outcome = ack
+                .await
+                .unwrap_or_else(|_| Err("the database writer stopped".into()));
+            if let Err(e) = outcome {
+                let _ = self.cancel(&id);
+                return Err(e);
+            }
+        }
+        Ok(record)
     }
 
     /// Waits until job `id` is terminal, at most `timeout`; returns its view then (or
@@ -320,13 +420,16 @@ pub fn spec_from(input: &Value, policy: Option<&Policy>, has_webhook: bool) -> J
 }
 
 /// RunPod's `policy` object.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
     /// Longest run, ms (default 600000).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_timeout: Option<u64>,
     /// Longest life in the queue, ms (default 86400000).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl: Option<u64>,
     /// Queue behind normal jobs.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub low_priority: Option<bool>,
 }

@@ -32,6 +32,9 @@ pub enum AppError {
     /// The resource ended (a cancelled job's stream).
     #[error("{0}")]
     Gone(String),
+    /// The job could not be stored durably; it was not accepted.
+    #[error("the job could not be stored, try again: {0}")]
+    Unavailable(String),
 }
 
 impl AppError {
@@ -43,6 +46,7 @@ impl AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Gone(_) => StatusCode::GONE,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`config`] reads the TOML file that declares the endpoints.
 
 pub mod config;
+pub mod db;
 pub mod endpoint;
 pub mod error;
 pub mod routes;

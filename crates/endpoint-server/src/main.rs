@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use endpoint_server::config::ServerConfig;
+use endpoint_server::db::Db;
 use endpoint_server::{AppState, Clock, Endpoint, traffic};
 use tracing_subscriber::EnvFilter;
 
@@ -55,11 +56,19 @@ struct ServeArgs {
     /// Serve the built panel (trunk's dist/) from this directory at `/`.
     #[arg(long)]
     panel_dir: Option<PathBuf>,
+    /// SQLite database holding every job and event (created if missing).
+    #[arg(long, default_value = "endpoint-server.db")]
+    db: PathBuf,
+    /// Keep everything in memory only (nothing survives a restart).
+    #[arg(long, conflicts_with = "db")]
+    in_memory: bool,
 }
 
 #[tokio::main]
 async fn main() {
+    // Logs go to stderr; stdout carries only the "listening on" line tests read.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("endpoint_server=info,tower_http=warn")),
@@ -105,11 +114,24 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         ));
     }
     let clock = Clock::system();
-    let endpoints: Vec<Arc<Endpoint>> = config
-        .endpoints
-        .iter()
-        .map(|e| Endpoint::new(e.id.clone(), e.model(), e.seed, clock))
-        .collect();
+    let db = if args.in_memory {
+        None
+    } else {
+        Some(Db::open(&args.db).map_err(|e| e.to_string())?)
+    };
+    let mut endpoints: Vec<Arc<Endpoint>> = Vec::new();
+    for e in &config.endpoints {
+        let ep = match &db {
+            Some(db) => Endpoint::open(e.id.clone(), e.model(), e.seed, clock, db.clone())
+                .map_err(|e| e.to_string())?,
+            None => Endpoint::new(e.id.clone(), e.model(), e.seed, clock),
+        };
+        endpoints.push(ep);
+    }
+    match &db {
+        Some(db) => tracing::info!(path = %db.path().display(), "jobs are stored in SQLite"),
+        None => tracing::warn!("--in-memory: nothing survives a restart"),
+    }
     let mut state = AppState::new(endpoints.clone());
     state.panel_dir = args.panel_dir;
     state.api_key = api_key.map(Arc::from);

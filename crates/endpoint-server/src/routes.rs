@@ -61,6 +61,9 @@ pub struct RunRequest {
     /// Timeouts and priority.
     #[serde(default)]
     pub policy: Option<Policy>,
+    /// The policy as given, stored with the job.
+    #[serde(skip)]
+    pub policy_json: Option<Value>,
 }
 
 /// `{"id", "status"}`: the answer of `/run`, `/cancel`, `/retry`.
@@ -150,7 +153,10 @@ async fn run_job(
     let endpoint = state.endpoint(&endpoint_id)?;
     let req = parse_run(body, RUN_LIMIT_MB)?;
     let spec = spec_from(&req.input, req.policy.as_ref(), req.webhook.is_some());
-    let r = endpoint.submit(req.input, req.webhook, spec);
+    let r = endpoint
+        .submit(req.input, req.webhook, req.policy_json, spec)
+        .await
+        .map_err(AppError::Unavailable)?;
     // RunPod answers IN_QUEUE even when a warm worker picks the job up at once.
     Ok(Json(IdStatus {
         id: r.id,
@@ -174,7 +180,10 @@ async fn run_sync(
     let endpoint = state.endpoint(&endpoint_id)?;
     let req = parse_run(body, RUNSYNC_LIMIT_MB)?;
     let spec = spec_from(&req.input, req.policy.as_ref(), req.webhook.is_some());
-    let r = endpoint.submit(req.input, req.webhook, spec);
+    let r = endpoint
+        .submit(req.input, req.webhook, req.policy_json, spec)
+        .await
+        .map_err(AppError::Unavailable)?;
     let wait = q.wait.map_or(RUNSYNC_WAIT, |ms| {
         Duration::from_millis(ms).min(RUNSYNC_WAIT)
     });

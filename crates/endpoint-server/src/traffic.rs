@@ -29,7 +29,9 @@ pub fn spawn(endpoint: Arc<Endpoint>, seed: u64, rate_per_sec: f64) -> tokio::ta
                 fail: job.fail,
                 ..JobSpec::default()
             };
-            endpoint.submit(input, None, spec);
+            if let Err(e) = endpoint.submit(input, None, None, spec).await {
+                tracing::warn!(error = %e, "simulated job not accepted");
+            }
         }
     })
 }

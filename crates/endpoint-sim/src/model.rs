@@ -366,6 +366,54 @@ impl Model {
         self.dispatch();
     }
 
+    /// Brings back a job stored before a restart, at `now`. Terminal jobs are kept as
+    /// they were (for `/status` and the counts). Jobs that were queued, or running on a
+    /// worker lost with the process, are queued again with their original submission
+    /// time (so their delay includes the downtime): at-least-once, as RunPod re-queues
+    /// the jobs of a lost worker. Their records change; the change is reported.
+    pub fn restore(
+        &mut self,
+        now: i64,
+        mut record: JobRecord,
+        spec: JobSpec,
+    ) -> Result<&JobRecord, JobError> {
+        self.advance(now);
+        if self.by_id.contains_key(&record.id) {
+            return Err(JobError::Duplicate);
+        }
+        let j = self.jobs.len();
+        self.by_id.insert(record.id.clone(), j);
+        if record.status.is_terminal() {
+            match record.status {
+                JobStatus::Completed => self.completed += 1,
+                JobStatus::Failed => self.failed += 1,
+                _ => {}
+            }
+            self.retried += u64::from(record.retries);
+            self.jobs.push(Job {
+                record,
+                spec,
+                run: 0,
+                worker: None,
+            });
+            return Ok(&self.jobs[j].record);
+        }
+        self.retried += u64::from(record.retries);
+        record.status = JobStatus::InQueue;
+        record.started_at = None;
+        record.delay_time = None;
+        record.execution_time = None;
+        record.worker_id = None;
+        self.jobs.push(Job {
+            record,
+            spec,
+            run: 0,
+            worker: None,
+        });
+        self.enqueue(j);
+        Ok(&self.jobs[j].record)
+    }
+
     /// Cancels a queued or running job (a running one stops on its worker at once).
     pub fn cancel(&mut self, now: i64, id: &str) -> Result<&JobRecord, JobError> {
         self.advance(now);

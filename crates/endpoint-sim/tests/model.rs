@@ -430,3 +430,62 @@ fn same_seed_same_history_and_every_record_valid() {
         assert!(r.status.is_terminal());
     }
 }
+
+#[test]
+fn restore_requeues_unfinished_jobs_and_keeps_finished_ones() {
+    let mut m = Model::new(
+        12,
+        ModelConfig {
+            max_workers: 1,
+            ..cfg()
+        },
+    );
+    m.start(0);
+    m.submit(0, "done", sleep(100)).unwrap();
+    m.submit(0, "running", sleep(60_000)).unwrap();
+    m.submit(0, "queued", sleep(100)).unwrap();
+    m.advance(10_000);
+    let before: Vec<_> = m.jobs().cloned().collect();
+    assert_eq!(
+        before.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [
+            JobStatus::Completed,
+            JobStatus::InProgress,
+            JobStatus::InQueue
+        ]
+    );
+
+    // "Crash" at 10 s; a new model comes up at 20 s.
+    let mut m2 = Model::new(
+        13,
+        ModelConfig {
+            max_workers: 1,
+            ..cfg()
+        },
+    );
+    m2.start(20_000);
+    for r in before {
+        m2.restore(20_000, r, sleep(100)).unwrap();
+    }
+    assert_eq!(m2.health().jobs.completed, 1);
+    assert_eq!(status(&m2, "running"), JobStatus::InQueue);
+    assert_eq!(
+        m2.job("running").unwrap().submitted_at,
+        0,
+        "submission time kept"
+    );
+    m2.advance(40_000);
+    let r = m2.job("running").unwrap();
+    assert_eq!(r.status, JobStatus::Completed);
+    assert_eq!(
+        r.delay_time,
+        Some(24_000.0),
+        "queued since 0, picked up after the restart's cold start"
+    );
+    assert_eq!(status(&m2, "queued"), JobStatus::Completed);
+    assert_eq!(
+        m2.restore(40_000, m2.job("done").unwrap().clone(), sleep(1))
+            .unwrap_err(),
+        JobError::Duplicate
+    );
+}

@@ -1,0 +1,511 @@
+//! Durable storage: SQLite (WAL) holds every job, worker event and webhook delivery.
+//!
+//! One writer thread owns the connection and commits in groups: whatever arrived while
+//! the previous transaction committed goes into the next one, so many concurrent
+//! `/run` calls share one fsync-free WAL commit instead of queueing behind each other.
+//! A `/run` is acknowledged only after the transaction holding its job committed, so an
+//! acknowledged job survives `kill -9` of the server (WAL with `synchronous = NORMAL`
+//! is durable against process crashes; an OS crash may lose the last commits).
+//!
+//! The schema uses portable SQL (no SQLite-only types; upserts with `ON CONFLICT`, as
+//! PostgreSQL has them), so a PostgreSQL backend can implement the same four
+//! operations: insert a job, update a job, append events, load everything retained.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use endpoint_core::{JobRecord, JobStatus, WebhookSummary, WorkerState};
+use endpoint_sim::model::Change;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// The schema, version 1.
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    endpoint_id     TEXT    NOT NULL,
+    id              TEXT    NOT NULL,
+    status          TEXT    NOT NULL,
+    submitted_at    BIGINT  NOT NULL,
+    started_at      BIGINT,
+    completed_at    BIGINT,
+    delay_ms        BIGINT,
+    execution_ms    BIGINT,
+    worker_id       TEXT,
+    retries         INTEGER NOT NULL DEFAULT 0,
+    webhook_summary TEXT,
+    error           TEXT,
+    input           TEXT    NOT NULL,
+    webhook_url     TEXT,
+    policy          TEXT,
+    PRIMARY KEY (endpoint_id, id)
+);
+CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (endpoint_id, submitted_at);
+CREATE TABLE IF NOT EXISTS worker_events (
+    seq          INTEGER PRIMARY KEY,
+    endpoint_id  TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,  -- 'transition' | 'cold_start'
+    worker_id    TEXT    NOT NULL,
+    at           BIGINT  NOT NULL,  -- transition time, or readyAt of a cold start
+    state        TEXT,              -- transition: new state, NULL = stopped
+    started_at   BIGINT,            -- cold start: container start
+    duration_ms  DOUBLE PRECISION   -- cold start: readyAt - startedAt
+);
+CREATE INDEX IF NOT EXISTS worker_events_by_time ON worker_events (endpoint_id, at);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    seq          INTEGER PRIMARY KEY,
+    endpoint_id  TEXT    NOT NULL,
+    job_id       TEXT    NOT NULL,
+    attempt      INTEGER NOT NULL,
+    at           BIGINT  NOT NULL,
+    http_status  INTEGER,
+    error        TEXT
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_time ON webhook_deliveries (endpoint_id, at);
+";
+
+/// A job as stored: its record and what the model needs to run it again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredJob {
+    /// The record.
+    pub record: JobRecord,
+    /// The request's input.
+    pub input: Value,
+    /// The request's webhook URL.
+    pub webhook_url: Option<String>,
+    /// The request's policy, as JSON.
+    pub policy: Option<Value>,
+}
+
+enum Cmd {
+    Insert {
+        endpoint: String,
+        job: Box<StoredJob>,
+        ack: oneshot::Sender<Result<(), String>>,
+    },
+    Changes {
+        endpoint: String,
+        changes: Vec<Change>,
+    },
+    Flush(oneshot::Sender<()>),
+}
+
+/// Handle to the writer thread. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    tx: mpsc::Sender<Cmd>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cmd")
+    }
+}
+
+/// Why the database could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// SQLite refused (file not writable, corrupt, locked by another server...).
+    #[error("database {path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The writer thread stopped (it logs why).
+    #[error("the database writer stopped")]
+    WriterGone,
+}
+
+fn open(path: &Path) -> Result<Connection, DbError> {
+    let err = |source| DbError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(err)?;
+    conn.pragma_update(None, "busy_timeout", 5_000)
+        .map_err(err)?;
+    conn.execute_batch(SCHEMA).map_err(err)?;
+    Ok(conn)
+}
+
+impl Db {
+    /// Opens (or creates) the database at `path` and starts its writer thread.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, DbError> {
+        let path = path.into();
+        let conn = open(&path)?;
+        let (tx, rx) = mpsc::channel();
+        let p = path.clone();
+        std::thread::Builder::new()
+            .name("db-writer".into())
+            .spawn(move || writer(conn, rx, p))
+            .map_err(|_| DbError::WriterGone)?;
+        Ok(Db { tx, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores a new job; resolves once it is committed.
+    pub fn insert_job(
+        &self,
+        endpoint: &str,
+        job: StoredJob,
+    ) -> oneshot::Receiver<Result<(), String>> {
+        let (ack, rx) = oneshot::channel();
+        let _ = self.tx.send(Cmd::Insert {
+            endpoint: endpoint.to_string(),
+            job: Box::new(job),
+            ack,
+        });
+        rx
+    }
+
+    /// Records changes (job updates, worker events, deliveries); not acknowledged.
+    pub fn record_changes(&self, endpoint: &str, changes: Vec<Change>) {
+        if !changes.is_empty() {
+            let _ = self.tx.send(Cmd::Changes {
+                endpoint: endpoint.to_string(),
+                changes,
+            });
+        }
+    }
+
+    /// Resolves when everything sent before is committed.
+    pub async fn flush(&self) -> Result<(), DbError> {
+        let (ack, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Flush(ack))
+            .map_err(|_| DbError::WriterGone)?;
+        rx.await.map_err(|_| DbError::WriterGone)
+    }
+
+    /// Every stored job of `endpoint`, in submission order (a separate read connection).
+    pub fn load_jobs(&self, endpoint: &str) -> Result<Vec<StoredJob>, DbError> {
+        let conn = open(&self.path)?;
+        let err = |source| DbError::Sqlite {
+            path: self.path.display().to_string(),
+            source,
+        };
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, status, submitted_at, started_at, completed_at, delay_ms, execution_ms,
+                        worker_id, retries, webhook_summary, error, input, webhook_url, policy
+                 FROM jobs WHERE endpoint_id = ?1 ORDER BY submitted_at, rowid",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![endpoint], |row| {
+                let status: String = row.get(1)?;
+                let webhook: Option<String> = row.get(9)?;
+                let input: String = row.get(11)?;
+                let policy: Option<String> = row.get(13)?;
+                Ok(StoredJob {
+                    record: JobRecord {
+                        id: row.get(0)?,
+                        status: parse_status(&status),
+                        submitted_at: row.get(2)?,
+                        started_at: row.get(3)?,
+                        completed_at: row.get(4)?,
+                        delay_time: row.get::<_, Option<i64>>(5)?.map(|v| v as f64),
+                        execution_time: row.get::<_, Option<i64>>(6)?.map(|v| v as f64),
+                        worker_id: row.get(7)?,
+                        retries: row.get::<_, i64>(8)?.clamp(0, 255) as u8,
+                        webhook: webhook
+                            .and_then(|w| serde_json::from_str::<WebhookSummary>(&w).ok()),
+                        error: row.get(10)?,
+                    },
+                    input: serde_json::from_str(&input).unwrap_or(Value::Null),
+                    webhook_url: row.get(12)?,
+                    policy: policy.and_then(|p| serde_json::from_str(&p).ok()),
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    /// Workers of `endpoint` whose last recorded transition left them in a state
+    /// (not stopped): after a restart they are gone and must be recorded as stopped.
+    pub fn live_workers(&self, endpoint: &str) -> Result<Vec<String>, DbError> {
+        let conn = open(&self.path)?;
+        let err = |source| DbError::Sqlite {
+            path: self.path.display().to_string(),
+            source,
+        };
+        let mut stmt = conn
+            .prepare(
+                "SELECT worker_id, state FROM worker_events e
+                 WHERE endpoint_id = ?1 AND kind = 'transition'
+                   AND seq = (SELECT MAX(seq) FROM worker_events
+                              WHERE endpoint_id = ?1 AND kind = 'transition' AND worker_id = e.worker_id)",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![endpoint], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (w, state) = r.map_err(err)?;
+            if state.is_some() {
+                out.push(w);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of stored jobs of `endpoint` (for tests and the start-up log).
+    pub fn count_jobs(&self, endpoint: &str) -> Result<u64, DbError> {
+        let conn = open(&self.path)?;
+        conn.query_row(
+            "SELECT COUNT(*) FROM jobs WHERE endpoint_id = ?1",
+            params![endpoint],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()
+        .map(|n| n.unwrap_or(0) as u64)
+        .map_err(|source| DbError::Sqlite {
+            path: self.path.display().to_string(),
+            source,
+        })
+    }
+}
+
+fn parse_status(s: &str) -> JobStatus {
+    serde_json::from_value(Value::String(s.to_string())).unwrap_or(JobStatus::Failed)
+}
+
+fn state_name(s: WorkerState) -> &'static str {
+    match s {
+        WorkerState::Initializing => "INITIALIZING",
+        WorkerState::Idle => "IDLE",
+        WorkerState::Running => "RUNNING",
+        WorkerState::Throttled => "THROTTLED",
+        WorkerState::Outdated => "OUTDATED",
+        WorkerState::Unhealthy => "UNHEALTHY",
+    }
+}
+
+fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, path: PathBuf) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        // Group commit: take whatever else is waiting (bounded, to keep latency low).
+        while batch.len() < 4096 {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let result = commit(&mut conn, &batch);
+        if let Err(e) = &result {
+            tracing::error!(path = %path.display(), error = %e, "database write failed");
+        }
+        for cmd in batch {
+            match cmd {
+                Cmd::Insert { ack, .. } => {
+                    let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                }
+                Cmd::Flush(ack) => {
+                    let _ = ack.send(());
+                }
+                Cmd::Changes { .. } => {}
+            }
+        }
+    }
+}
+
+fn json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn commit(conn: &mut Connection, batch: &[Cmd]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO jobs (endpoint_id, id, status, submitted_at, started_at, completed_at, delay_ms,
+                               execution_ms, worker_id, retries, webhook_summary, error, input, webhook_url, policy)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             ON CONFLICT (endpoint_id, id) DO NOTHING",
+        )?;
+        let mut update = tx.prepare_cached(
+            "UPDATE jobs SET status = ?3, submitted_at = ?4, started_at = ?5, completed_at = ?6, delay_ms = ?7,
+                             execution_ms = ?8, worker_id = ?9, retries = ?10, webhook_summary = ?11, error = ?12
+             WHERE endpoint_id = ?1 AND id = ?2",
+        )?;
+        let mut transition = tx.prepare_cached(
+            "INSERT INTO worker_events (endpoint_id, kind, worker_id, at, state) VALUES (?1, 'transition', ?2, ?3, ?4)",
+        )?;
+        let mut cold = tx.prepare_cached(
+            "INSERT INTO worker_events (endpoint_id, kind, worker_id, at, started_at, duration_ms)
+             VALUES (?1, 'cold_start', ?2, ?3, ?4, ?5)",
+        )?;
+        let mut delivery = tx.prepare_cached(
+            "INSERT INTO webhook_deliveries (endpoint_id, job_id, attempt, at, http_status, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let ms = |v: Option<f64>| v.map(|x| x.round() as i64);
+        for cmd in batch {
+            match cmd {
+                Cmd::Insert { endpoint, job, .. } => {
+                    let r = &job.record;
+                    insert.execute(params![
+                        endpoint,
+                        r.id,
+                        r.status.as_str(),
+                        r.submitted_at,
+                        r.started_at,
+                        r.completed_at,
+                        ms(r.delay_time),
+                        ms(r.execution_time),
+                        r.worker_id,
+                        r.retries,
+                        r.webhook.as_ref().map(json),
+                        r.error,
+                        json(&job.input),
+                        job.webhook_url,
+                        job.policy.as_ref().map(json),
+                    ])?;
+                }
+                Cmd::Changes { endpoint, changes } => {
+                    for c in changes {
+                        match c {
+                            Change::Job(r) => {
+                                update.execute(params![
+                                    endpoint,
+                                    r.id,
+                                    r.status.as_str(),
+                                    r.submitted_at,
+                                    r.started_at,
+                                    r.completed_at,
+                                    ms(r.delay_time),
+                                    ms(r.execution_time),
+                                    r.worker_id,
+                                    r.retries,
+                                    r.webhook.as_ref().map(json),
+                                    r.error,
+                                ])?;
+                            }
+                            Change::Transition(t) => {
+                                transition.execute(params![
+                                    endpoint,
+                                    t.worker_id,
+                                    t.at,
+                                    t.state.map(state_name)
+                                ])?;
+                            }
+                            Change::ColdStart(c) => {
+                                cold.execute(params![
+                                    endpoint,
+                                    c.worker_id,
+                                    c.ready_at,
+                                    c.started_at,
+                                    c.duration
+                                ])?;
+                            }
+                            Change::Delivery(d) => {
+                                delivery.execute(params![
+                                    endpoint, d.job_id, d.attempt, d.at, d.status, d.error
+                                ])?;
+                            }
+                        }
+                    }
+                }
+                Cmd::Flush(_) => {}
+            }
+        }
+    }
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use endpoint_core::WorkerTransition;
+
+    fn temp_db(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("endpoint-server-db-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("endpoint.db")
+    }
+
+    #[tokio::test]
+    async fn insert_update_and_load_round_trip() {
+        let path = temp_db("roundtrip");
+        let db = Db::open(&path).unwrap();
+        let mut r = JobRecord::queued("j1", 1_000);
+        db.insert_job(
+            "local",
+            StoredJob {
+                record: r.clone(),
+                input: serde_json::json!({"sleepMs": 5}),
+                webhook_url: Some("https://example.com/h".into()),
+                policy: Some(serde_json::json!({"ttl": 5})),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        r.status = JobStatus::Completed;
+        r.started_at = Some(1_100);
+        r.completed_at = Some(1_200);
+        r.delay_time = Some(100.0);
+        r.execution_time = Some(100.0);
+        r.worker_id = Some("w".into());
+        r.webhook = Some(WebhookSummary {
+            attempts: 1,
+            last_status: Some(200),
+            last_error: None,
+            delivered: true,
+        });
+        db.record_changes(
+            "local",
+            vec![
+                Change::Job(r.clone()),
+                Change::Transition(WorkerTransition {
+                    worker_id: "w".into(),
+                    state: Some(WorkerState::Idle),
+                    at: 5,
+                }),
+                Change::Transition(WorkerTransition {
+                    worker_id: "x".into(),
+                    state: None,
+                    at: 6,
+                }),
+            ],
+        );
+        db.flush().await.unwrap();
+        // A fresh handle on the same file sees everything.
+        let db2 = Db::open(&path).unwrap();
+        let jobs = db2.load_jobs("local").unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].record, r);
+        assert_eq!(jobs[0].input["sleepMs"], 5);
+        assert_eq!(
+            jobs[0].webhook_url.as_deref(),
+            Some("https://example.com/h")
+        );
+        assert_eq!(db2.live_workers("local").unwrap(), vec!["w".to_string()]);
+        assert_eq!(db2.count_jobs("other").unwrap(), 0);
+    }
+
+    #[test]
+    fn an_unwritable_path_is_a_clear_error() {
+        let e = Db::open("/proc/definitely/not/here.db").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("database /proc/definitely/not/here.db"),
+            "{e}"
+        );
+    }
+}

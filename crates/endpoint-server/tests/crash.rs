@@ -1,0 +1,156 @@
+//! Durability: `kill -9` the real server binary while clients submit jobs, restart it
+//! on the same database, and find every acknowledged job again; the jobs that were
+//! queued or running at the crash run to completion after the restart.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn start(db: &Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_endpoint-server"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--cold-start-ms",
+            "50",
+            "--db",
+        ])
+        .arg(db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the server binary starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.ok()?;
+    let code = out.get(9..12)?.parse().ok()?;
+    Some((code, out.split("\r\n\r\n").nth(1).unwrap_or("").to_string()))
+}
+
+fn status_of(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["status"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_job_survives_kill_9() {
+    let dir = std::env::temp_dir().join(format!("endpoint-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("crash.db");
+    let (mut server, addr) = start(&db);
+
+    // Eight clients submit as fast as they can; a job counts once /run answered 200.
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop_at = Instant::now() + Duration::from_millis(1_500);
+    let mut clients = Vec::new();
+    for c in 0..8u64 {
+        let acked = acked.clone();
+        clients.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            // Paced and bounded, so the jobs can all run afterwards in a few seconds.
+            while Instant::now() < stop_at && i < 300 {
+                let body = format!(r#"{{"input":{{"sleepMs":{}}}}}"#, (c * 131 + i * 17) % 20);
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                if let Some((200, b)) = http(addr, "POST", "/v2/local/run", &body).await {
+                    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push(v["id"].as_str().unwrap().to_string());
+                }
+            }
+        }));
+    }
+    // Kill -9 while the clients are still sending.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 50,
+        "only {} jobs were acknowledged before the kill",
+        acked.len()
+    );
+
+    let (mut server, addr) = start(&db);
+    let mut unfinished = 0;
+    for id in &acked {
+        let (code, body) = http(addr, "GET", &format!("/v2/local/status/{id}"), "")
+            .await
+            .unwrap();
+        assert_eq!(
+            code, 200,
+            "acknowledged job {id} is missing after the crash: {body}"
+        );
+        if !matches!(status_of(&body).as_str(), "COMPLETED") {
+            unfinished += 1;
+        }
+    }
+    // Whatever was queued or running at the crash is queued again and completes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut left = 0;
+        for id in &acked {
+            let (_, body) = http(addr, "GET", &format!("/v2/local/status/{id}"), "")
+                .await
+                .unwrap();
+            if status_of(&body) != "COMPLETED" {
+                left += 1;
+            }
+        }
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} of {unfinished} re-queued jobs did not complete"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, h) = http(addr, "GET", "/v2/local/health", "").await.unwrap();
+    let h: serde_json::Value = serde_json::from_str(&h).unwrap();
+    assert_eq!(
+        h["jobs"]["completed"].as_u64().unwrap(),
+        acked.len() as u64,
+        "{h}"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    println!(
+        "{} acknowledged jobs survived kill -9; {unfinished} were re-queued",
+        acked.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
