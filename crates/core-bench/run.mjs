@@ -41,6 +41,11 @@ try {
   console.log(`  ratio d3 / wasm: ${r.ratio.toFixed(2)}x`);
   console.log(`  store: ${f(r.bytesPerJob)} bytes per job; generate+load ${f(r.generateAndLoadMs)} ms`);
   console.log(`  checksums: wasm ${r.checksumWasm} d3 ${r.checksumD3} -> ${r.checksumsAgree ? 'agree' : 'DISAGREE'}`);
+  const d = r.decode;
+  const mb = (x) => (x / 1e6).toFixed(1);
+  console.log(`feed decode of ${r.n} jobs into a JobStore (wasm, copy from JS included):`);
+  console.log(`  EMC1 columns: ${mb(d.columnsBytes)} MB, median ${f(d.columnsMedianMs)} ms   runs ${d.colMs.map(f).join(' ')}`);
+  console.log(`  JSON records: ${mb(d.jsonBytes)} MB, median ${f(d.jsonMedianMs)} ms   runs ${d.jsonMs.map(f).join(' ')}`);
   if (!r.checksumsAgree) process.exitCode = 1;
 } finally {
   await browser.close();

@@ -157,6 +157,44 @@ mod browser {
             Int32Array::from(&[0, DAY_MS as i32, BUCKET_MS as i32][..])
         }
 
+        /// The snapshot of the whole store in the EMC1 columnar encoding.
+        pub fn encode_columns(&self) -> Vec<u8> {
+            let rows: Vec<u32> = (0..self.0.store.len() as u32).collect();
+            endpoint_core::feed::encode(
+                &self.0.store,
+                &rows,
+                0,
+                FROM,
+                FROM + DAY_MS,
+                &Default::default(),
+            )
+        }
+
+        /// The same jobs as a JSON array of JobRecord (the alternative encoding).
+        pub fn encode_json(&self) -> Vec<u8> {
+            let s = &self.0.store;
+            let records: Vec<_> = (0..s.len() as u32).map(|r| s.record(r)).collect();
+            serde_json::to_vec(&records).expect("records serialise")
+        }
+
+        /// Decodes EMC1 bytes into a ready store; returns the job count.
+        pub fn decode_columns(bytes: &[u8]) -> Result<usize, JsError> {
+            let snap =
+                endpoint_core::feed::decode(bytes).map_err(|e| JsError::new(&e.to_string()))?;
+            Ok(snap.jobs.len())
+        }
+
+        /// Decodes a JSON array of JobRecord into a ready store; returns the job count.
+        pub fn decode_json(bytes: &[u8]) -> Result<usize, JsError> {
+            let records: Vec<endpoint_core::JobRecord> =
+                serde_json::from_slice(bytes).map_err(|e| JsError::new(&e.to_string()))?;
+            let mut store = JobStore::with_capacity(records.len());
+            for r in &records {
+                store.upsert(r).map_err(|e| JsError::new(&e.to_string()))?;
+            }
+            Ok(store.len())
+        }
+
         /// The window start, ms since the epoch.
         pub fn window_start(&self) -> f64 {
             FROM as f64

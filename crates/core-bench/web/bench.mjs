@@ -125,7 +125,27 @@ async function main() {
     jsSum = res.buckets.reduce((a, b) => a + (b.execution.quantiles[2] ?? 0), 0)
       + (res.total.execution.quantiles[2] ?? 0) + (res.total.delay.quantiles[2] ?? 0);
   }
+  // The feed's encoding: the same jobs as EMC1 columns and as JSON, decoded into a
+  // ready JobStore in wasm (the copy from JS into wasm memory included).
+  const columns = bench.encode_columns();
+  const jsonBytes = bench.encode_json();
+  const colMs = [], jsonMs = [];
+  for (let r = 0; r < 3; r++) {
+    let t = performance.now();
+    const a = Bench.decode_columns(columns);
+    colMs.push(performance.now() - t);
+    t = performance.now();
+    const b = Bench.decode_json(jsonBytes);
+    jsonMs.push(performance.now() - t);
+    if (a !== N || b !== N) throw new Error(`decoded ${a} / ${b} jobs, expected ${N}`);
+  }
+  const decode = {
+    columnsBytes: columns.length, jsonBytes: jsonBytes.length,
+    columnsMedianMs: median(colMs), jsonMedianMs: median(jsonMs), colMs, jsonMs,
+  };
+
   const result = {
+    decode,
     n: N, runs: RUNS, buckets: Math.ceil(span / bucket),
     wasmMedianMs: median(wasmMs), d3MedianMs: median(d3Ms),
     ratio: median(d3Ms) / median(wasmMs),

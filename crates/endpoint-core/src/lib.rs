@@ -23,6 +23,7 @@
 
 pub mod aggregate;
 pub mod error;
+pub mod feed;
 pub mod health;
 pub mod job;
 pub mod quantile;

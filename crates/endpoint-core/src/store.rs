@@ -26,7 +26,7 @@ use crate::job::{JobRecord, JobStatus, WebhookSummary};
 const NONE_U32: u32 = u32::MAX;
 
 const F_STARTED: u8 = 1;
-const F_TEXT_ID: u8 = 2;
+pub(crate) const F_TEXT_ID: u8 = 2;
 const F_WEBHOOK: u8 = 4;
 const F_DELIVERED: u8 = 8;
 const F_WEBHOOK_ERROR: u8 = 16;
@@ -87,34 +87,34 @@ pub enum Upsert {
 /// The columnar job store.
 #[derive(Debug, Default, Clone)]
 pub struct JobStore {
-    ids: Vec<u128>,
-    submitted: Vec<i64>,
-    delay: Vec<u32>,
-    execution: Vec<u32>,
-    worker: Vec<u32>,
-    webhook_status: Vec<u16>,
-    status: Vec<u8>,
-    retries: Vec<u8>,
-    webhook_attempts: Vec<u8>,
-    flags: Vec<u8>,
-    index: IdIndex,
-    text_ids: HashMap<u32, String>,
+    pub(crate) ids: Vec<u128>,
+    pub(crate) submitted: Vec<i64>,
+    pub(crate) delay: Vec<u32>,
+    pub(crate) execution: Vec<u32>,
+    pub(crate) worker: Vec<u32>,
+    pub(crate) webhook_status: Vec<u16>,
+    pub(crate) status: Vec<u8>,
+    pub(crate) retries: Vec<u8>,
+    pub(crate) webhook_attempts: Vec<u8>,
+    pub(crate) flags: Vec<u8>,
+    pub(crate) index: IdIndex,
+    pub(crate) text_ids: HashMap<u32, String>,
     /// Row -> interned message (most failed jobs share a few messages).
-    errors: HashMap<u32, u32>,
-    webhook_errors: HashMap<u32, u32>,
-    messages: Interner,
-    workers: Interner,
+    pub(crate) errors: HashMap<u32, u32>,
+    pub(crate) webhook_errors: HashMap<u32, u32>,
+    pub(crate) messages: Interner,
+    pub(crate) workers: Interner,
 }
 
 /// Strings stored once, referred to by number.
 #[derive(Debug, Default, Clone)]
-struct Interner {
-    texts: Vec<String>,
+pub(crate) struct Interner {
+    pub(crate) texts: Vec<String>,
     numbers: HashMap<String, u32>,
 }
 
 impl Interner {
-    fn intern(&mut self, s: &str) -> u32 {
+    pub(crate) fn intern(&mut self, s: &str) -> u32 {
         if let Some(&n) = self.numbers.get(s) {
             return n;
         }
@@ -243,6 +243,17 @@ impl JobStore {
         })
     }
 
+    /// The row holding 128-bit key `key` (and text id `text`, for non-UUID ids).
+    pub(crate) fn find_key(&self, key: u128, text: Option<&str>) -> Option<u32> {
+        self.index.find(key, |row| {
+            self.ids[row as usize] == key
+                && match text {
+                    None => self.flags[row as usize] & F_TEXT_ID == 0,
+                    Some(t) => self.text_ids.get(&row).is_some_and(|s| s == t),
+                }
+        })
+    }
+
     fn text_id_matches(&self, row: u32, id: &str, is_text: bool) -> bool {
         !is_text || self.text_ids.get(&row).is_some_and(|s| s == id)
     }
@@ -363,7 +374,7 @@ fn status_from_code(c: u8) -> JobStatus {
 
 /// The 128-bit key of an id: the UUID's value, or a hash of any other text (then the
 /// text is compared too, so hash collisions cannot mix jobs up).
-fn id_key(id: &str) -> (u128, bool) {
+pub(crate) fn id_key(id: &str) -> (u128, bool) {
     match parse_uuid(id) {
         Some(v) => (v, false),
         None => (hash128(id.as_bytes()), true),
@@ -420,7 +431,7 @@ fn hash128(bytes: &[u8]) -> u128 {
 /// Open addressing (linear probing) from a 128-bit key to a row number. Slots hold
 /// `row + 1` (0 = empty): 4 bytes a slot, kept at most 85 % full.
 #[derive(Debug, Default, Clone)]
-struct IdIndex {
+pub(crate) struct IdIndex {
     slots: Vec<u32>,
     len: usize,
 }
@@ -442,7 +453,7 @@ impl IdIndex {
         ((u128::from(x) * self.slots.len() as u128) >> 64) as usize
     }
 
-    fn find(&self, key: u128, is_match: impl Fn(u32) -> bool) -> Option<u32> {
+    pub(crate) fn find(&self, key: u128, is_match: impl Fn(u32) -> bool) -> Option<u32> {
         if self.slots.is_empty() {
             return None;
         }
@@ -457,7 +468,7 @@ impl IdIndex {
         }
     }
 
-    fn insert(&mut self, key: u128, row: u32, key_of: impl Fn(u32) -> u128) {
+    pub(crate) fn insert(&mut self, key: u128, row: u32, key_of: impl Fn(u32) -> u128) {
         if (self.len + 1) as f64 > self.slots.len() as f64 * MAX_LOAD {
             self.grow(&key_of);
         }

@@ -14,7 +14,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use endpoint_core::{JobRecord, JobStatus, WebhookSummary, WorkerState};
+use endpoint_core::{
+    ColdStart, JobRecord, JobStatus, WebhookSummary, WorkerState, WorkerTransition,
+};
 use endpoint_sim::model::Change;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
@@ -263,6 +265,49 @@ impl Db {
         Ok(out)
     }
 
+    /// Worker transitions and cold starts of `endpoint`, in time order.
+    pub fn load_events(
+        &self,
+        endpoint: &str,
+    ) -> Result<(Vec<WorkerTransition>, Vec<ColdStart>), DbError> {
+        let conn = open(&self.path)?;
+        let err = |source| DbError::Sqlite {
+            path: self.path.display().to_string(),
+            source,
+        };
+        let mut stmt = conn
+            .prepare(
+                "SELECT kind, worker_id, at, state, started_at, duration_ms FROM worker_events
+                 WHERE endpoint_id = ?1 ORDER BY at, seq",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query(params![endpoint]).map_err(err)?;
+        let mut transitions = Vec::new();
+        let mut cold_starts = Vec::new();
+        while let Some(row) = rows.next().map_err(err)? {
+            let kind: String = row.get(0).map_err(err)?;
+            let worker_id: String = row.get(1).map_err(err)?;
+            let at: i64 = row.get(2).map_err(err)?;
+            if kind == "transition" {
+                let state: Option<String> = row.get(3).map_err(err)?;
+                let state = state.and_then(|s| serde_json::from_value(Value::String(s)).ok());
+                transitions.push(WorkerTransition {
+                    worker_id,
+                    state,
+                    at,
+                });
+            } else {
+                cold_starts.push(ColdStart {
+                    worker_id,
+                    started_at: row.get::<_, Option<i64>>(4).map_err(err)?.unwrap_or(at),
+                    ready_at: at,
+                    duration: row.get::<_, Option<f64>>(5).map_err(err)?.unwrap_or(0.0),
+                });
+            }
+        }
+        Ok((transitions, cold_starts))
+    }
+
     /// Number of stored jobs of `endpoint` (for tests and the start-up log).
     pub fn count_jobs(&self, endpoint: &str) -> Result<u64, DbError> {
         let conn = open(&self.path)?;
@@ -429,7 +474,6 @@ fn commit(conn: &mut Connection, batch: &[Cmd]) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use endpoint_core::WorkerTransition;
 
     fn temp_db(name: &str) -> PathBuf {
         let dir =

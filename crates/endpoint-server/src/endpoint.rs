@@ -17,6 +17,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::{Duration, Instant};
 
 use crate::db::{Db, DbError, StoredJob};
+use crate::metrics::{CursorExpired, Metrics};
 
 /// Milliseconds since the Unix epoch, advancing with tokio's clock (so a paused test
 /// runtime controls it).
@@ -68,8 +69,8 @@ struct Inner {
     model: Model,
     extras: HashMap<String, Extra>,
     waiters: HashMap<String, Vec<oneshot::Sender<JobRecord>>>,
-    /// Every change, numbered from 1 (the metrics feed reads it by cursor).
-    log: Vec<Change>,
+    /// The metrics feed's data.
+    metrics: Metrics,
 }
 
 /// A serverless endpoint shared by the HTTP handlers and its driver task.
@@ -114,7 +115,7 @@ impl Endpoint {
                 model,
                 extras: HashMap::new(),
                 waiters: HashMap::new(),
-                log: Vec::new(),
+                metrics: Metrics::default(),
             }),
             wake: Notify::new(),
             db,
@@ -135,6 +136,7 @@ impl Endpoint {
         let id = id.into();
         let stored = db.load_jobs(&id)?;
         let live = db.live_workers(&id)?;
+        let (events, cold_starts) = db.load_events(&id)?;
         let ep = Self::build(id, config, seed, clock, Some(db));
         {
             let mut inner = ep.lock();
@@ -149,7 +151,15 @@ impl Endpoint {
                     })
                 })
                 .collect();
-            inner.log.extend(stops.iter().cloned());
+            for t in &events {
+                inner.metrics.apply(Change::Transition(t.clone()));
+            }
+            for c in &cold_starts {
+                inner.metrics.apply(Change::ColdStart(c.clone()));
+            }
+            for c in &stops {
+                inner.metrics.apply(c.clone());
+            }
             if let Some(db) = &ep.db {
                 db.record_changes(&ep.id, stops);
             }
@@ -160,6 +170,10 @@ impl Endpoint {
                     .and_then(|p| serde_json::from_value(p.clone()).ok());
                 let spec = spec_from(&job.input, policy.as_ref(), job.webhook_url.is_some());
                 let id = job.record.id.clone();
+                if job.record.status.is_terminal() {
+                    // Unfinished ones enter the metrics through the restore's changes.
+                    inner.metrics.apply(Change::Job(job.record.clone()));
+                }
                 if inner.model.restore(now, job.record, spec).is_ok() {
                     inner.extras.insert(
                         id,
@@ -208,7 +222,9 @@ impl Endpoint {
         if let Some(db) = &self.db {
             db.record_changes(&self.id, changes.clone());
         }
-        inner.log.extend(changes);
+        for c in changes {
+            inner.metrics.apply(c);
+        }
         inner.model.next_event_at()
     }
 
@@ -375,12 +391,28 @@ impl Endpoint {
     }
 
     /// Changes after `cursor` (at most `limit`), and the cursor to ask from next.
-    pub fn changes_since(&self, cursor: u64, limit: usize) -> (Vec<Change>, u64) {
+    pub fn changes_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<Change>, u64), CursorExpired> {
         let mut inner = self.lock();
         self.tick(&mut inner);
-        let start = (cursor as usize).min(inner.log.len());
-        let end = (start + limit).min(inner.log.len());
-        (inner.log[start..end].to_vec(), end as u64)
+        inner.metrics.changes_since(cursor, limit)
+    }
+
+    /// The window `[from, to)` encoded as an EMC1 snapshot (or as JSON parts).
+    pub fn snapshot<T>(
+        &self,
+        from: i64,
+        to: i64,
+        encode: impl FnOnce(&endpoint_core::JobStore, &[u32], u64, endpoint_core::feed::Events) -> T,
+    ) -> T {
+        let mut inner = self.lock();
+        self.tick(&mut inner);
+        let (rows, events) = inner.metrics.window(from, to);
+        let cursor = inner.metrics.cursor();
+        encode(inner.metrics.store(), &rows, cursor, events)
     }
 }
 

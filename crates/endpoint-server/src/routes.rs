@@ -47,6 +47,7 @@ pub fn api() -> Router<AppState> {
         .route("/v2/{endpoint_id}/purge-queue", post(purge_queue))
         .route("/v2/{endpoint_id}/health", get(health))
         .route("/v2/{endpoint_id}/metrics/changes", get(changes))
+        .route("/v2/{endpoint_id}/metrics/snapshot", get(snapshot))
 }
 
 /// The body of `/run` and `/runsync`, as RunPod defines it.
@@ -333,7 +334,12 @@ async fn changes(
 ) -> Result<Json<ChangesResponse>, AppError> {
     let endpoint = state.endpoint(&endpoint_id)?;
     let limit = q.limit.unwrap_or(10_000).clamp(1, 10_000);
-    let (changes, cursor) = endpoint.changes_since(q.cursor, limit);
+    let (changes, cursor) = endpoint.changes_since(q.cursor, limit).map_err(|e| {
+        AppError::Gone(format!(
+            "cursor {} is older than the retained changes (oldest {}): take a new snapshot",
+            q.cursor, e.oldest
+        ))
+    })?;
     let mut out = ChangesResponse {
         cursor,
         jobs: Vec::new(),
@@ -350,4 +356,95 @@ async fn changes(
         }
     }
     Ok(Json(out))
+}
+
+/// `?from=&to=&format=` of a snapshot.
+#[derive(Debug, Deserialize)]
+pub struct SnapshotQuery {
+    /// Window start, ms since the epoch (default: 24 h before `to`).
+    pub from: Option<i64>,
+    /// Window end, ms since the epoch (default: now).
+    pub to: Option<i64>,
+    /// `columns` (default, EMC1 binary) or `json`.
+    pub format: Option<String>,
+}
+
+/// The JSON form of a snapshot (for people and tools; the panel uses EMC1).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotJson {
+    /// Ask the change feed from here.
+    pub cursor: u64,
+    /// The window.
+    pub window: WindowJson,
+    /// Jobs whose life overlaps the window.
+    pub jobs: Vec<endpoint_core::JobRecord>,
+    /// Each worker's state at the start and the transitions inside.
+    pub transitions: Vec<endpoint_core::WorkerTransition>,
+    /// Cold starts ready inside the window.
+    pub cold_starts: Vec<endpoint_core::ColdStart>,
+    /// Webhook attempts inside the window.
+    pub deliveries: Vec<endpoint_core::WebhookDelivery>,
+}
+
+/// `{from, to}` in ms.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WindowJson {
+    /// Start.
+    pub from: i64,
+    /// End (exclusive).
+    pub to: i64,
+}
+
+/// Longest window a snapshot covers: the metrics retention, 7 days.
+pub const MAX_WINDOW_MS: i64 = 7 * 86_400_000;
+
+async fn snapshot(
+    State(state): State<AppState>,
+    Path(endpoint_id): Path<String>,
+    Query(q): Query<SnapshotQuery>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let endpoint = state.endpoint(&endpoint_id)?;
+    let to = q.to.unwrap_or_else(|| endpoint.clock().now_ms());
+    let from = q.from.unwrap_or(to - 86_400_000);
+    if from >= to {
+        return Err(AppError::BadRequest(format!(
+            "`from` ({from}) must be before `to` ({to})"
+        )));
+    }
+    if to - from > MAX_WINDOW_MS {
+        return Err(AppError::BadRequest(
+            "the window is longer than the 7-day retention: narrow `from`/`to`".into(),
+        ));
+    }
+    match q.format.as_deref().unwrap_or("columns") {
+        "columns" => {
+            let bytes = endpoint.snapshot(from, to, |store, rows, cursor, events| {
+                endpoint_core::feed::encode(store, rows, cursor, from, to, &events)
+            });
+            Ok((
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    endpoint_core::feed::CONTENT_TYPE,
+                )],
+                bytes,
+            )
+                .into_response())
+        }
+        "json" => {
+            let body = endpoint.snapshot(from, to, |store, rows, cursor, events| SnapshotJson {
+                cursor,
+                window: WindowJson { from, to },
+                jobs: rows.iter().map(|&r| store.record(r)).collect(),
+                transitions: events.transitions,
+                cold_starts: events.cold_starts,
+                deliveries: events.deliveries,
+            });
+            Ok(Json(body).into_response())
+        }
+        other => Err(AppError::BadRequest(format!(
+            "field `format`: `{other}` is not `columns` or `json`"
+        ))),
+    }
 }

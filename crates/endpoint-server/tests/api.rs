@@ -443,3 +443,100 @@ async fn real_server_on_port_0_runs_jobs_and_shuts_down_gracefully() {
         .unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+async fn call_raw(state: &AppState, uri: &str) -> (StatusCode, String, Vec<u8>) {
+    let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+    let resp = app(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, ct, bytes)
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshot_in_columns_and_json_agree_and_follow_the_window() {
+    let st = state(1);
+    let t0 = st.endpoints["local"].clock().now_ms();
+    let a = run(&st, json!({"sleepMs": 100})).await;
+    pass(2_000).await;
+    let b = run(&st, json!({"sleepMs": 100, "fail": true})).await;
+    pass(2_000).await;
+    let now = st.endpoints["local"].clock().now_ms();
+
+    let (code, ct, bytes) = call_raw(
+        &st,
+        &format!("/v2/local/metrics/snapshot?from={t0}&to={}", now + 1),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(ct, endpoint_core::feed::CONTENT_TYPE);
+    let snap = endpoint_core::feed::decode(&bytes).unwrap();
+    assert_eq!(snap.jobs.len(), 2);
+    let (_, j) = call(
+        &st,
+        "GET",
+        &format!(
+            "/v2/local/metrics/snapshot?from={t0}&to={}&format=json",
+            now + 1
+        ),
+        None,
+    )
+    .await;
+    let jobs: Vec<endpoint_core::JobRecord> = serde_json::from_value(j["jobs"].clone()).unwrap();
+    for r in &jobs {
+        let row = snap.jobs.find(&r.id).unwrap();
+        assert_eq!(&snap.jobs.record(row), r);
+    }
+    assert_eq!(
+        jobs.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(),
+        ["COMPLETED", "FAILED"]
+    );
+    assert_eq!(snap.events.cold_starts.len(), 1);
+    assert!(!snap.events.transitions.is_empty());
+    assert_eq!(j["cursor"].as_u64(), Some(snap.cursor));
+    // Only the second job's life overlaps the last two seconds.
+    let (_, j) = call(
+        &st,
+        "GET",
+        &format!(
+            "/v2/local/metrics/snapshot?from={}&to={}&format=json",
+            now - 1_900,
+            now + 1
+        ),
+        None,
+    )
+    .await;
+    let ids: Vec<&str> = j["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [b.as_str()]);
+    assert_ne!(a, b);
+    // Bad parameters name the problem.
+    let (code, v) = call(&st, "GET", "/v2/local/metrics/snapshot?from=10&to=5", None).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(v["error"].as_str().unwrap().contains("before"));
+    let (code, v) = call(&st, "GET", "/v2/local/metrics/snapshot?format=xml", None).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(v["error"].as_str().unwrap().contains("format"));
+    let (code, _) = call(
+        &st,
+        "GET",
+        "/v2/local/metrics/snapshot?from=0&to=999999999999",
+        None,
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "longer than the retention");
+}

@@ -139,6 +139,22 @@ async fn every_acknowledged_job_survives_kill_9() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The metrics feed after the restart holds every acknowledged job too.
+    let (code, snap) = http(addr, "GET", "/v2/local/metrics/snapshot?format=json", "")
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    let snap: serde_json::Value = serde_json::from_str(&snap).unwrap();
+    let in_snapshot: std::collections::HashSet<&str> = snap["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        acked.iter().all(|id| in_snapshot.contains(id.as_str())),
+        "snapshot misses acknowledged jobs"
+    );
     let (_, h) = http(addr, "GET", "/v2/local/health", "").await.unwrap();
     let h: serde_json::Value = serde_json::from_str(&h).unwrap();
     assert_eq!(

@@ -1,0 +1,194 @@
+//! What the metrics feed serves for one endpoint: every retained job in endpoint-core's
+//! columnar [`JobStore`] (about 47 bytes a job), the worker events and webhook
+//! deliveries, and a bounded log of recent changes numbered by cursor.
+
+use std::collections::{HashMap, VecDeque};
+
+use endpoint_core::feed::Events;
+use endpoint_core::{JobStatus, JobStore};
+use endpoint_sim::model::Change;
+
+/// Changes kept for `changes?cursor=`: a client further behind takes a new snapshot.
+pub const LOG_CAPACITY: usize = 200_000;
+
+/// A cursor older than the retained changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CursorExpired {
+    /// The oldest cursor still served.
+    pub oldest: u64,
+}
+
+/// The feed's data for one endpoint.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    store: JobStore,
+    events: Events,
+    log: VecDeque<Change>,
+    /// Cursor of the first change in `log` (changes before it were dropped).
+    first: u64,
+}
+
+impl Metrics {
+    /// Takes one change into the store, the events and the log.
+    pub fn apply(&mut self, change: Change) {
+        match &change {
+            Change::Job(r) => {
+                if let Err(e) = self.store.upsert(r) {
+                    // The model only produces valid records; if not, say so, keep going.
+                    tracing::error!(job = %r.id, error = %e, "record rejected by the metrics store");
+                }
+            }
+            Change::Transition(t) => self.events.transitions.push(t.clone()),
+            Change::ColdStart(c) => self.events.cold_starts.push(c.clone()),
+            Change::Delivery(d) => self.events.deliveries.push(d.clone()),
+        }
+        if self.log.len() == LOG_CAPACITY {
+            self.log.pop_front();
+            self.first += 1;
+        }
+        self.log.push_back(change);
+    }
+
+    /// The cursor after the last change.
+    pub fn cursor(&self) -> u64 {
+        self.first + self.log.len() as u64
+    }
+
+    /// Changes after `cursor`, at most `limit`, and the cursor to ask from next.
+    pub fn changes_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<Change>, u64), CursorExpired> {
+        if cursor < self.first {
+            return Err(CursorExpired { oldest: self.first });
+        }
+        let start = ((cursor - self.first) as usize).min(self.log.len());
+        let end = (start + limit).min(self.log.len());
+        Ok((
+            self.log.range(start..end).cloned().collect(),
+            self.first + end as u64,
+        ))
+    }
+
+    /// The jobs store (all retained jobs).
+    pub fn store(&self) -> &JobStore {
+        &self.store
+    }
+
+    /// The rows and events that matter for the window `[from, to)`: jobs whose life
+    /// (submission to end, or to now if unfinished) overlaps it; each worker's last
+    /// transition before `from` (its state at the start) and every transition, cold
+    /// start and delivery inside.
+    pub fn window(&self, from: i64, to: i64) -> (Vec<u32>, Events) {
+        let rows: Vec<u32> = (0..self.store.len() as u32)
+            .filter(|&row| {
+                let r = self.store.row(row);
+                let end = if r.status.is_terminal() {
+                    r.completed_at().unwrap_or(r.submitted_at)
+                } else {
+                    i64::MAX
+                };
+                r.submitted_at < to && end >= from
+            })
+            .collect();
+        let mut before: HashMap<&str, usize> = HashMap::new();
+        let mut inside = Vec::new();
+        for (i, t) in self.events.transitions.iter().enumerate() {
+            if t.at < from {
+                before.insert(t.worker_id.as_str(), i);
+            } else if t.at < to {
+                inside.push(i);
+            }
+        }
+        let mut idx: Vec<usize> = before.into_values().collect();
+        idx.sort_unstable();
+        idx.extend(inside);
+        let events = Events {
+            transitions: idx
+                .into_iter()
+                .map(|i| self.events.transitions[i].clone())
+                .collect(),
+            cold_starts: self
+                .events
+                .cold_starts
+                .iter()
+                .filter(|c| c.ready_at >= from && c.ready_at < to)
+                .cloned()
+                .collect(),
+            deliveries: self
+                .events
+                .deliveries
+                .iter()
+                .filter(|d| d.at >= from && d.at < to)
+                .cloned()
+                .collect(),
+        };
+        (rows, events)
+    }
+
+    /// Jobs held, by state (for logs and tests).
+    pub fn count(&self, status: JobStatus) -> usize {
+        (0..self.store.len() as u32)
+            .filter(|&r| self.store.row(r).status == status)
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use endpoint_core::{JobRecord, WorkerState, WorkerTransition};
+
+    #[test]
+    fn the_log_is_bounded_and_old_cursors_expire() {
+        let mut m = Metrics::default();
+        for i in 0..(LOG_CAPACITY + 10) {
+            m.apply(Change::Transition(WorkerTransition {
+                worker_id: "w".into(),
+                state: None,
+                at: i as i64,
+            }));
+        }
+        assert_eq!(m.cursor(), (LOG_CAPACITY + 10) as u64);
+        assert_eq!(m.changes_since(5, 10), Err(CursorExpired { oldest: 10 }));
+        let (c, next) = m.changes_since(m.cursor() - 3, 100).unwrap();
+        assert_eq!((c.len(), next), (3, m.cursor()));
+    }
+
+    #[test]
+    fn window_selects_overlapping_jobs_and_the_state_at_its_start() {
+        let mut m = Metrics::default();
+        let t = |w: &str, s, at| {
+            Change::Transition(WorkerTransition {
+                worker_id: w.into(),
+                state: s,
+                at,
+            })
+        };
+        m.apply(t("a", Some(WorkerState::Idle), 10));
+        m.apply(t("a", Some(WorkerState::Running), 50));
+        m.apply(t("b", Some(WorkerState::Idle), 60));
+        m.apply(t("a", Some(WorkerState::Idle), 150));
+        m.apply(t("a", None, 250));
+        let done = |id: &str, sub, end| JobRecord {
+            status: JobStatus::Completed,
+            started_at: Some(sub),
+            completed_at: Some(end),
+            ..JobRecord::queued(id, sub)
+        };
+        m.apply(Change::Job(done("early", 0, 90)));
+        m.apply(Change::Job(done("across", 50, 150)));
+        m.apply(Change::Job(done("late", 300, 310)));
+        m.apply(Change::Job(JobRecord::queued("waiting", 20)));
+        let (rows, ev) = m.window(100, 200);
+        let ids: Vec<String> = rows.iter().map(|&r| m.store().id(r)).collect();
+        assert_eq!(ids, ["across", "waiting"]);
+        let at: Vec<i64> = ev.transitions.iter().map(|t| t.at).collect();
+        assert_eq!(
+            at,
+            [50, 60, 150],
+            "a's and b's state at 100, then what changed inside"
+        );
+    }
+}
