@@ -32,6 +32,9 @@ pub enum AppError {
     /// The resource ended (a cancelled job's stream).
     #[error("{0}")]
     Gone(String),
+    /// Too many requests on this route.
+    #[error("rate limit of {} exceeded ({} requests per {} s): retry in {} s", .0.route, .0.limit, .0.period_secs, .0.retry_after_secs)]
+    RateLimited(crate::ratelimit::Limited),
     /// The job could not be stored durably; it was not accepted.
     #[error("the job could not be stored, try again: {0}")]
     Unavailable(String),
@@ -47,6 +50,7 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Gone(_) => StatusCode::GONE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -63,10 +67,11 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         tracing::debug!(%status, error = %self, "request rejected");
-        (
-            status,
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response()
+        let body = Json(serde_json::json!({ "error": self.to_string() }));
+        if let AppError::RateLimited(l) = &self {
+            let retry = l.retry_after_secs.to_string();
+            return (status, [(axum::http::header::RETRY_AFTER, retry)], body).into_response();
+        }
+        (status, body).into_response()
     }
 }

@@ -13,6 +13,7 @@ pub mod db;
 pub mod endpoint;
 pub mod error;
 pub mod metrics;
+pub mod ratelimit;
 pub mod routes;
 pub mod traffic;
 
@@ -42,6 +43,10 @@ pub struct AppState {
     /// The API key every `/v2` request must carry; `None` leaves the API open (the
     /// server then only listens on loopback).
     pub api_key: Option<Arc<str>>,
+    /// Per-route rate limits (RunPod's by default).
+    pub limiter: Arc<ratelimit::RateLimiter>,
+    /// Browser origins allowed to call the API (CORS); empty = same origin only.
+    pub cors_origins: Vec<String>,
 }
 
 impl AppState {
@@ -56,6 +61,8 @@ impl AppState {
             ),
             panel_dir: None,
             api_key: None,
+            limiter: Arc::new(ratelimit::RateLimiter::new(Some(ratelimit::Limits::RUNPOD))),
+            cors_origins: Vec::new(),
         }
     }
 
@@ -83,9 +90,25 @@ pub fn app(state: AppState) -> Router {
         ),
         None => api,
     };
+    let cors = cors_layer(&state.cors_origins);
     router
         .with_state(state)
+        .layer(cors)
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// CORS for the listed panel origins only (none: no cross-origin access at all).
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(list)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// Checks the API key: `Authorization: Bearer <key>`, or the bare key as RunPod also

@@ -59,6 +59,14 @@ struct ServeArgs {
     /// SQLite database holding every job and event (created if missing).
     #[arg(long, default_value = "endpoint-server.db")]
     db: PathBuf,
+    /// Turn off the per-route rate limits (RunPod's: /run 1000, /status 2000, /cancel
+    /// 100, /purge-queue 2 per 10 s), e.g. for load tests.
+    #[arg(long)]
+    no_rate_limits: bool,
+    /// A browser origin allowed to call the API (CORS), e.g. http://127.0.0.1:8080.
+    /// Repeat for several. None: same-origin only.
+    #[arg(long = "cors-origin")]
+    cors_origins: Vec<String>,
     /// Keep everything in memory only (nothing survives a restart).
     #[arg(long, conflicts_with = "db")]
     in_memory: bool,
@@ -135,6 +143,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let mut state = AppState::new(endpoints.clone());
     state.panel_dir = args.panel_dir;
     state.api_key = api_key.map(Arc::from);
+    state.cors_origins = args.cors_origins;
+    if args.no_rate_limits {
+        state.limiter = Arc::new(endpoint_server::ratelimit::RateLimiter::new(None));
+    }
     state.spawn_drivers();
     if args.traffic_rate > 0.0 {
         for (i, e) in endpoints.iter().enumerate() {

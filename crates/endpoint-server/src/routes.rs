@@ -11,7 +11,23 @@ use serde_json::Value;
 use tokio::time::Duration;
 
 use crate::endpoint::{JobView, Policy, spec_from};
+use crate::ratelimit::Route;
 use crate::{AppError, AppState};
+
+impl AppState {
+    /// The endpoint `id`, after taking one request of `route` from its rate limit.
+    fn limited(
+        &self,
+        id: &str,
+        route: Route,
+    ) -> Result<&std::sync::Arc<crate::Endpoint>, AppError> {
+        let e = self.endpoint(id)?;
+        self.limiter
+            .check(id, route)
+            .map_err(AppError::RateLimited)?;
+        Ok(e)
+    }
+}
 
 /// RunPod's payload limit for `/run`, MB.
 pub const RUN_LIMIT_MB: usize = 10;
@@ -151,7 +167,7 @@ async fn run_job(
     Path(endpoint_id): Path<String>,
     body: Result<Json<RunRequest>, JsonRejection>,
 ) -> Result<Json<IdStatus>, AppError> {
-    let endpoint = state.endpoint(&endpoint_id)?;
+    let endpoint = state.limited(&endpoint_id, Route::Run)?;
     let req = parse_run(body, RUN_LIMIT_MB)?;
     let spec = spec_from(&req.input, req.policy.as_ref(), req.webhook.is_some());
     let r = endpoint
@@ -178,7 +194,7 @@ async fn run_sync(
     Query(q): Query<WaitQuery>,
     body: Result<Json<RunRequest>, JsonRejection>,
 ) -> Result<Json<StatusResponse>, AppError> {
-    let endpoint = state.endpoint(&endpoint_id)?;
+    let endpoint = state.limited(&endpoint_id, Route::Run)?;
     let req = parse_run(body, RUNSYNC_LIMIT_MB)?;
     let spec = spec_from(&req.input, req.policy.as_ref(), req.webhook.is_some());
     let r = endpoint
@@ -199,7 +215,7 @@ async fn job_status(
     State(state): State<AppState>,
     Path((endpoint_id, job_id)): Path<(String, String)>,
 ) -> Result<Json<StatusResponse>, AppError> {
-    let endpoint = state.endpoint(&endpoint_id)?;
+    let endpoint = state.limited(&endpoint_id, Route::Status)?;
     let view = endpoint.job(&job_id).ok_or(AppError::UnknownJob(job_id))?;
     Ok(Json(view.into()))
 }
@@ -220,7 +236,7 @@ async fn job_stream(
     State(state): State<AppState>,
     Path((endpoint_id, job_id)): Path<(String, String)>,
 ) -> Result<Json<StreamResponse>, AppError> {
-    let endpoint = state.endpoint(&endpoint_id)?;
+    let endpoint = state.limited(&endpoint_id, Route::Status)?;
     let (status, chunk) = endpoint
         .take_stream(&job_id)
         .ok_or_else(|| AppError::UnknownJob(job_id.clone()))?;
@@ -241,7 +257,7 @@ async fn cancel_job(
     State(state): State<AppState>,
     Path((endpoint_id, job_id)): Path<(String, String)>,
 ) -> Result<Json<IdStatus>, AppError> {
-    let endpoint = state.endpoint(&endpoint_id)?;
+    let endpoint = state.limited(&endpoint_id, Route::Cancel)?;
     match endpoint.cancel(&job_id) {
         Ok(r) => Ok(Json(IdStatus {
             id: r.id,
@@ -258,7 +274,7 @@ async fn retry_job(
     State(state): State<AppState>,
     Path((endpoint_id, job_id)): Path<(String, String)>,
 ) -> Result<Json<IdStatus>, AppError> {
-    let endpoint = state.endpoint(&endpoint_id)?;
+    let endpoint = state.limited(&endpoint_id, Route::Cancel)?;
     match endpoint.retry(&job_id) {
         // Re-queued; as for /run, the answer is IN_QUEUE even if a worker took it at once.
         Ok(r) => Ok(Json(IdStatus {
@@ -286,7 +302,9 @@ async fn purge_queue(
     State(state): State<AppState>,
     Path(endpoint_id): Path<String>,
 ) -> Result<Json<PurgeResponse>, AppError> {
-    let removed = state.endpoint(&endpoint_id)?.purge_queue();
+    let removed = state
+        .limited(&endpoint_id, Route::PurgeQueue)?
+        .purge_queue();
     Ok(Json(PurgeResponse {
         removed,
         status: "completed".into(),

@@ -540,3 +540,62 @@ async fn snapshot_in_columns_and_json_agree_and_follow_the_window() {
     .await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "longer than the retention");
 }
+
+#[tokio::test(start_paused = true)]
+async fn rate_limits_answer_429_with_retry_after() {
+    let st = state(0);
+    for _ in 0..2 {
+        let (code, _) = call(&st, "POST", "/v2/local/purge-queue", None).await;
+        assert_eq!(code, StatusCode::OK);
+    }
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v2/local/purge-queue")
+        .body(Body::empty())
+        .unwrap();
+    let resp = app(st.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("/purge-queue"), "{v}");
+    // Health is not limited; the limit refills with time.
+    assert_eq!(
+        call(&st, "GET", "/v2/local/health", None).await.0,
+        StatusCode::OK
+    );
+    pass(5_000).await;
+    assert_eq!(
+        call(&st, "POST", "/v2/local/purge-queue", None).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_listed_origins() {
+    let mut st = state(0);
+    st.cors_origins = vec!["http://portal.example".into()];
+    let preflight = |origin: &'static str| {
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/v2/local/health")
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let ok = app(st.clone())
+        .oneshot(preflight("http://portal.example"))
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "http://portal.example"
+    );
+    let other = app(st.clone())
+        .oneshot(preflight("http://evil.example"))
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
