@@ -75,58 +75,64 @@ fn serve(args: &[String]) -> Result<(), String> {
     setup::run()?;
     let root = root();
     let path = tool_path();
-    println!("==> building endpoint-server");
-    let status = std::process::Command::new("cargo")
-        .args(["build", "--quiet", "-p", "endpoint-server"])
-        .current_dir(&root)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err("building endpoint-server failed".into());
-    }
+    sh("cargo", &["build", "--quiet", "-p", "endpoint-server"])?;
     let server_bin = root.join("target/debug/endpoint-server");
-    let mut server = std::process::Command::new(&server_bin)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:8000",
-            "--traffic-rate",
+    let spawn = |what: &str, cmd: &mut std::process::Command| {
+        cmd.current_dir(&root)
+            .spawn()
+            .map_err(|e| format!("cannot start {what}: {e}"))
+    };
+    // The server keeps its jobs in endpoint-server.db (history survives restarts).
+    let server = spawn(
+        "endpoint-server",
+        std::process::Command::new(&server_bin)
+            .args(["serve", "--listen", "127.0.0.1:8000"])
+            .args(args),
+    )?;
+    // Give the server a moment to bind before traffic starts.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let load = spawn(
+        "the load generator",
+        std::process::Command::new(&server_bin).args([
+            "load",
+            "--url",
+            "http://127.0.0.1:8000",
+            "--rate",
             "1.5",
-        ])
-        .args(args)
-        .current_dir(&root)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", server_bin.display()))?;
+            "--duration",
+            "24h",
+        ]),
+    )?;
     println!("==> starting trunk serve (first build takes a minute or two)");
-    let mut trunk = std::process::Command::new("trunk")
-        .args(["serve", "--address", "127.0.0.1", "--port", "8080"])
-        .env("PATH", &path)
-        .current_dir(&root)
-        .spawn()
-        .map_err(|e| format!("cannot start trunk: {e}"))?;
+    let trunk = spawn(
+        "trunk",
+        std::process::Command::new("trunk")
+            .args(["serve", "--address", "127.0.0.1", "--port", "8080"])
+            .env("PATH", &path),
+    )?;
     println!(
-        "\n    Endpoint Metrics: http://127.0.0.1:8080/   (API on http://127.0.0.1:8000/)\n    Ctrl-C stops both.\n"
+        "\n    Endpoint Metrics: http://127.0.0.1:8080/   (API on http://127.0.0.1:8000/v2/local/)\n    Ctrl-C stops everything.\n"
     );
-    // Ctrl-C reaches both children (same process group); wait for either to end, then
-    // stop the other so nothing is left behind.
+    // Ctrl-C reaches every child (same process group); when any of them ends, stop
+    // the others so nothing is left behind.
+    let mut children = [
+        ("endpoint-server", server),
+        ("load", load),
+        ("trunk", trunk),
+    ];
     loop {
-        if let Ok(Some(st)) = server.try_wait() {
-            let _ = trunk.kill();
-            let _ = trunk.wait();
-            return if st.success() {
-                Ok(())
-            } else {
-                Err(format!("endpoint-server exited: {st}"))
-            };
-        }
-        if let Ok(Some(st)) = trunk.try_wait() {
-            let _ = server.kill();
-            let _ = server.wait();
-            return if st.success() {
-                Ok(())
-            } else {
-                Err(format!("trunk exited: {st}"))
-            };
+        for i in 0..children.len() {
+            if let Ok(Some(st)) = children[i].1.try_wait() {
+                for (_, c) in children.iter_mut() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                return if st.success() {
+                    Ok(())
+                } else {
+                    Err(format!("{} exited: {st}", children[i].0))
+                };
+            }
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod endpoint;
 pub mod error;
+pub mod load;
 pub mod metrics;
 pub mod ratelimit;
 pub mod routes;

@@ -21,6 +21,30 @@ struct Cli {
 enum Command {
     /// Serve the API (and optionally the built panel).
     Serve(ServeArgs),
+    /// Send realistic traffic through the HTTP API of a running server.
+    Load(LoadArgs),
+}
+
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// Base URL of the server.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    url: String,
+    /// Endpoint id.
+    #[arg(long, default_value = "local")]
+    endpoint: String,
+    /// Mean jobs per second (Poisson arrivals).
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// How long to send: 500ms, 60s, 5m, 24h.
+    #[arg(long, default_value = "60s", value_parser = endpoint_server::load::parse_duration)]
+    duration: std::time::Duration,
+    /// API key (`Authorization: Bearer <key>`).
+    #[arg(long, env = "ENDPOINT_SERVER_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Seed of the traffic.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(clap::Args)]
@@ -82,10 +106,28 @@ async fn main() {
                 .unwrap_or_else(|_| EnvFilter::new("endpoint_server=info,tower_http=warn")),
         )
         .init();
-    let Command::Serve(args) = Cli::parse().command;
-    if let Err(e) = serve(args).await {
-        eprintln!("endpoint-server: {e}");
-        std::process::exit(2);
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            if let Err(e) = serve(args).await {
+                eprintln!("endpoint-server: {e}");
+                std::process::exit(2);
+            }
+        }
+        Command::Load(a) => {
+            let counts = endpoint_server::load::run(endpoint_server::load::LoadConfig {
+                url: a.url,
+                endpoint: a.endpoint,
+                rate: a.rate,
+                duration: a.duration,
+                api_key: a.api_key,
+                seed: a.seed,
+            })
+            .await;
+            if counts.keys().all(|(op, code)| *op != "run" || *code != 200) {
+                eprintln!("endpoint-server load: no job was accepted");
+                std::process::exit(1);
+            }
+        }
     }
 }
 
