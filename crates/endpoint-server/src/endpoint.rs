@@ -56,12 +56,12 @@ impl Clock {
 #[derive(Debug, Clone)]
 struct Extra {
     input: Value,
-    /// Where the result is POSTed. Kept with the job; the real delivery (with RunPod's
-    /// two retries 10 s apart) is the next step of the server issue.
-    #[allow(dead_code)]
+    /// Where the result is POSTed when the job ends.
     webhook: Option<String>,
     /// The output was handed out by `/stream`.
     streamed: bool,
+    /// The webhook delivery was started.
+    webhook_started: bool,
 }
 
 #[derive(Debug)]
@@ -81,6 +81,11 @@ pub struct Endpoint {
     inner: Mutex<Inner>,
     wake: Notify,
     db: Option<Db>,
+    /// Itself, to hand to the webhook deliveries it starts.
+    this: std::sync::Weak<Endpoint>,
+    allow_private_webhooks: std::sync::atomic::AtomicBool,
+    /// Gap between webhook attempts, ms (RunPod: 10 s).
+    webhook_retry_gap_ms: std::sync::atomic::AtomicU64,
 }
 
 /// A job as `/status` shows it: the record plus the output the server computed.
@@ -108,7 +113,12 @@ impl Endpoint {
     ) -> Arc<Self> {
         let mut model = Model::new(seed, config);
         model.start(clock.now_ms());
-        Arc::new(Endpoint {
+        Arc::new_cyclic(|this| Endpoint {
+            this: this.clone(),
+            allow_private_webhooks: Default::default(),
+            webhook_retry_gap_ms: std::sync::atomic::AtomicU64::new(
+                endpoint_sim::model::WEBHOOK_RETRY_GAP_MS as u64,
+            ),
             id,
             clock,
             inner: Mutex::new(Inner {
@@ -174,6 +184,9 @@ impl Endpoint {
                     // Unfinished ones enter the metrics through the restore's changes.
                     inner.metrics.apply(Change::Job(job.record.clone()));
                 }
+                // Jobs that had ended keep their webhook history; unfinished ones will
+                // deliver when they end.
+                let ended = job.record.status.is_terminal();
                 if inner.model.restore(now, job.record, spec).is_ok() {
                     inner.extras.insert(
                         id,
@@ -181,6 +194,7 @@ impl Endpoint {
                             input: job.input,
                             webhook: job.webhook_url,
                             streamed: false,
+                            webhook_started: ended,
                         },
                     );
                 }
@@ -212,11 +226,13 @@ impl Endpoint {
         for c in &changes {
             if let Change::Job(r) = c
                 && r.status.is_terminal()
-                && let Some(ws) = inner.waiters.remove(&r.id)
             {
-                for w in ws {
-                    let _ = w.send(r.clone());
+                if let Some(ws) = inner.waiters.remove(&r.id) {
+                    for w in ws {
+                        let _ = w.send(r.clone());
+                    }
                 }
+                self.start_webhook(inner, r);
             }
         }
         if let Some(db) = &self.db {
@@ -226,6 +242,80 @@ impl Endpoint {
             inner.metrics.apply(c);
         }
         inner.model.next_event_at()
+    }
+
+    /// Starts the webhook delivery of a job that just ended (once; not for CANCELLED).
+    fn start_webhook(&self, inner: &mut Inner, r: &JobRecord) {
+        if r.status == JobStatus::Cancelled {
+            return;
+        }
+        let Some(extra) = inner.extras.get_mut(&r.id) else {
+            return;
+        };
+        let Some(url) = extra.webhook.clone() else {
+            return;
+        };
+        if extra.webhook_started {
+            return;
+        }
+        let (Some(this), Ok(rt)) = (self.this.upgrade(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        extra.webhook_started = true;
+        let payload = status_json(&view(inner, r.clone()));
+        let allow = self
+            .allow_private_webhooks
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let gap = Duration::from_millis(
+            self.webhook_retry_gap_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        rt.spawn(crate::webhook::deliver(
+            this,
+            r.id.clone(),
+            url,
+            payload,
+            allow,
+            gap,
+        ));
+    }
+
+    /// Allows webhook targets in private address ranges (tests, local setups).
+    pub fn set_allow_private_webhooks(&self, allow: bool) {
+        self.allow_private_webhooks
+            .store(allow, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Sets the gap between webhook attempts (RunPod: 10 s; tests shorten it).
+    pub fn set_webhook_retry_gap(&self, gap: Duration) {
+        self.webhook_retry_gap_ms
+            .store(gap.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether private webhook targets are allowed.
+    pub fn allows_private_webhooks(&self) -> bool {
+        self.allow_private_webhooks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records one webhook attempt of job `id`.
+    pub fn record_webhook(
+        &self,
+        id: &str,
+        attempt: u8,
+        status: Option<u16>,
+        error: Option<String>,
+    ) {
+        let mut inner = self.lock();
+        let now = self.clock.now_ms();
+        if inner
+            .model
+            .record_webhook(now, id, attempt, status, error)
+            .is_ok()
+        {
+            self.tick(&mut inner);
+        }
     }
 
     /// Runs the model in real time until the runtime shuts down.
@@ -286,6 +376,7 @@ impl Endpoint {
                     input,
                     webhook,
                     streamed: false,
+                    webhook_started: false,
                 },
             );
             self.tick(&mut inner);
@@ -414,6 +505,29 @@ impl Endpoint {
         let cursor = inner.metrics.cursor();
         encode(inner.metrics.store(), &rows, cursor, events)
     }
+}
+
+/// The `/status` body of a job (also the webhook payload).
+pub fn status_json(v: &JobView) -> Value {
+    let r = &v.record;
+    let mut o = serde_json::json!({ "id": r.id, "status": r.status, "retries": r.retries });
+    let m = o.as_object_mut().expect("an object");
+    if let Some(d) = r.delay_time {
+        m.insert("delayTime".into(), (d as u64).into());
+    }
+    if let Some(d) = r.execution_time {
+        m.insert("executionTime".into(), (d as u64).into());
+    }
+    if let Some(out) = &v.output {
+        m.insert("output".into(), out.clone());
+    }
+    if let Some(e) = &r.error {
+        m.insert("error".into(), e.clone().into());
+    }
+    if let Some(w) = &r.worker_id {
+        m.insert("workerId".into(), w.clone().into());
+    }
+    o
 }
 
 fn view(inner: &Inner, record: JobRecord) -> JobView {

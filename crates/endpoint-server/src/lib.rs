@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod routes;
 pub mod traffic;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -84,7 +85,10 @@ impl AppState {
 
 /// The router: RunPod's API under `/v2/{endpoint_id}/`, plus the panel when configured.
 pub fn app(state: AppState) -> Router {
-    let api = routes::api().route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    let api = routes::api()
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_key))
+        // The API's description is public, like RunPod's docs.
+        .route("/openapi.json", axum::routing::get(openapi));
     let router = match &state.panel_dir {
         Some(dir) => api.fallback_service(
             ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html"))),
@@ -110,6 +114,16 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .max_age(std::time::Duration::from_secs(600))
+}
+
+/// The OpenAPI 3.1 document of the API (crates/endpoint-server/src/openapi.json).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }
 
 /// Checks the API key: `Authorization: Bearer <key>`, or the bare key as RunPod also

@@ -91,6 +91,9 @@ struct ServeArgs {
     /// Repeat for several. None: same-origin only.
     #[arg(long = "cors-origin")]
     cors_origins: Vec<String>,
+    /// Allow webhook targets in private address ranges (loopback, 10/8, 192.168/16...).
+    #[arg(long)]
+    allow_private_webhooks: bool,
     /// Keep everything in memory only (nothing survives a restart).
     #[arg(long, conflicts_with = "db")]
     in_memory: bool,
@@ -176,6 +179,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 .map_err(|e| e.to_string())?,
             None => Endpoint::new(e.id.clone(), e.model(), e.seed, clock),
         };
+        ep.set_allow_private_webhooks(args.allow_private_webhooks);
         endpoints.push(ep);
     }
     match &db {

@@ -162,6 +162,15 @@ fn parse_run(
     Ok(req)
 }
 
+async fn check_webhook(endpoint: &crate::Endpoint, req: &RunRequest) -> Result<(), AppError> {
+    if let Some(url) = &req.webhook {
+        crate::webhook::check_target(url, endpoint.allows_private_webhooks())
+            .await
+            .map_err(|e| AppError::BadRequest(format!("field `webhook`: {e}")))?;
+    }
+    Ok(())
+}
+
 async fn run_job(
     State(state): State<AppState>,
     Path(endpoint_id): Path<String>,
@@ -169,6 +178,7 @@ async fn run_job(
 ) -> Result<Json<IdStatus>, AppError> {
     let endpoint = state.limited(&endpoint_id, Route::Run)?;
     let req = parse_run(body, RUN_LIMIT_MB)?;
+    check_webhook(endpoint, &req).await?;
     let spec = spec_from(&req.input, req.policy.as_ref(), req.webhook.is_some());
     let r = endpoint
         .submit(req.input, req.webhook, req.policy_json, spec)
@@ -196,6 +206,7 @@ async fn run_sync(
 ) -> Result<Json<StatusResponse>, AppError> {
     let endpoint = state.limited(&endpoint_id, Route::Run)?;
     let req = parse_run(body, RUNSYNC_LIMIT_MB)?;
+    check_webhook(endpoint, &req).await?;
     let spec = spec_from(&req.input, req.policy.as_ref(), req.webhook.is_some());
     let r = endpoint
         .submit(req.input, req.webhook, req.policy_json, spec)

@@ -599,3 +599,30 @@ async fn cors_allows_only_the_listed_origins() {
         .unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn openapi_is_public_and_describes_every_route() {
+    let mut st = state(0);
+    st.api_key = Some("k".into());
+    let (code, doc) = call(&st, "GET", "/openapi.json", None).await;
+    assert_eq!(code, StatusCode::OK, "no key needed for the description");
+    assert_eq!(doc["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "run",
+        "runsync",
+        "status/{job_id}",
+        "stream/{job_id}",
+        "cancel/{job_id}",
+        "retry/{job_id}",
+        "purge-queue",
+        "health",
+        "metrics/changes",
+        "metrics/snapshot",
+    ] {
+        assert!(
+            paths.contains_key(&format!("/v2/{{endpoint_id}}/{p}")),
+            "missing {p}"
+        );
+    }
+}

@@ -414,6 +414,39 @@ impl Model {
         Ok(&self.jobs[j].record)
     }
 
+    /// Records one real webhook attempt for job `id` (made by the caller, e.g. the
+    /// server's HTTP client): updates the job's webhook summary and reports a
+    /// [`Change::Delivery`] and the job's new record.
+    pub fn record_webhook(
+        &mut self,
+        now: i64,
+        id: &str,
+        attempt: u8,
+        status: Option<u16>,
+        error: Option<String>,
+    ) -> Result<(), JobError> {
+        self.advance(now);
+        let j = *self.by_id.get(id).ok_or(JobError::NotFound)?;
+        let ok = status.is_some_and(|s| (200..300).contains(&s));
+        self.changes.push(Change::Delivery(WebhookDelivery {
+            job_id: id.to_string(),
+            attempt,
+            at: self.now,
+            status,
+            error: error.clone(),
+        }));
+        let summary = self.jobs[j]
+            .record
+            .webhook
+            .get_or_insert_with(WebhookSummary::default);
+        summary.attempts = attempt;
+        summary.last_status = status;
+        summary.last_error = error;
+        summary.delivered = ok;
+        self.emit_job(j);
+        Ok(())
+    }
+
     /// Cancels a queued or running job (a running one stops on its worker at once).
     pub fn cancel(&mut self, now: i64, id: &str) -> Result<&JobRecord, JobError> {
         self.advance(now);

@@ -1,0 +1,182 @@
+//! Webhook delivery, as RunPod does it: when a job ends, its result (the `/status`
+//! body) is POSTed to the job's `webhook` URL; an attempt that is not answered 200 is
+//! retried up to 2 more times, 10 s apart. Every attempt is recorded (status code or
+//! transport error) in the job's webhook summary and as a delivery event.
+//!
+//! Targets in private address ranges (loopback, RFC 1918, link-local, unique local,
+//! CGNAT) are refused unless the configuration allows them, both when the job is
+//! submitted and again before each attempt (the name may resolve elsewhere by then).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use endpoint_sim::model::WEBHOOK_RETRIES;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::Endpoint;
+
+/// How long one attempt may take.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// True for addresses a webhook must not reach unless allowed.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (o[0] == 100 && (64..128).contains(&o[1])) // CGNAT 100.64/10
+        }
+        IpAddr::V6(v6) => {
+            let seg = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (seg[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (seg[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Checks a webhook URL: http(s), a host, and (unless `allow_private`) no private
+/// address among what the host resolves to. The error names the problem.
+pub async fn check_target(url: &str, allow_private: bool) -> Result<(), String> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|_| format!("`{url}` is not a valid URL"))?;
+    let scheme = uri.scheme_str().unwrap_or("");
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("`{url}` must start with http:// or https://"));
+    }
+    let host = uri.host().ok_or_else(|| format!("`{url}` has no host"))?;
+    if allow_private {
+        return Ok(());
+    }
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("`{host}` does not resolve: {e}"))?;
+    for a in addrs {
+        if is_private(a.ip()) {
+            return Err(format!(
+                "`{host}` resolves to the private address {} (allow private webhook targets in the server config to use it)",
+                a.ip()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Delivers one job's webhook with RunPod's retries, recording every attempt.
+pub async fn deliver(
+    endpoint: Arc<Endpoint>,
+    job_id: String,
+    url: String,
+    payload: serde_json::Value,
+    allow_private: bool,
+    retry_gap: Duration,
+) {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let body = Bytes::from(payload.to_string());
+    for attempt in 1..=(1 + WEBHOOK_RETRIES) {
+        let (status, error) = match attempt_once(&client, &url, body.clone(), allow_private).await {
+            Ok(code) => (Some(code), None),
+            Err(e) => (None, Some(e)),
+        };
+        endpoint.record_webhook(&job_id, attempt, status, error);
+        if status == Some(200) {
+            return;
+        }
+        if attempt <= WEBHOOK_RETRIES {
+            tokio::time::sleep(retry_gap).await;
+        }
+    }
+}
+
+async fn attempt_once(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    url: &str,
+    body: Bytes,
+    allow_private: bool,
+) -> Result<u16, String> {
+    check_target(url, allow_private).await?;
+    if url.starts_with("https://") {
+        return Err("https webhook targets are not supported by this server build yet".into());
+    }
+    let req = hyper::Request::post(url)
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, client.request(req)).await {
+        Ok(Ok(resp)) => Ok(resp.status().as_u16()),
+        Ok(Err(e)) => Err(format!("transport error: {e}")),
+        Err(_) => Err(format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_ranges() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_private(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "8.8.8.8",
+            "100.128.0.1",
+            "2001:4860:4860::8888",
+            "172.32.0.1",
+        ] {
+            assert!(!is_private(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn targets_are_checked() {
+        assert!(
+            check_target("http://127.0.0.1:9/h", false)
+                .await
+                .unwrap_err()
+                .contains("private address 127.0.0.1")
+        );
+        assert!(check_target("http://127.0.0.1:9/h", true).await.is_ok());
+        assert!(
+            check_target("ftp://x/h", true)
+                .await
+                .unwrap_err()
+                .contains("http://")
+        );
+        assert!(
+            check_target("not a url", true)
+                .await
+                .unwrap_err()
+                .contains("not a valid URL")
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! Webhooks against a real receiver: RunPod's retries, every attempt recorded, and
+//! private targets refused unless allowed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::routing::post;
+use endpoint_server::{AppState, Clock, Endpoint, app};
+use endpoint_sim::Dist;
+use endpoint_sim::model::ModelConfig;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+/// A receiver that answers the given codes in turn and keeps what it got.
+async fn receiver(codes: Vec<u16>) -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let g = got.clone();
+    let codes = Arc::new(Mutex::new(codes.into_iter()));
+    let router = Router::new().route(
+        "/hook",
+        post(move |body: Bytes| {
+            let (g, codes) = (g.clone(), codes.clone());
+            async move {
+                g.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                let code = codes.lock().unwrap().next().unwrap_or(200);
+                StatusCode::from_u16(code).unwrap()
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
+    (format!("http://{addr}/hook"), got)
+}
+
+fn state(allow_private: bool) -> AppState {
+    let cfg = ModelConfig {
+        min_workers: 1,
+        max_workers: 1,
+        cold_start: Dist::Constant(10.0),
+        ..ModelConfig::default()
+    };
+    let ep = Endpoint::new("local", cfg, 1, Clock::system());
+    ep.set_allow_private_webhooks(allow_private);
+    ep.set_webhook_retry_gap(Duration::from_millis(200));
+    let st = AppState::new([ep]);
+    st.spawn_drivers();
+    st
+}
+
+async fn post_json(st: &AppState, uri: &str, body: String) -> (StatusCode, serde_json::Value) {
+    let req = axum::http::Request::post(uri)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let resp = app(st.clone()).oneshot(req).await.unwrap();
+    let code = resp.status();
+    let b = resp.into_body().collect().await.unwrap().to_bytes();
+    (code, serde_json::from_slice(&b).unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_receiver_gets_two_retries_and_every_attempt_is_recorded() {
+    let (url, got) = receiver(vec![500, 503, 200]).await;
+    let st = state(true);
+    let (code, v) = post_json(
+        &st,
+        "/v2/local/run",
+        format!(r#"{{"input":{{"sleepMs":50,"tag":"w"}},"webhook":"{url}"}}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let ep = st.endpoints["local"].clone();
+    let mut summary = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let r = ep.job(&id).unwrap().record;
+        if r.webhook.as_ref().is_some_and(|w| w.attempts == 3) {
+            summary = r.webhook;
+            break;
+        }
+    }
+    let w = summary.expect("three attempts within 5 s");
+    assert!(w.delivered);
+    assert_eq!(w.last_status, Some(200));
+    let bodies = got.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 3);
+    assert_eq!(bodies[0]["id"], id.as_str());
+    assert_eq!(bodies[0]["status"], "COMPLETED");
+    assert_eq!(bodies[0]["output"]["input"]["tag"], "w");
+    // Every attempt is in the metrics feed.
+    let (changes, _) = ep.changes_since(0, 10_000).unwrap();
+    let codes: Vec<Option<u16>> = changes
+        .iter()
+        .filter_map(|c| match c {
+            endpoint_sim::model::Change::Delivery(d) => Some(d.status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(codes, [Some(500), Some(503), Some(200)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_receiver_is_recorded_as_transport_errors() {
+    let st = state(true);
+    // Port 9 on loopback: nothing listens, the connection is refused.
+    let (_, v) = post_json(
+        &st,
+        "/v2/local/run",
+        r#"{"input":{"sleepMs":10},"webhook":"http://127.0.0.1:9/h"}"#.into(),
+    )
+    .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let ep = st.endpoints["local"].clone();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if ep
+            .job(&id)
+            .unwrap()
+            .record
+            .webhook
+            .is_some_and(|w| w.attempts == 3)
+        {
+            break;
+        }
+    }
+    let w = ep.job(&id).unwrap().record.webhook.unwrap();
+    assert_eq!((w.attempts, w.delivered, w.last_status), (3, false, None));
+    assert!(w.last_error.unwrap().contains("transport error"));
+}
+
+#[tokio::test]
+async fn private_targets_are_refused_unless_allowed() {
+    let st = state(false);
+    let (code, v) = post_json(
+        &st,
+        "/v2/local/run",
+        r#"{"input":{},"webhook":"http://127.0.0.1:8080/h"}"#.into(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let msg = v["error"].as_str().unwrap();
+    assert!(
+        msg.contains("field `webhook`") && msg.contains("private address 127.0.0.1"),
+        "{msg}"
+    );
+}
