@@ -90,6 +90,10 @@ enum Cmd {
         changes: Vec<Change>,
     },
     Flush(oneshot::Sender<()>),
+    Prune {
+        endpoint: String,
+        before: i64,
+    },
 }
 
 /// Handle to the writer thread. Cheap to clone.
@@ -179,6 +183,15 @@ impl Db {
                 changes,
             });
         }
+    }
+
+    /// Deletes what the metrics retention let go: jobs that ended before `before` and
+    /// events before it.
+    pub fn prune(&self, endpoint: &str, before: i64) {
+        let _ = self.tx.send(Cmd::Prune {
+            endpoint: endpoint.to_string(),
+            before,
+        });
     }
 
     /// Resolves when everything sent before is committed.
@@ -362,7 +375,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, path: PathBuf) {
                 Cmd::Flush(ack) => {
                     let _ = ack.send(());
                 }
-                Cmd::Changes { .. } => {}
+                Cmd::Changes { .. } | Cmd::Prune { .. } => {}
             }
         }
     }
@@ -465,6 +478,27 @@ fn commit(conn: &mut Connection, batch: &[Cmd]) -> rusqlite::Result<()> {
                     }
                 }
                 Cmd::Flush(_) => {}
+                Cmd::Prune { endpoint, before } => {
+                    tx.execute(
+                        "DELETE FROM jobs WHERE endpoint_id = ?1 AND completed_at IS NOT NULL AND completed_at < ?2",
+                        params![endpoint, before],
+                    )?;
+                    tx.execute(
+                        "DELETE FROM worker_events WHERE endpoint_id = ?1 AND kind = 'cold_start' AND at < ?2",
+                        params![endpoint, before],
+                    )?;
+                    // Keep each worker's last transition: it says whether the worker is alive.
+                    tx.execute(
+                        "DELETE FROM worker_events WHERE endpoint_id = ?1 AND kind = 'transition' AND at < ?2
+                           AND seq < (SELECT MAX(seq) FROM worker_events w
+                                      WHERE w.endpoint_id = ?1 AND w.kind = 'transition' AND w.worker_id = worker_events.worker_id)",
+                        params![endpoint, before],
+                    )?;
+                    tx.execute(
+                        "DELETE FROM webhook_deliveries WHERE endpoint_id = ?1 AND at < ?2",
+                        params![endpoint, before],
+                    )?;
+                }
             }
         }
     }

@@ -62,13 +62,48 @@ struct Extra {
     streamed: bool,
     /// The webhook delivery was started.
     webhook_started: bool,
+    /// Submitted through `/runsync` (its result is kept 1 min, not 30).
+    sync: bool,
+    /// Its result expiry is scheduled.
+    expiry_scheduled: bool,
 }
+
+/// How long things are kept, ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Result of a `/run` job after it ended (RunPod: 30 min); then `/status` is 404.
+    pub run_results_ms: i64,
+    /// Result of a `/runsync` job after it ended (RunPod: 1 min).
+    pub runsync_results_ms: i64,
+    /// Job records and events for the metrics (default 7 days).
+    pub metrics_ms: i64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            run_results_ms: 30 * 60_000,
+            runsync_results_ms: 60_000,
+            metrics_ms: 7 * 86_400_000,
+        }
+    }
+}
+
+/// How often the driver looks for expired results, ms.
+const SWEEP_EVERY_MS: i64 = 5_000;
+/// How often old metrics are pruned, ms.
+const PRUNE_EVERY_MS: i64 = 3_600_000;
 
 #[derive(Debug)]
 struct Inner {
     model: Model,
     extras: HashMap<String, Extra>,
     waiters: HashMap<String, Vec<oneshot::Sender<JobRecord>>>,
+    /// (when, job id): results to drop, soonest first (`/runsync` results expire
+    /// before older `/run` ones).
+    expiries: std::collections::BinaryHeap<std::cmp::Reverse<(i64, String)>>,
+    retention: Retention,
+    next_prune: i64,
     /// The metrics feed's data.
     metrics: Metrics,
 }
@@ -125,6 +160,9 @@ impl Endpoint {
                 model,
                 extras: HashMap::new(),
                 waiters: HashMap::new(),
+                expiries: Default::default(),
+                retention: Retention::default(),
+                next_prune: clock.now_ms() + PRUNE_EVERY_MS,
                 metrics: Metrics::default(),
             }),
             wake: Notify::new(),
@@ -195,6 +233,8 @@ impl Endpoint {
                             webhook: job.webhook_url,
                             streamed: false,
                             webhook_started: ended,
+                            sync: false,
+                            expiry_scheduled: false,
                         },
                     );
                 }
@@ -233,8 +273,22 @@ impl Endpoint {
                     }
                 }
                 self.start_webhook(inner, r);
+                let retention = inner.retention;
+                if let Some(extra) = inner.extras.get_mut(&r.id)
+                    && !extra.expiry_scheduled
+                {
+                    extra.expiry_scheduled = true;
+                    let keep = if extra.sync {
+                        retention.runsync_results_ms
+                    } else {
+                        retention.run_results_ms
+                    };
+                    let at = r.completed_at.unwrap_or(r.submitted_at) + keep;
+                    inner.expiries.push(std::cmp::Reverse((at, r.id.clone())));
+                }
             }
         }
+        self.sweep(inner);
         if let Some(db) = &self.db {
             db.record_changes(&self.id, changes.clone());
         }
@@ -318,6 +372,43 @@ impl Endpoint {
         }
     }
 
+    /// Drops results whose retention ran out, and prunes old metrics hourly.
+    fn sweep(&self, inner: &mut Inner) {
+        let now = self.clock.now_ms();
+        while inner
+            .expiries
+            .peek()
+            .is_some_and(|std::cmp::Reverse((at, _))| *at <= now)
+        {
+            let std::cmp::Reverse((_, id)) = inner.expiries.pop().expect("checked");
+            // A job retried meanwhile is not finished: it gets a new expiry when it ends.
+            match inner.model.job(&id).map(|r| r.status.is_terminal()) {
+                Some(true) => {
+                    let _ = inner.model.forget(&id);
+                    inner.extras.remove(&id);
+                }
+                _ => {
+                    if let Some(e) = inner.extras.get_mut(&id) {
+                        e.expiry_scheduled = false;
+                    }
+                }
+            }
+        }
+        if now >= inner.next_prune {
+            inner.next_prune = now + PRUNE_EVERY_MS;
+            let before = now - inner.retention.metrics_ms;
+            inner.metrics.prune(before);
+            if let Some(db) = &self.db {
+                db.prune(&self.id, before);
+            }
+        }
+    }
+
+    /// Sets the retention of results and metrics.
+    pub fn set_retention(&self, retention: Retention) {
+        self.lock().retention = retention;
+    }
+
     /// Runs the model in real time until the runtime shuts down.
     pub fn spawn_driver(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let ep = Arc::clone(self);
@@ -327,14 +418,13 @@ impl Endpoint {
                     let mut inner = ep.lock();
                     ep.tick(&mut inner)
                 };
-                match next {
-                    Some(t) => {
-                        tokio::select! {
-                            () = tokio::time::sleep_until(ep.clock.instant_of(t)) => {}
-                            () = ep.wake.notified() => {}
-                        }
-                    }
-                    None => ep.wake.notified().await,
+                // Wake for the next model event, and at least every few seconds to
+                // drop expired results.
+                let sweep_at = ep.clock.now_ms() + SWEEP_EVERY_MS;
+                let t = next.map_or(sweep_at, |t| t.min(sweep_at));
+                tokio::select! {
+                    () = tokio::time::sleep_until(ep.clock.instant_of(t)) => {}
+                    () = ep.wake.notified() => {}
                 }
             }
         })
@@ -348,6 +438,7 @@ impl Endpoint {
         webhook: Option<String>,
         policy: Option<Value>,
         spec: JobSpec,
+        sync: bool,
     ) -> Result<JobRecord, String> {
         let id = uuid::Uuid::new_v4().to_string();
         let (record, stored) = {
@@ -377,6 +468,8 @@ impl Endpoint {
                     webhook,
                     streamed: false,
                     webhook_started: false,
+                    sync,
+                    expiry_scheduled: false,
                 },
             );
             self.tick(&mut inner);

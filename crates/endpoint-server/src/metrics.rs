@@ -127,6 +127,38 @@ impl Metrics {
         (rows, events)
     }
 
+    /// Drops jobs that ended before `before` (and unfinished ones submitted before it)
+    /// and events before it, keeping each worker's last transition (its current
+    /// state). The store is rebuilt: this runs hourly, not per change.
+    pub fn prune(&mut self, before: i64) {
+        let keep: Vec<u32> = (0..self.store.len() as u32)
+            .filter(|&row| {
+                let r = self.store.row(row);
+                r.completed_at().unwrap_or(i64::MAX).max(r.submitted_at) >= before
+            })
+            .collect();
+        if keep.len() < self.store.len() {
+            let mut store = JobStore::with_capacity(keep.len());
+            for &row in &keep {
+                let _ = store.upsert(&self.store.record(row));
+            }
+            self.store = store;
+        }
+        let mut last: HashMap<String, usize> = HashMap::new();
+        for (i, t) in self.events.transitions.iter().enumerate() {
+            last.insert(t.worker_id.clone(), i);
+        }
+        let keep_idx: std::collections::HashSet<usize> = last.into_values().collect();
+        let mut i = 0;
+        self.events.transitions.retain(|t| {
+            let k = t.at >= before || keep_idx.contains(&i);
+            i += 1;
+            k
+        });
+        self.events.cold_starts.retain(|c| c.ready_at >= before);
+        self.events.deliveries.retain(|d| d.at >= before);
+    }
+
     /// Jobs held, by state (for logs and tests).
     pub fn count(&self, status: JobStatus) -> usize {
         (0..self.store.len() as u32)
@@ -189,6 +221,46 @@ mod tests {
             at,
             [50, 60, 150],
             "a's and b's state at 100, then what changed inside"
+        );
+    }
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::*;
+    use endpoint_core::{JobRecord, WorkerState, WorkerTransition};
+
+    #[test]
+    fn prune_drops_old_jobs_and_events_but_keeps_current_worker_states() {
+        let mut m = Metrics::default();
+        let done = |id: &str, end| JobRecord {
+            status: JobStatus::Completed,
+            started_at: Some(end - 10),
+            completed_at: Some(end),
+            ..JobRecord::queued(id, end - 20)
+        };
+        m.apply(Change::Job(done("old", 100)));
+        m.apply(Change::Job(done("new", 1_000)));
+        m.apply(Change::Job(JobRecord::queued("waiting-long", 50)));
+        let t = |w: &str, at| {
+            Change::Transition(WorkerTransition {
+                worker_id: w.into(),
+                state: Some(WorkerState::Idle),
+                at,
+            })
+        };
+        m.apply(t("a", 10));
+        m.apply(t("a", 20));
+        m.apply(t("b", 900));
+        m.prune(500);
+        let ids: Vec<String> = (0..m.store().len() as u32)
+            .map(|r| m.store().id(r))
+            .collect();
+        assert_eq!(ids, ["new", "waiting-long"]);
+        let (_, ev) = m.window(0, 2_000);
+        assert_eq!(
+            ev.transitions.iter().map(|t| t.at).collect::<Vec<_>>(),
+            [20, 900]
         );
     }
 }

@@ -181,7 +181,7 @@ async fn run_job(
     check_webhook(endpoint, &req).await?;
     let spec = spec_from(&req.input, req.policy.as_ref(), req.webhook.is_some());
     let r = endpoint
-        .submit(req.input, req.webhook, req.policy_json, spec)
+        .submit(req.input, req.webhook, req.policy_json, spec, false)
         .await
         .map_err(AppError::Unavailable)?;
     // RunPod answers IN_QUEUE even when a warm worker picks the job up at once.
@@ -209,7 +209,7 @@ async fn run_sync(
     check_webhook(endpoint, &req).await?;
     let spec = spec_from(&req.input, req.policy.as_ref(), req.webhook.is_some());
     let r = endpoint
-        .submit(req.input, req.webhook, req.policy_json, spec)
+        .submit(req.input, req.webhook, req.policy_json, spec, true)
         .await
         .map_err(AppError::Unavailable)?;
     let wait = q.wait.map_or(RUNSYNC_WAIT, |ms| {

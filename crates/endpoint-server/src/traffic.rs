@@ -29,7 +29,7 @@ pub fn spawn(endpoint: Arc<Endpoint>, seed: u64, rate_per_sec: f64) -> tokio::ta
                 fail: job.fail,
                 ..JobSpec::default()
             };
-            if let Err(e) = endpoint.submit(input, None, None, spec).await {
+            if let Err(e) = endpoint.submit(input, None, None, spec, false).await {
                 tracing::warn!(error = %e, "simulated job not accepted");
             }
         }

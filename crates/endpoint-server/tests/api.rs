@@ -626,3 +626,41 @@ async fn openapi_is_public_and_describes_every_route() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn results_expire_like_runpods_while_metrics_keep_the_jobs() {
+    let st = state(1);
+    let run_id = run(&st, json!({"sleepMs": 100})).await;
+    let (_, v) = call(
+        &st,
+        "POST",
+        "/v2/local/runsync",
+        Some(r#"{"input":{"sleepMs":100}}"#),
+    )
+    .await;
+    let sync_id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(v["status"], "COMPLETED");
+    pass(61_000).await;
+    assert_eq!(
+        status(&st, &run_id).await["status"],
+        "COMPLETED",
+        "a /run result lives 30 min"
+    );
+    let (code, _) = call(&st, "GET", &format!("/v2/local/status/{sync_id}"), None).await;
+    assert_eq!(code, StatusCode::NOT_FOUND, "a /runsync result lives 1 min");
+    pass(30 * 60_000).await;
+    let (code, _) = call(&st, "GET", &format!("/v2/local/status/{run_id}"), None).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    // The metrics still have both jobs.
+    let (_, snap) = call(&st, "GET", "/v2/local/metrics/snapshot?format=json", None).await;
+    let ids: Vec<&str> = snap["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&run_id.as_str()) && ids.contains(&sync_id.as_str()),
+        "{ids:?}"
+    );
+}

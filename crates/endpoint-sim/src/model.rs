@@ -203,6 +203,47 @@ struct Worker {
     outdated: bool,
 }
 
+/// The jobs the model still holds, by number (numbers are never reused, so events of
+/// a forgotten job find nothing).
+#[derive(Debug, Clone, Default)]
+struct Jobs {
+    map: std::collections::BTreeMap<usize, Job>,
+    next: usize,
+}
+
+impl Jobs {
+    /// The number the next job gets.
+    fn len(&self) -> usize {
+        self.next
+    }
+    fn push(&mut self, job: Job) {
+        self.map.insert(self.next, job);
+        self.next += 1;
+    }
+    fn iter(&self) -> impl Iterator<Item = &Job> {
+        self.map.values()
+    }
+    fn contains(&self, j: usize) -> bool {
+        self.map.contains_key(&j)
+    }
+    fn remove(&mut self, j: usize) -> Option<Job> {
+        self.map.remove(&j)
+    }
+}
+
+impl std::ops::Index<usize> for Jobs {
+    type Output = Job;
+    fn index(&self, j: usize) -> &Job {
+        &self.map[&j]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Jobs {
+    fn index_mut(&mut self, j: usize) -> &mut Job {
+        self.map.get_mut(&j).expect("a job the model holds")
+    }
+}
+
 /// The endpoint model.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -211,7 +252,7 @@ pub struct Model {
     now: i64,
     seq: u64,
     events: BinaryHeap<Reverse<(i64, u64, Event)>>,
-    jobs: Vec<Job>,
+    jobs: Jobs,
     by_id: HashMap<String, usize>,
     queue: VecDeque<usize>,
     low_queue: VecDeque<usize>,
@@ -233,7 +274,7 @@ impl Model {
             now: 0,
             seq: 0,
             events: BinaryHeap::new(),
-            jobs: Vec::new(),
+            jobs: Jobs::default(),
             by_id: HashMap::new(),
             queue: VecDeque::new(),
             low_queue: VecDeque::new(),
@@ -445,6 +486,23 @@ impl Model {
         summary.delivered = ok;
         self.emit_job(j);
         Ok(())
+    }
+
+    /// Drops a finished job (its result retention ran out): `job` no longer finds it
+    /// and its memory is freed. Unfinished jobs are kept.
+    pub fn forget(&mut self, id: &str) -> Result<JobRecord, JobError> {
+        let j = *self.by_id.get(id).ok_or(JobError::NotFound)?;
+        let status = self.jobs[j].record.status;
+        if !status.is_terminal() {
+            return Err(JobError::WrongState(status));
+        }
+        self.by_id.remove(id);
+        Ok(self.jobs.remove(j).expect("held").record)
+    }
+
+    /// Number of jobs the model holds.
+    pub fn job_count(&self) -> usize {
+        self.by_id.len()
     }
 
     /// Cancels a queued or running job (a running one stops on its worker at once).
@@ -705,6 +763,15 @@ impl Model {
     }
 
     fn handle(&mut self, e: Event) {
+        // Events of a forgotten job have nothing left to do.
+        if let Event::JobEnd { job, .. }
+        | Event::JobTimeout { job, .. }
+        | Event::TtlExpire { job, .. }
+        | Event::Webhook { job, .. } = e
+            && !self.jobs.contains(job)
+        {
+            return;
+        }
         match e {
             Event::ThrottleEnd { worker } => {
                 if self.workers[worker].state == Some(WorkerState::Throttled) {

@@ -489,3 +489,29 @@ fn restore_requeues_unfinished_jobs_and_keeps_finished_ones() {
         JobError::Duplicate
     );
 }
+
+#[test]
+fn forget_drops_finished_jobs_only() {
+    let mut m = Model::new(
+        14,
+        ModelConfig {
+            max_workers: 1,
+            ..cfg()
+        },
+    );
+    m.start(0);
+    m.submit(0, "done", sleep(10)).unwrap();
+    m.submit(0, "long", sleep(60_000)).unwrap();
+    m.advance(5_000);
+    assert_eq!(
+        m.forget("long").unwrap_err(),
+        JobError::WrongState(JobStatus::InProgress)
+    );
+    assert_eq!(m.forget("done").unwrap().status, JobStatus::Completed);
+    assert!(m.job("done").is_none());
+    assert_eq!(m.job_count(), 1);
+    assert_eq!(m.forget("done").unwrap_err(), JobError::NotFound);
+    m.advance(100_000);
+    assert_eq!(status(&m, "long"), JobStatus::Completed);
+    assert_eq!(m.health().jobs.completed, 2, "counts keep forgotten jobs");
+}
