@@ -159,10 +159,13 @@ async fn every_acknowledged_job_survives_kill_9() {
     );
     let (_, h) = http(addr, "GET", "/v2/local/health", "").await.unwrap();
     let h: serde_json::Value = serde_json::from_str(&h).unwrap();
-    assert_eq!(
-        h["jobs"]["completed"].as_u64().unwrap(),
-        acked.len() as u64,
-        "{h}"
+    // Jobs stored but not acknowledged (the kill cut the answer) are legitimately
+    // there too: at most one in flight per client.
+    let completed = h["jobs"]["completed"].as_u64().unwrap();
+    let acked_n = acked.len() as u64;
+    assert!(
+        (acked_n..=acked_n + 8).contains(&completed),
+        "{completed} completed for {acked_n} acknowledged: {h}"
     );
     server.kill().unwrap();
     server.wait().unwrap();
