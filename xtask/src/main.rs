@@ -154,11 +154,13 @@ fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// `cargo xtask bench [--wasm-only] [--jobs N]`: criterion natively, then the same
+/// `cargo xtask bench [--wasm-only | --server-only] [--jobs N]`: the server (start-up
+/// and RSS with N stored jobs, snapshot, wrk), criterion natively, then the same
 /// aggregation in headless Chromium beside the d3-array baseline.
 fn bench(args: &[String]) -> Result<(), String> {
     setup::run()?;
     let wasm_only = args.iter().any(|a| a == "--wasm-only");
+    let server_only = args.iter().any(|a| a == "--server-only");
     let jobs = args
         .iter()
         .position(|a| a == "--jobs")
@@ -166,6 +168,17 @@ fn bench(args: &[String]) -> Result<(), String> {
         .cloned()
         .unwrap_or_else(|| "1000000".into());
     if !wasm_only {
+        sh(
+            "cargo",
+            &["build", "--quiet", "--release", "-p", "endpoint-server"],
+        )?;
+        sh(
+            "crates/endpoint-server/bench/server-bench.sh",
+            &["target/release/endpoint-server", &jobs],
+        )?;
+        if server_only {
+            return Ok(());
+        }
         sh(
             "cargo",
             &["bench", "-p", "core-bench", "--bench", "aggregate"],

@@ -247,37 +247,6 @@ impl Db {
         rows.collect::<Result<Vec<_>, _>>().map_err(err)
     }
 
-    /// Workers of `endpoint` whose last recorded transition left them in a state
-    /// (not stopped): after a restart they are gone and must be recorded as stopped.
-    pub fn live_workers(&self, endpoint: &str) -> Result<Vec<String>, DbError> {
-        let conn = open(&self.path)?;
-        let err = |source| DbError::Sqlite {
-            path: self.path.display().to_string(),
-            source,
-        };
-        let mut stmt = conn
-            .prepare(
-                "SELECT worker_id, state FROM worker_events e
-                 WHERE endpoint_id = ?1 AND kind = 'transition'
-                   AND seq = (SELECT MAX(seq) FROM worker_events
-                              WHERE endpoint_id = ?1 AND kind = 'transition' AND worker_id = e.worker_id)",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(params![endpoint], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-            })
-            .map_err(err)?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (w, state) = r.map_err(err)?;
-            if state.is_some() {
-                out.push(w);
-            }
-        }
-        Ok(out)
-    }
-
     /// Worker transitions and cold starts of `endpoint`, in time order.
     pub fn load_events(
         &self,
@@ -490,8 +459,8 @@ fn commit(conn: &mut Connection, batch: &[Cmd]) -> rusqlite::Result<()> {
                     // Keep each worker's last transition: it says whether the worker is alive.
                     tx.execute(
                         "DELETE FROM worker_events WHERE endpoint_id = ?1 AND kind = 'transition' AND at < ?2
-                           AND seq < (SELECT MAX(seq) FROM worker_events w
-                                      WHERE w.endpoint_id = ?1 AND w.kind = 'transition' AND w.worker_id = worker_events.worker_id)",
+                           AND seq NOT IN (SELECT MAX(seq) FROM worker_events
+                                           WHERE endpoint_id = ?1 AND kind = 'transition' GROUP BY worker_id)",
                         params![endpoint, before],
                     )?;
                     tx.execute(
@@ -573,7 +542,9 @@ mod tests {
             jobs[0].webhook_url.as_deref(),
             Some("https://example.com/h")
         );
-        assert_eq!(db2.live_workers("local").unwrap(), vec!["w".to_string()]);
+        let (transitions, _) = db2.load_events("local").unwrap();
+        assert_eq!(transitions.len(), 2);
+        assert_eq!(transitions[1].state, None);
         assert_eq!(db2.count_jobs("other").unwrap(), 0);
     }
 

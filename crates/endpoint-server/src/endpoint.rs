@@ -183,8 +183,18 @@ impl Endpoint {
     ) -> Result<Arc<Self>, DbError> {
         let id = id.into();
         let stored = db.load_jobs(&id)?;
-        let live = db.live_workers(&id)?;
         let (events, cold_starts) = db.load_events(&id)?;
+        // Workers whose last transition left them in a state were alive at the stop.
+        let mut last: HashMap<&str, bool> = HashMap::new();
+        for t in &events {
+            last.insert(t.worker_id.as_str(), t.state.is_some());
+        }
+        let mut live: Vec<String> = last
+            .into_iter()
+            .filter(|(_, alive)| *alive)
+            .map(|(w, _)| w.to_string())
+            .collect();
+        live.sort();
         let ep = Self::build(id, config, seed, clock, Some(db));
         {
             let mut inner = ep.lock();
@@ -218,13 +228,23 @@ impl Endpoint {
                     .and_then(|p| serde_json::from_value(p.clone()).ok());
                 let spec = spec_from(&job.input, policy.as_ref(), job.webhook_url.is_some());
                 let id = job.record.id.clone();
-                if job.record.status.is_terminal() {
+                let ended = job.record.status.is_terminal();
+                if ended {
                     // Unfinished ones enter the metrics through the restore's changes.
-                    inner.metrics.apply(Change::Job(job.record.clone()));
+                    inner.metrics.load(&job.record);
+                    let expires = job.record.completed_at.unwrap_or(job.record.submitted_at)
+                        + inner.retention.run_results_ms;
+                    if expires <= now {
+                        // Its result has expired: only the metrics and the counts keep it.
+                        inner.model.count_finished(&job.record);
+                        continue;
+                    }
+                    inner
+                        .expiries
+                        .push(std::cmp::Reverse((expires, id.clone())));
                 }
                 // Jobs that had ended keep their webhook history; unfinished ones will
                 // deliver when they end.
-                let ended = job.record.status.is_terminal();
                 if inner.model.restore(now, job.record, spec).is_ok() {
                     inner.extras.insert(
                         id,
@@ -234,7 +254,7 @@ impl Endpoint {
                             streamed: false,
                             webhook_started: ended,
                             sync: false,
-                            expiry_scheduled: false,
+                            expiry_scheduled: ended,
                         },
                     );
                 }

@@ -23,6 +23,32 @@ enum Command {
     Serve(ServeArgs),
     /// Send realistic traffic through the HTTP API of a running server.
     Load(LoadArgs),
+    /// Write a synthetic history (jobs, worker events, cold starts) ending now into
+    /// the database, e.g. a day of a million jobs, so a fresh server has something
+    /// to show and the benchmarks something to serve.
+    Seed(SeedArgs),
+}
+
+#[derive(clap::Args)]
+struct SeedArgs {
+    /// SQLite database to write into (created if missing).
+    #[arg(long, default_value = "endpoint-server.db")]
+    db: PathBuf,
+    /// Endpoint id.
+    #[arg(long, default_value = "local")]
+    endpoint: String,
+    /// Number of jobs.
+    #[arg(long, default_value_t = 100_000)]
+    jobs: usize,
+    /// Time span the jobs are spread over, ending now: 30m, 24h...
+    #[arg(long, default_value = "24h", value_parser = endpoint_server::load::parse_duration)]
+    span: std::time::Duration,
+    /// Number of simulated workers.
+    #[arg(long, default_value_t = 40)]
+    workers: usize,
+    /// Seed of the history.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(clap::Args)]
@@ -113,6 +139,12 @@ async fn main() {
         Command::Serve(args) => {
             if let Err(e) = serve(args).await {
                 eprintln!("endpoint-server: {e}");
+                std::process::exit(2);
+            }
+        }
+        Command::Seed(a) => {
+            if let Err(e) = seed(a).await {
+                eprintln!("endpoint-server seed: {e}");
                 std::process::exit(2);
             }
         }
@@ -212,6 +244,57 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     tracing::info!("endpoint-server stopped");
     Ok(())
+}
+
+async fn seed(a: SeedArgs) -> Result<(), String> {
+    let start = std::time::Instant::now();
+    let db = Db::open(&a.db).map_err(|e| e.to_string())?;
+    let span = a.span.as_millis() as i64;
+    let now = Clock::system().now_ms();
+    let h = endpoint_sim::synthetic::history(a.seed, a.jobs, now - span, span, a.workers);
+    let n = h.jobs.len();
+    for record in h.jobs {
+        // Acknowledgements are not awaited one by one: flush() below waits for all.
+        drop(db.insert_job(
+            &a.endpoint,
+            endpoint_server::db::StoredJob {
+                record,
+                input: serde_json::json!({}),
+                webhook_url: None,
+                policy: None,
+            },
+        ));
+    }
+    let mut events: Vec<endpoint_sim::model::Change> = Vec::new();
+    events.extend(
+        h.transitions
+            .into_iter()
+            .map(endpoint_sim::model::Change::Transition),
+    );
+    events.extend(
+        h.cold_starts
+            .into_iter()
+            .map(endpoint_sim::model::Change::ColdStart),
+    );
+    let n_events = events.len();
+    db.record_changes(&a.endpoint, events);
+    db.flush().await.map_err(|e| e.to_string())?;
+    println!(
+        "seeded {n} jobs and {n_events} worker events over {} into {} in {:.1} s",
+        humanize(a.span),
+        a.db.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn humanize(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s % 3600 == 0 {
+        format!("{} h", s / 3600)
+    } else {
+        format!("{} s", s)
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -49,6 +49,14 @@ impl Metrics {
         self.log.push_back(change);
     }
 
+    /// Takes a stored record into the store without logging it as a change (restart:
+    /// clients start from a snapshot anyway).
+    pub fn load(&mut self, record: &endpoint_core::JobRecord) {
+        if let Err(e) = self.store.upsert(record) {
+            tracing::error!(job = %record.id, error = %e, "stored record rejected by the metrics store");
+        }
+    }
+
     /// The cursor after the last change.
     pub fn cursor(&self) -> u64 {
         self.first + self.log.len() as u64

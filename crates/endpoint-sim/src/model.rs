@@ -488,6 +488,17 @@ impl Model {
         Ok(())
     }
 
+    /// Counts a finished job that is not held any more (its result expired before a
+    /// restart) in the `/health` totals.
+    pub fn count_finished(&mut self, record: &JobRecord) {
+        match record.status {
+            JobStatus::Completed => self.completed += 1,
+            JobStatus::Failed => self.failed += 1,
+            _ => {}
+        }
+        self.retried += u64::from(record.retries);
+    }
+
     /// Drops a finished job (its result retention ran out): `job` no longer finds it
     /// and its memory is freed. Unfinished jobs are kept.
     pub fn forget(&mut self, id: &str) -> Result<JobRecord, JobError> {
