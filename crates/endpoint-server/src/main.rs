@@ -290,7 +290,7 @@ async fn seed(a: SeedArgs) -> Result<(), String> {
 
 fn humanize(d: std::time::Duration) -> String {
     let s = d.as_secs();
-    if s % 3600 == 0 {
+    if s.is_multiple_of(3600) {
         format!("{} h", s / 3600)
     } else {
         format!("{} s", s)
