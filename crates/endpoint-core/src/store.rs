@@ -406,7 +406,8 @@ fn parse_uuid(s: &str) -> Option<u128> {
     Some(v)
 }
 
-fn format_uuid(v: u128) -> String {
+/// The canonical lowercase `8-4-4-4-12` text of a 128-bit UUID value.
+pub fn format_uuid(v: u128) -> String {
     let h = format!("{v:032x}");
     format!(
         "{}-{}-{}-{}-{}",

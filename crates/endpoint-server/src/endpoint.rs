@@ -550,41 +550,31 @@ impl Endpoint {
 
     /// Cancels a queued or running job.
     pub fn cancel(&self, id: &str) -> Result<JobRecord, JobError> {
-        let r = {
-            let mut inner = self.lock();
-            let now = self.clock.now_ms();
-            let r = inner.model.cancel(now, id).cloned();
-            self.tick(&mut inner);
-            r
-        };
-        self.wake.notify_one();
-        r
+        self.operate(|m, now| m.cancel(now, id).cloned())
     }
 
     /// Re-queues a FAILED or TIMED_OUT job.
     pub fn retry(&self, id: &str) -> Result<JobRecord, JobError> {
-        let r = {
-            let mut inner = self.lock();
-            let now = self.clock.now_ms();
-            let r = inner.model.retry(now, id).cloned();
-            self.tick(&mut inner);
-            r
-        };
-        self.wake.notify_one();
-        r
+        self.operate(|m, now| m.retry(now, id).cloned())
     }
 
     /// Removes every queued job; returns how many.
     pub fn purge_queue(&self) -> usize {
-        let n = {
+        self.operate(|m, now| m.purge_queue(now))
+    }
+
+    /// Applies one operation to the model at now, publishes what changed, and wakes
+    /// the driver (the next event may have moved).
+    fn operate<T>(&self, op: impl FnOnce(&mut Model, i64) -> T) -> T {
+        let out = {
             let mut inner = self.lock();
             let now = self.clock.now_ms();
-            let n = inner.model.purge_queue(now);
+            let out = op(&mut inner.model, now);
             self.tick(&mut inner);
-            n
+            out
         };
         self.wake.notify_one();
-        n
+        out
     }
 
     /// Counts in RunPod's `/health` shape.

@@ -171,19 +171,29 @@ async fn check_webhook(endpoint: &crate::Endpoint, req: &RunRequest) -> Result<(
     Ok(())
 }
 
+/// The common part of `/run` and `/runsync`: checks, then the job stored and queued.
+async fn accept(
+    endpoint: &crate::Endpoint,
+    body: Result<Json<RunRequest>, JsonRejection>,
+    limit_mb: usize,
+    sync: bool,
+) -> Result<endpoint_core::JobRecord, AppError> {
+    let req = parse_run(body, limit_mb)?;
+    check_webhook(endpoint, &req).await?;
+    let spec = spec_from(&req.input, req.policy.as_ref(), req.webhook.is_some());
+    endpoint
+        .submit(req.input, req.webhook, req.policy_json, spec, sync)
+        .await
+        .map_err(AppError::Unavailable)
+}
+
 async fn run_job(
     State(state): State<AppState>,
     Path(endpoint_id): Path<String>,
     body: Result<Json<RunRequest>, JsonRejection>,
 ) -> Result<Json<IdStatus>, AppError> {
     let endpoint = state.limited(&endpoint_id, Route::Run)?;
-    let req = parse_run(body, RUN_LIMIT_MB)?;
-    check_webhook(endpoint, &req).await?;
-    let spec = spec_from(&req.input, req.policy.as_ref(), req.webhook.is_some());
-    let r = endpoint
-        .submit(req.input, req.webhook, req.policy_json, spec, false)
-        .await
-        .map_err(AppError::Unavailable)?;
+    let r = accept(endpoint, body, RUN_LIMIT_MB, false).await?;
     // RunPod answers IN_QUEUE even when a warm worker picks the job up at once.
     Ok(Json(IdStatus {
         id: r.id,
@@ -205,13 +215,7 @@ async fn run_sync(
     body: Result<Json<RunRequest>, JsonRejection>,
 ) -> Result<Json<StatusResponse>, AppError> {
     let endpoint = state.limited(&endpoint_id, Route::Run)?;
-    let req = parse_run(body, RUNSYNC_LIMIT_MB)?;
-    check_webhook(endpoint, &req).await?;
-    let spec = spec_from(&req.input, req.policy.as_ref(), req.webhook.is_some());
-    let r = endpoint
-        .submit(req.input, req.webhook, req.policy_json, spec, true)
-        .await
-        .map_err(AppError::Unavailable)?;
+    let r = accept(endpoint, body, RUNSYNC_LIMIT_MB, true).await?;
     let wait = q.wait.map_or(RUNSYNC_WAIT, |ms| {
         Duration::from_millis(ms).min(RUNSYNC_WAIT)
     });

@@ -151,15 +151,8 @@ fn worker_events(
 }
 
 fn uuid(rng: &mut Rng) -> String {
-    let v = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
-    let h = format!("{v:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
+    endpoint_core::store::format_uuid(
+        (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64()),
     )
 }
 
