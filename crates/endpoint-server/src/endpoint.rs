@@ -119,6 +119,8 @@ pub struct Endpoint {
     /// Itself, to hand to the webhook deliveries it starts.
     this: std::sync::Weak<Endpoint>,
     allow_private_webhooks: std::sync::atomic::AtomicBool,
+    /// The webhook client (built on first use; see [`Endpoint::set_webhook_ca`]).
+    webhook_client: Mutex<Option<crate::webhook::WebhookClient>>,
     /// Gap between webhook attempts, ms (RunPod: 10 s).
     webhook_retry_gap_ms: std::sync::atomic::AtomicU64,
 }
@@ -151,6 +153,7 @@ impl Endpoint {
         Arc::new_cyclic(|this| Endpoint {
             this: this.clone(),
             allow_private_webhooks: Default::default(),
+            webhook_client: Mutex::new(None),
             webhook_retry_gap_ms: std::sync::atomic::AtomicU64::new(
                 endpoint_sim::model::WEBHOOK_RETRY_GAP_MS as u64,
             ),
@@ -345,7 +348,22 @@ impl Endpoint {
             self.webhook_retry_gap_ms
                 .load(std::sync::atomic::Ordering::Relaxed),
         );
+        let client = {
+            let mut slot = self
+                .webhook_client
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() {
+                match crate::webhook::client(&[]) {
+                    Ok(c) => *slot = Some(c),
+                    Err(e) => tracing::error!(error = %e, "cannot build the webhook client"),
+                }
+            }
+            slot.clone()
+        };
+        let Some(client) = client else { return };
         rt.spawn(crate::webhook::deliver(
+            client,
             this,
             r.id.clone(),
             url,
@@ -359,6 +377,17 @@ impl Endpoint {
     pub fn set_allow_private_webhooks(&self, allow: bool) {
         self.allow_private_webhooks
             .store(allow, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Trusts the PEM certificates in `pem` (an internal CA) for https webhooks, on top
+    /// of the system's authorities.
+    pub fn set_webhook_ca(&self, pem: &[u8]) -> Result<(), String> {
+        let c = crate::webhook::client(pem)?;
+        *self
+            .webhook_client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(c);
+        Ok(())
     }
 
     /// Sets the gap between webhook attempts (RunPod: 10 s; tests shorten it).

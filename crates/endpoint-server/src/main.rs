@@ -120,6 +120,10 @@ struct ServeArgs {
     /// Allow webhook targets in private address ranges (loopback, 10/8, 192.168/16...).
     #[arg(long)]
     allow_private_webhooks: bool,
+    /// PEM file of extra certificate authorities trusted for https webhooks (besides
+    /// the system's), e.g. a portal's internal CA.
+    #[arg(long)]
+    webhook_ca: Option<PathBuf>,
     /// Keep everything in memory only (nothing survives a restart).
     #[arg(long, conflicts_with = "db")]
     in_memory: bool,
@@ -212,6 +216,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             None => Endpoint::new(e.id.clone(), e.model(), e.seed, clock),
         };
         ep.set_allow_private_webhooks(args.allow_private_webhooks);
+        if let Some(path) = &args.webhook_ca {
+            let pem =
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            ep.set_webhook_ca(&pem)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
         endpoints.push(ep);
     }
     match &db {

@@ -14,11 +14,50 @@ use std::time::Duration;
 use endpoint_sim::model::WEBHOOK_RETRIES;
 use http_body_util::Full;
 use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use crate::Endpoint;
+
+/// The HTTP(S) client webhooks are sent with.
+pub type WebhookClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A client trusting the system's certificate authorities plus `extra_ca` (PEM
+/// certificates of an internal CA, for portals whose receivers use one).
+pub fn client(extra_ca: &[u8]) -> Result<WebhookClient, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        // A certificate the system ships but rustls cannot parse is skipped, not fatal.
+        let _ = roots.add(cert);
+    }
+    let mut added = 0;
+    for cert in CertificateDer::pem_slice_iter(extra_ca) {
+        let cert = cert.map_err(|e| format!("webhook CA: not a PEM certificate ({e})"))?;
+        roots.add(cert).map_err(|e| format!("webhook CA: {e}"))?;
+        added += 1;
+    }
+    if !extra_ca.is_empty() && added == 0 {
+        return Err("webhook CA: the file holds no PEM certificate".into());
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(https))
+}
 
 /// How long one attempt may take.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -80,6 +119,7 @@ pub async fn check_target(url: &str, allow_private: bool) -> Result<(), String> 
 
 /// Delivers one job's webhook with RunPod's retries, recording every attempt.
 pub async fn deliver(
+    client: WebhookClient,
     endpoint: Arc<Endpoint>,
     job_id: String,
     url: String,
@@ -87,8 +127,6 @@ pub async fn deliver(
     allow_private: bool,
     retry_gap: Duration,
 ) {
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
     let body = Bytes::from(payload.to_string());
     for attempt in 1..=(1 + WEBHOOK_RETRIES) {
         let (status, error) = match attempt_once(&client, &url, body.clone(), allow_private).await {
@@ -106,24 +144,33 @@ pub async fn deliver(
 }
 
 async fn attempt_once(
-    client: &Client<HttpConnector, Full<Bytes>>,
+    client: &WebhookClient,
     url: &str,
     body: Bytes,
     allow_private: bool,
 ) -> Result<u16, String> {
     check_target(url, allow_private).await?;
-    if url.starts_with("https://") {
-        return Err("https webhook targets are not supported by this server build yet".into());
-    }
     let req = hyper::Request::post(url)
         .header("content-type", "application/json")
         .body(Full::new(body))
         .map_err(|e| e.to_string())?;
     match tokio::time::timeout(ATTEMPT_TIMEOUT, client.request(req)).await {
         Ok(Ok(resp)) => Ok(resp.status().as_u16()),
-        Ok(Err(e)) => Err(format!("transport error: {e}")),
+        Ok(Err(e)) => Err(format!("transport error: {}", chain(&e))),
         Err(_) => Err(format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs())),
     }
+}
+
+/// An error with its causes (hyper's own message is just "client error (Connect)").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
 }
 
 #[cfg(test)]

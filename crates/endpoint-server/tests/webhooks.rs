@@ -151,3 +151,125 @@ async fn private_targets_are_refused_unless_allowed() {
         "{msg}"
     );
 }
+
+/// An https receiver with a fresh self-signed certificate for 127.0.0.1: answers 200
+/// and keeps the bodies. Returns its URL, the certificate (PEM) and the bodies.
+async fn tls_receiver() -> (String, String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let cert_pem = ck.cert.pem();
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+    let cfg = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![ck.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let g = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = l.accept().await.unwrap();
+            let (acceptor, g) = (acceptor.clone(), g.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read the head, then the body by content-length.
+                loop {
+                    let n = tls.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(head_end) = text.find("\r\n\r\n") {
+                        let len: usize = text[..head_end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= head_end + 4 + len {
+                            let body = &buf[head_end + 4..head_end + 4 + len];
+                            g.lock()
+                                .unwrap()
+                                .push(serde_json::from_slice(body).unwrap());
+                            break;
+                        }
+                    }
+                }
+                let _ = tls
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (format!("https://{addr}/hook"), cert_pem, got)
+}
+
+async fn wait_attempts(ep: &Endpoint, id: &str, n: u8) -> endpoint_core::WebhookSummary {
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(w) = ep.job(id).unwrap().record.webhook
+            && w.attempts >= n
+        {
+            return w;
+        }
+    }
+    panic!("fewer than {n} attempts within 5 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_targets_are_delivered_with_a_trusted_ca_and_refused_without() {
+    let (url, ca, got) = tls_receiver().await;
+
+    // Trusting the receiver's certificate: delivered on the first attempt.
+    let st = state(true);
+    st.endpoints["local"].set_webhook_ca(ca.as_bytes()).unwrap();
+    let (_, v) = post_json(
+        &st,
+        "/v2/local/run",
+        format!(r#"{{"input":{{"sleepMs":10}},"webhook":"{url}"}}"#),
+    )
+    .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let w = wait_attempts(&st.endpoints["local"], &id, 1).await;
+    assert_eq!(
+        (w.attempts, w.delivered, w.last_status),
+        (1, true, Some(200))
+    );
+    assert_eq!(got.lock().unwrap()[0]["id"], id.as_str());
+
+    // Without it, the certificate is rejected and each attempt says so.
+    let st = state(true);
+    let (_, v) = post_json(
+        &st,
+        "/v2/local/run",
+        format!(r#"{{"input":{{"sleepMs":10}},"webhook":"{url}"}}"#),
+    )
+    .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let w = wait_attempts(&st.endpoints["local"], &id, 3).await;
+    assert!(!w.delivered);
+    let err = w.last_error.unwrap();
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    assert_eq!(got.lock().unwrap().len(), 1, "nothing reached the receiver");
+
+    // A bad CA file is a clear error.
+    let e = st.endpoints["local"]
+        .set_webhook_ca(b"not a certificate")
+        .unwrap_err();
+    assert!(e.contains("webhook CA"), "{e}");
+}
