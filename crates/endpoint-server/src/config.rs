@@ -20,18 +20,40 @@ use endpoint_sim::Dist;
 use endpoint_sim::model::ModelConfig;
 use serde::Deserialize;
 
-/// The whole file.
+/// The whole file. Server settings sit at the top level; command-line flags and the
+/// environment override them.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
+    /// API key every `/v2` request must carry (prefer `ENDPOINT_SERVER_API_KEY`, so the
+    /// key is not in a file).
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Browser origins allowed to call the API (CORS).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// Apply RunPod's per-route rate limits (default true).
+    #[serde(default = "yes")]
+    pub rate_limits: bool,
+    /// Allow webhook targets in private address ranges (default false).
+    #[serde(default)]
+    pub allow_private_webhooks: bool,
     /// The endpoints served under `/v2/{id}/`.
     #[serde(default = "default_endpoints")]
     pub endpoints: Vec<EndpointConfig>,
 }
 
+fn yes() -> bool {
+    true
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
+            api_key: None,
+            cors_origins: Vec::new(),
+            rate_limits: true,
+            allow_private_webhooks: false,
             endpoints: default_endpoints(),
         }
     }
@@ -193,6 +215,18 @@ mod tests {
         assert_eq!(c.endpoints.len(), 2);
         assert_eq!(c.endpoints[0].model().max_workers, 8);
         assert_eq!(c.endpoints[1].min_workers, 1);
+    }
+
+    #[test]
+    fn server_settings_at_the_top_level() {
+        let c = ServerConfig::parse(
+            "api_key = \"k\"\ncors_origins = [\"http://portal\"]\nrate_limits = false\nallow_private_webhooks = true\n",
+        )
+        .unwrap();
+        assert_eq!(c.api_key.as_deref(), Some("k"));
+        assert_eq!(c.cors_origins, ["http://portal"]);
+        assert!(!c.rate_limits && c.allow_private_webhooks);
+        assert!(ServerConfig::default().rate_limits);
     }
 
     #[test]

@@ -587,6 +587,11 @@ impl Endpoint {
         self.operate(|m, now| m.retry(now, id).cloned())
     }
 
+    /// A rolling release: current workers turn OUTDATED and stop after their job.
+    pub fn release(&self) {
+        self.operate(|m, now| m.release(now))
+    }
+
     /// Removes every queued job; returns how many.
     pub fn purge_queue(&self) -> usize {
         self.operate(|m, now| m.purge_queue(now))

@@ -49,6 +49,10 @@ struct SeedArgs {
     /// Seed of the history.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Run the endpoint model in virtual time (queueing, scaling, cold starts decide
+    /// the delays) instead of drawing each job independently (faster).
+    #[arg(long)]
+    model: bool,
 }
 
 #[derive(clap::Args)]
@@ -195,7 +199,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
     }
     config.check()?;
-    let api_key = args.api_key.filter(|k| !k.is_empty());
+    let api_key = args
+        .api_key
+        .or(config.api_key.clone())
+        .filter(|k| !k.is_empty());
     if api_key.is_none() && !args.listen.ip().is_loopback() {
         return Err(format!(
             "refusing to listen on {}: no API key is configured (--api-key or ENDPOINT_SERVER_API_KEY), so only loopback addresses are allowed",
@@ -215,7 +222,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 .map_err(|e| e.to_string())?,
             None => Endpoint::new(e.id.clone(), e.model(), e.seed, clock),
         };
-        ep.set_allow_private_webhooks(args.allow_private_webhooks);
+        ep.set_allow_private_webhooks(args.allow_private_webhooks || config.allow_private_webhooks);
         if let Some(path) = &args.webhook_ca {
             let pem =
                 std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -231,8 +238,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let mut state = AppState::new(endpoints.clone());
     state.panel_dir = args.panel_dir;
     state.api_key = api_key.map(Arc::from);
-    state.cors_origins = args.cors_origins;
-    if args.no_rate_limits {
+    state.cors_origins = if args.cors_origins.is_empty() {
+        config.cors_origins.clone()
+    } else {
+        args.cors_origins
+    };
+    if args.no_rate_limits || !config.rate_limits {
         state.limiter = Arc::new(endpoint_server::ratelimit::RateLimiter::new(None));
     }
     state.spawn_drivers();
@@ -261,7 +272,11 @@ async fn seed(a: SeedArgs) -> Result<(), String> {
     let db = Db::open(&a.db).map_err(|e| e.to_string())?;
     let span = a.span.as_millis() as i64;
     let now = Clock::system().now_ms();
-    let h = endpoint_sim::synthetic::history(a.seed, a.jobs, now - span, span, a.workers);
+    let h = if a.model {
+        model_history(&a, now - span, now)
+    } else {
+        endpoint_sim::synthetic::history(a.seed, a.jobs, now - span, span, a.workers)
+    };
     let n = h.jobs.len();
     for record in h.jobs {
         // Acknowledgements are not awaited one by one: flush() below waits for all.
@@ -296,6 +311,64 @@ async fn seed(a: SeedArgs) -> Result<(), String> {
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// A history made by the endpoint model in virtual time: Poisson arrivals spread so
+/// that `a.jobs` arrive over the span, on up to `a.workers` workers.
+fn model_history(a: &SeedArgs, from: i64, to: i64) -> endpoint_sim::synthetic::History {
+    use endpoint_sim::model::{Change, JobSpec, Model};
+    let mut cfg = endpoint_server::config::EndpointConfig::named(&a.endpoint).model();
+    cfg.max_workers = a.workers as u32;
+    cfg.failure_rate = 0.03;
+    cfg.throttle_rate = 0.02;
+    cfg.unhealthy_rate = 0.001;
+    let mut m = Model::new(a.seed, cfg);
+    m.start(from);
+    let rate = a.jobs as f64 / ((to - from) as f64 / 1000.0);
+    let mut traffic = endpoint_sim::Traffic::new(
+        a.seed,
+        endpoint_sim::TrafficConfig {
+            rate_per_sec: rate,
+            ..Default::default()
+        },
+    );
+    let mut h = endpoint_sim::synthetic::History::default();
+    let mut t = from as f64;
+    let mut rng = endpoint_sim::Rng::new(a.seed ^ 0x1d);
+    for _ in 0..a.jobs {
+        let job = traffic.next_job();
+        t += job.gap_ms;
+        if t as i64 >= to {
+            break;
+        }
+        let id = endpoint_core::store::format_uuid(
+            (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64()),
+        );
+        let spec = JobSpec {
+            sleep_ms: Some(job.sleep_ms),
+            fail: job.fail,
+            ..JobSpec::default()
+        };
+        let _ = m.submit(t as i64, &id, spec);
+        // Keep the worker events as they happen; job records are taken at the end.
+        for c in m.drain_changes() {
+            match c {
+                Change::Transition(x) => h.transitions.push(x),
+                Change::ColdStart(x) => h.cold_starts.push(x),
+                Change::Job(_) | Change::Delivery(_) => {}
+            }
+        }
+    }
+    m.advance(to);
+    for c in m.drain_changes() {
+        match c {
+            Change::Transition(x) => h.transitions.push(x),
+            Change::ColdStart(x) => h.cold_starts.push(x),
+            Change::Job(_) | Change::Delivery(_) => {}
+        }
+    }
+    h.jobs = m.jobs().cloned().collect();
+    h
 }
 
 fn humanize(d: std::time::Duration) -> String {

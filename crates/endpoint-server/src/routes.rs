@@ -62,6 +62,7 @@ pub fn api() -> Router<AppState> {
         .route("/v2/{endpoint_id}/retry/{job_id}", post(retry_job))
         .route("/v2/{endpoint_id}/purge-queue", post(purge_queue))
         .route("/v2/{endpoint_id}/health", get(health))
+        .route("/v2/{endpoint_id}/release", post(release))
         .route("/v2/{endpoint_id}/metrics/changes", get(changes))
         .route("/v2/{endpoint_id}/metrics/snapshot", get(snapshot))
 }
@@ -324,6 +325,17 @@ async fn purge_queue(
         removed,
         status: "completed".into(),
     }))
+}
+
+/// Not RunPod's: starts a rolling release of the simulated workers (they turn
+/// OUTDATED and are replaced), as deploying a new image would.
+async fn release(
+    State(state): State<AppState>,
+    Path(endpoint_id): Path<String>,
+) -> Result<Json<Health>, AppError> {
+    let e = state.limited(&endpoint_id, Route::PurgeQueue)?;
+    e.release();
+    Ok(Json(e.health()))
 }
 
 async fn health(

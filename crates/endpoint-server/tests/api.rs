@@ -664,3 +664,21 @@ async fn results_expire_like_runpods_while_metrics_keep_the_jobs() {
         "{ids:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_release_makes_busy_workers_outdated() {
+    let st = state(1);
+    let id = run(&st, json!({"sleepMs": 5_000})).await;
+    pass(1_500).await;
+    let (code, h) = call(&st, "POST", "/v2/local/release", None).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(h["workers"]["outdated"], 1, "{h}");
+    pass(5_000).await;
+    assert_eq!(
+        status(&st, &id).await["status"],
+        "COMPLETED",
+        "the outdated worker finished its job"
+    );
+    let (_, h) = call(&st, "GET", "/v2/local/health", None).await;
+    assert_eq!(h["workers"]["outdated"], 0);
+}
