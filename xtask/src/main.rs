@@ -82,11 +82,12 @@ fn serve(args: &[String]) -> Result<(), String> {
             .spawn()
             .map_err(|e| format!("cannot start {what}: {e}"))
     };
-    // The server keeps its jobs in endpoint-server.db (history survives restarts).
+    // The server keeps its jobs in target/endpoint-server.db (history survives
+    // restarts of `cargo xtask serve`).
     let server = spawn(
         "endpoint-server",
         std::process::Command::new(&server_bin)
-            .args(["serve", "--listen", "127.0.0.1:8000"])
+            .args(["serve", "--listen", "127.0.0.1:8000", "--db", "target/endpoint-server.db"])
             .args(args),
     )?;
     // Give the server a moment to bind before traffic starts.
