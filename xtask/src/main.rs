@@ -87,7 +87,13 @@ fn serve(args: &[String]) -> Result<(), String> {
     let server = spawn(
         "endpoint-server",
         std::process::Command::new(&server_bin)
-            .args(["serve", "--listen", "127.0.0.1:8000", "--db", "target/endpoint-server.db"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:8000",
+                "--db",
+                "target/endpoint-server.db",
+            ])
             .args(args),
     )?;
     // Give the server a moment to bind before traffic starts.
