@@ -183,6 +183,7 @@ impl Endpoint {
         seed: u64,
         clock: Clock,
         db: Db,
+        retention: Retention,
     ) -> Result<Arc<Self>, DbError> {
         let id = id.into();
         let stored = db.load_jobs(&id)?;
@@ -199,6 +200,7 @@ impl Endpoint {
             .collect();
         live.sort();
         let ep = Self::build(id, config, seed, clock, Some(db));
+        ep.set_retention(retention);
         {
             let mut inner = ep.lock();
             let now = clock.now_ms();

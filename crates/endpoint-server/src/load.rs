@@ -39,7 +39,7 @@ pub type Counts = BTreeMap<(&'static str, u16), u64>;
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-/// Parses `500ms`, `30s`, `5m`, `24h`.
+/// Parses `500ms`, `30s`, `5m`, `24h`, `7d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -52,7 +52,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" | "" => Duration::from_secs(n),
         "m" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3600),
-        u => return Err(format!("`{s}`: unknown unit `{u}` (use ms, s, m, h)")),
+        "d" => Duration::from_secs(n * 86_400),
+        u => return Err(format!("`{s}`: unknown unit `{u}` (use ms, s, m, h, d)")),
     })
 }
 
@@ -199,6 +200,7 @@ mod tests {
         assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3d").unwrap_err().contains("unknown unit"));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(parse_duration("3w").unwrap_err().contains("unknown unit"));
     }
 }

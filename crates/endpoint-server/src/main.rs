@@ -124,6 +124,15 @@ struct ServeArgs {
     /// Allow webhook targets in private address ranges (loopback, 10/8, 192.168/16...).
     #[arg(long)]
     allow_private_webhooks: bool,
+    /// How long a `/run` result stays readable after the job ended (RunPod: 30m).
+    #[arg(long, default_value = "30m", value_parser = endpoint_server::load::parse_duration)]
+    run_result_retention: std::time::Duration,
+    /// How long a `/runsync` result stays readable (RunPod: 1m).
+    #[arg(long, default_value = "1m", value_parser = endpoint_server::load::parse_duration)]
+    runsync_result_retention: std::time::Duration,
+    /// How long job records and events are kept for the metrics.
+    #[arg(long, default_value = "7d", value_parser = endpoint_server::load::parse_duration)]
+    metrics_retention: std::time::Duration,
     /// PEM file of extra certificate authorities trusted for https webhooks (besides
     /// the system's), e.g. a portal's internal CA.
     #[arg(long)]
@@ -215,14 +224,27 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     } else {
         Some(Db::open(&args.db).map_err(|e| e.to_string())?)
     };
+    let retention = endpoint_server::endpoint::Retention {
+        run_results_ms: args.run_result_retention.as_millis() as i64,
+        runsync_results_ms: args.runsync_result_retention.as_millis() as i64,
+        metrics_ms: args.metrics_retention.as_millis() as i64,
+    };
     let mut endpoints: Vec<Arc<Endpoint>> = Vec::new();
     for e in &config.endpoints {
         let ep = match &db {
-            Some(db) => Endpoint::open(e.id.clone(), e.model(), e.seed, clock, db.clone())
-                .map_err(|e| e.to_string())?,
+            Some(db) => Endpoint::open(
+                e.id.clone(),
+                e.model(),
+                e.seed,
+                clock,
+                db.clone(),
+                retention,
+            )
+            .map_err(|e| e.to_string())?,
             None => Endpoint::new(e.id.clone(), e.model(), e.seed, clock),
         };
         ep.set_allow_private_webhooks(args.allow_private_webhooks || config.allow_private_webhooks);
+        ep.set_retention(retention);
         if let Some(path) = &args.webhook_ca {
             let pem =
                 std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
