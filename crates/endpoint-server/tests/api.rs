@@ -619,6 +619,7 @@ async fn openapi_is_public_and_describes_every_route() {
         "health",
         "metrics/changes",
         "metrics/snapshot",
+        "release",
     ] {
         assert!(
             paths.contains_key(&format!("/v2/{{endpoint_id}}/{p}")),
