@@ -357,16 +357,18 @@ fn json(v: &impl serde::Serialize) -> String {
 fn commit(conn: &mut Connection, batch: &[Cmd]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
-        let mut insert = tx.prepare_cached(
+        // One upsert for new jobs and for updates: the request's input, webhook URL and
+        // policy are written with the job and never changed afterwards.
+        let mut upsert = tx.prepare_cached(
             "INSERT INTO jobs (endpoint_id, id, status, submitted_at, started_at, completed_at, delay_ms,
                                execution_ms, worker_id, retries, webhook_summary, error, input, webhook_url, policy)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-             ON CONFLICT (endpoint_id, id) DO NOTHING",
-        )?;
-        let mut update = tx.prepare_cached(
-            "UPDATE jobs SET status = ?3, submitted_at = ?4, started_at = ?5, completed_at = ?6, delay_ms = ?7,
-                             execution_ms = ?8, worker_id = ?9, retries = ?10, webhook_summary = ?11, error = ?12
-             WHERE endpoint_id = ?1 AND id = ?2",
+             ON CONFLICT (endpoint_id, id) DO UPDATE SET
+                status = excluded.status, submitted_at = excluded.submitted_at,
+                started_at = excluded.started_at, completed_at = excluded.completed_at,
+                delay_ms = excluded.delay_ms, execution_ms = excluded.execution_ms,
+                worker_id = excluded.worker_id, retries = excluded.retries,
+                webhook_summary = excluded.webhook_summary, error = excluded.error",
         )?;
         let mut transition = tx.prepare_cached(
             "INSERT INTO worker_events (endpoint_id, kind, worker_id, at, state) VALUES (?1, 'transition', ?2, ?3, ?4)",
@@ -380,46 +382,35 @@ fn commit(conn: &mut Connection, batch: &[Cmd]) -> rusqlite::Result<()> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         let ms = |v: Option<f64>| v.map(|x| x.round() as i64);
+        let mut write_job = |endpoint: &str, r: &JobRecord, request: Option<&StoredJob>| {
+            upsert.execute(params![
+                endpoint,
+                r.id,
+                r.status.as_str(),
+                r.submitted_at,
+                r.started_at,
+                r.completed_at,
+                ms(r.delay_time),
+                ms(r.execution_time),
+                r.worker_id,
+                r.retries,
+                r.webhook.as_ref().map(json),
+                r.error,
+                request.map_or_else(|| "{}".to_string(), |j| json(&j.input)),
+                request.and_then(|j| j.webhook_url.clone()),
+                request.and_then(|j| j.policy.as_ref().map(json)),
+            ])
+        };
         for cmd in batch {
             match cmd {
                 Cmd::Insert { endpoint, job, .. } => {
-                    let r = &job.record;
-                    insert.execute(params![
-                        endpoint,
-                        r.id,
-                        r.status.as_str(),
-                        r.submitted_at,
-                        r.started_at,
-                        r.completed_at,
-                        ms(r.delay_time),
-                        ms(r.execution_time),
-                        r.worker_id,
-                        r.retries,
-                        r.webhook.as_ref().map(json),
-                        r.error,
-                        json(&job.input),
-                        job.webhook_url,
-                        job.policy.as_ref().map(json),
-                    ])?;
+                    write_job(endpoint, &job.record, Some(job))?;
                 }
                 Cmd::Changes { endpoint, changes } => {
                     for c in changes {
                         match c {
                             Change::Job(r) => {
-                                update.execute(params![
-                                    endpoint,
-                                    r.id,
-                                    r.status.as_str(),
-                                    r.submitted_at,
-                                    r.started_at,
-                                    r.completed_at,
-                                    ms(r.delay_time),
-                                    ms(r.execution_time),
-                                    r.worker_id,
-                                    r.retries,
-                                    r.webhook.as_ref().map(json),
-                                    r.error,
-                                ])?;
+                                write_job(endpoint, r, None)?;
                             }
                             Change::Transition(t) => {
                                 transition.execute(params![
