@@ -55,6 +55,17 @@ pub(crate) fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory (`CARGO_TARGET_DIR` when set, else `target/`).
+pub(crate) fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => {
+            let d = PathBuf::from(d);
+            if d.is_absolute() { d } else { root().join(d) }
+        }
+        None => root().join("target"),
+    }
+}
+
 /// PATH with the project's npm binaries (wasm-opt from binaryen) and cargo's bin dir first.
 pub(crate) fn tool_path() -> String {
     let mut parts = vec![root().join("node_modules/.bin")];
@@ -76,7 +87,7 @@ fn serve(args: &[String]) -> Result<(), String> {
     let root = root();
     let path = tool_path();
     sh("cargo", &["build", "--quiet", "-p", "endpoint-server"])?;
-    let server_bin = root.join("target/debug/endpoint-server");
+    let server_bin = target_dir().join("debug/endpoint-server");
     let spawn = |what: &str, cmd: &mut std::process::Command| {
         cmd.current_dir(&root)
             .spawn()
@@ -181,7 +192,12 @@ fn bench(args: &[String]) -> Result<(), String> {
         )?;
         sh(
             "crates/endpoint-server/bench/server-bench.sh",
-            &["target/release/endpoint-server", &jobs],
+            &[
+                &target_dir()
+                    .join("release/endpoint-server")
+                    .to_string_lossy(),
+                &jobs,
+            ],
         )?;
         if server_only {
             return Ok(());
@@ -205,7 +221,7 @@ fn bench(args: &[String]) -> Result<(), String> {
             "wasm-release",
         ],
     )?;
-    let out = root().join("target/core-bench-web");
+    let out = target_dir().join("core-bench-web");
     let out_s = out.to_string_lossy().into_owned();
     sh(
         "wasm-bindgen",
@@ -214,7 +230,9 @@ fn bench(args: &[String]) -> Result<(), String> {
             "web",
             "--out-dir",
             &format!("{out_s}/pkg"),
-            "target/wasm32-unknown-unknown/wasm-release/core_bench.wasm",
+            &target_dir()
+                .join("wasm32-unknown-unknown/wasm-release/core_bench.wasm")
+                .to_string_lossy(),
         ],
     )?;
     for (from, to) in [

@@ -273,7 +273,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 &["build", "-p", "endpoint-server"],
             ),
         );
-        let server = root().join("target/debug/endpoint-server");
+        let server = crate::target_dir().join("debug/endpoint-server");
         let files = e2e_files();
         let mut node_args = vec!["--test", "--test-reporter=tap", "--test-concurrency=1"];
         node_args.extend(files.iter().map(String::as_str));
