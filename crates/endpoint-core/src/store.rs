@@ -310,11 +310,6 @@ impl JobStore {
         }
     }
 
-    /// Submission times of every row (the column itself, for fast scans).
-    pub fn submitted_column(&self) -> &[i64] {
-        &self.submitted
-    }
-
     /// Bytes held by the store: the columns' capacity, the index, and the side maps.
     pub fn memory_bytes(&self) -> usize {
         fn cap<T>(v: &Vec<T>) -> usize {

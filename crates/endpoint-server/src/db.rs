@@ -18,7 +18,7 @@ use endpoint_core::{
     ColdStart, JobRecord, JobStatus, WebhookSummary, WorkerState, WorkerTransition,
 };
 use endpoint_sim::model::Change;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -203,13 +203,23 @@ impl Db {
         rx.await.map_err(|_| DbError::WriterGone)
     }
 
-    /// Every stored job of `endpoint`, in submission order (a separate read connection).
-    pub fn load_jobs(&self, endpoint: &str) -> Result<Vec<StoredJob>, DbError> {
-        let conn = open(&self.path)?;
-        let err = |source| DbError::Sqlite {
+    /// A read connection of its own (loads happen at start-up, beside the writer).
+    fn reader(&self) -> Result<Connection, DbError> {
+        open(&self.path)
+    }
+
+    /// SQLite's error, with the file it is about.
+    fn err(&self, source: rusqlite::Error) -> DbError {
+        DbError::Sqlite {
             path: self.path.display().to_string(),
             source,
-        };
+        }
+    }
+
+    /// Every stored job of `endpoint`, in submission order (a separate read connection).
+    pub fn load_jobs(&self, endpoint: &str) -> Result<Vec<StoredJob>, DbError> {
+        let conn = self.reader()?;
+        let err = |source| self.err(source);
         let mut stmt = conn
             .prepare(
                 "SELECT id, status, submitted_at, started_at, completed_at, delay_ms, execution_ms,
@@ -252,11 +262,8 @@ impl Db {
         &self,
         endpoint: &str,
     ) -> Result<(Vec<WorkerTransition>, Vec<ColdStart>), DbError> {
-        let conn = open(&self.path)?;
-        let err = |source| DbError::Sqlite {
-            path: self.path.display().to_string(),
-            source,
-        };
+        let conn = self.reader()?;
+        let err = |source| self.err(source);
         let mut stmt = conn
             .prepare(
                 "SELECT kind, worker_id, at, state, started_at, duration_ms FROM worker_events
@@ -288,22 +295,6 @@ impl Db {
             }
         }
         Ok((transitions, cold_starts))
-    }
-
-    /// Number of stored jobs of `endpoint` (for tests and the start-up log).
-    pub fn count_jobs(&self, endpoint: &str) -> Result<u64, DbError> {
-        let conn = open(&self.path)?;
-        conn.query_row(
-            "SELECT COUNT(*) FROM jobs WHERE endpoint_id = ?1",
-            params![endpoint],
-            |r| r.get::<_, i64>(0),
-        )
-        .optional()
-        .map(|n| n.unwrap_or(0) as u64)
-        .map_err(|source| DbError::Sqlite {
-            path: self.path.display().to_string(),
-            source,
-        })
     }
 }
 
@@ -536,7 +527,7 @@ mod tests {
         let (transitions, _) = db2.load_events("local").unwrap();
         assert_eq!(transitions.len(), 2);
         assert_eq!(transitions[1].state, None);
-        assert_eq!(db2.count_jobs("other").unwrap(), 0);
+        assert!(db2.load_jobs("other").unwrap().is_empty());
     }
 
     #[test]

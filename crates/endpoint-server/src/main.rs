@@ -338,7 +338,7 @@ async fn seed(a: SeedArgs) -> Result<(), String> {
 /// A history made by the endpoint model in virtual time: Poisson arrivals spread so
 /// that `a.jobs` arrive over the span, on up to `a.workers` workers.
 fn model_history(a: &SeedArgs, from: i64, to: i64) -> endpoint_sim::synthetic::History {
-    use endpoint_sim::model::{Change, JobSpec, Model};
+    use endpoint_sim::model::{JobSpec, Model};
     let mut cfg = endpoint_server::config::EndpointConfig::named(&a.endpoint).model();
     cfg.max_workers = a.workers as u32;
     cfg.failure_rate = 0.03;
@@ -372,16 +372,20 @@ fn model_history(a: &SeedArgs, from: i64, to: i64) -> endpoint_sim::synthetic::H
             ..JobSpec::default()
         };
         let _ = m.submit(t as i64, &id, spec);
-        // Keep the worker events as they happen; job records are taken at the end.
-        for c in m.drain_changes() {
-            match c {
-                Change::Transition(x) => h.transitions.push(x),
-                Change::ColdStart(x) => h.cold_starts.push(x),
-                Change::Job(_) | Change::Delivery(_) => {}
-            }
-        }
+        keep_worker_events(&mut m, &mut h);
     }
     m.advance(to);
+    keep_worker_events(&mut m, &mut h);
+    h.jobs = m.jobs().cloned().collect();
+    h
+}
+
+/// Moves the model's worker events into the history; job records are taken at the end.
+fn keep_worker_events(
+    m: &mut endpoint_sim::model::Model,
+    h: &mut endpoint_sim::synthetic::History,
+) {
+    use endpoint_sim::model::Change;
     for c in m.drain_changes() {
         match c {
             Change::Transition(x) => h.transitions.push(x),
@@ -389,8 +393,6 @@ fn model_history(a: &SeedArgs, from: i64, to: i64) -> endpoint_sim::synthetic::H
             Change::Job(_) | Change::Delivery(_) => {}
         }
     }
-    h.jobs = m.jobs().cloned().collect();
-    h
 }
 
 fn humanize(d: std::time::Duration) -> String {

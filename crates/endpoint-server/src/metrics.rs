@@ -4,8 +4,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use endpoint_core::JobStore;
 use endpoint_core::feed::Events;
-use endpoint_core::{JobStatus, JobStore};
 use endpoint_sim::model::Change;
 
 /// Changes kept for `changes?cursor=`: a client further behind takes a new snapshot.
@@ -166,19 +166,12 @@ impl Metrics {
         self.events.cold_starts.retain(|c| c.ready_at >= before);
         self.events.deliveries.retain(|d| d.at >= before);
     }
-
-    /// Jobs held, by state (for logs and tests).
-    pub fn count(&self, status: JobStatus) -> usize {
-        (0..self.store.len() as u32)
-            .filter(|&r| self.store.row(r).status == status)
-            .count()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use endpoint_core::{JobRecord, WorkerState, WorkerTransition};
+    use endpoint_core::{JobRecord, JobStatus, WorkerState, WorkerTransition};
 
     #[test]
     fn the_log_is_bounded_and_old_cursors_expire() {
@@ -236,7 +229,7 @@ mod tests {
 #[cfg(test)]
 mod prune_tests {
     use super::*;
-    use endpoint_core::{JobRecord, WorkerState, WorkerTransition};
+    use endpoint_core::{JobRecord, JobStatus, WorkerState, WorkerTransition};
 
     #[test]
     fn prune_drops_old_jobs_and_events_but_keeps_current_worker_states() {

@@ -203,6 +203,17 @@ struct Worker {
     outdated: bool,
 }
 
+/// A record back in the queue: no run, no end, no worker, no error.
+fn reset_to_queued(r: &mut JobRecord) {
+    r.status = JobStatus::InQueue;
+    r.started_at = None;
+    r.completed_at = None;
+    r.delay_time = None;
+    r.execution_time = None;
+    r.worker_id = None;
+    r.error = None;
+}
+
 /// The jobs the model still holds, by number (numbers are never reused, so events of
 /// a forgotten job find nothing).
 #[derive(Debug, Clone, Default)]
@@ -440,11 +451,7 @@ impl Model {
             return Ok(&self.jobs[j].record);
         }
         self.retried += u64::from(record.retries);
-        record.status = JobStatus::InQueue;
-        record.started_at = None;
-        record.delay_time = None;
-        record.execution_time = None;
-        record.worker_id = None;
+        reset_to_queued(&mut record);
         self.jobs.push(Job {
             record,
             spec,
@@ -552,16 +559,10 @@ impl Model {
         }
         let now = self.now;
         let r = &mut self.jobs[j].record;
-        r.status = JobStatus::InQueue;
+        reset_to_queued(r);
         r.retries = r.retries.saturating_add(1);
         // The retried job queues anew: its times restart from now.
         r.submitted_at = now;
-        r.started_at = None;
-        r.completed_at = None;
-        r.delay_time = None;
-        r.execution_time = None;
-        r.worker_id = None;
-        r.error = None;
         self.retried += 1;
         self.enqueue(j);
         Ok(&self.jobs[j].record)
