@@ -12,12 +12,12 @@ const DIST = process.env.E2E_DIST ?? 'dist';
 const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
 
 /** Starts endpoint-server on 127.0.0.1 (port 0 = a free one); resolves once it listens. */
-export async function startServer({ workers = 1, port = 0, extraArgs = [] } = {}) {
+export async function startServer({ workers = 1, port = 0, extraArgs = [], db = null } = {}) {
   if (!existsSync(SERVER_BIN)) throw new Error(`no server binary at ${SERVER_BIN}: build endpoint-server first`);
   if (!existsSync(`${DIST}/index.html`)) throw new Error(`no panel build in ${DIST}: run trunk build --release first`);
   const child = spawn(SERVER_BIN, [
     'serve', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), '--cold-start-ms', '200',
-    '--panel-dir', DIST, '--db', join(mkdtempSync(join(tmpdir(), 'endpoint-e2e-')), 'e2e.db'), ...extraArgs,
+    '--panel-dir', DIST, '--db', db ?? join(mkdtempSync(join(tmpdir(), 'endpoint-e2e-')), 'e2e.db'), ...extraArgs,
   ], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout });
   const url = await new Promise((resolve, reject) => {
@@ -58,14 +58,14 @@ export async function health(base, endpoint = 'local') {
  * and uncaught exception in `problems` (tests assert it stays empty, or filter the
  * network errors they provoke on purpose).
  */
-export async function openPanel(url) {
+export async function openPanel(url, viewport = { width: 1280, height: 900 }) {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic',
       '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const page = await browser.newPage({ viewport });
   const problems = [];
   page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`); });
   page.on('pageerror', (err) => problems.push(`uncaught exception: ${err.message}`));
@@ -101,4 +101,14 @@ export async function waitForContains(page, testid, needle, timeout = 20_000) {
     const got = await page.textContent(sel).catch(() => '(element missing)');
     throw new Error(`${testid}: expected to contain "${needle}", got "${got}" after ${timeout} ms`);
   }
+}
+
+/** Writes a synthetic history into a fresh database (endpoint-server seed --model). */
+export async function seedDb({ jobs = 50_000, span = '24h', workers = 8 } = {}) {
+  const db = join(mkdtempSync(join(tmpdir(), 'endpoint-seed-')), 'seed.db');
+  const child = spawn(SERVER_BIN, ['seed', '--db', db, '--jobs', String(jobs), '--span', span,
+    '--workers', String(workers), '--model'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const code = await new Promise((r) => child.once('exit', r));
+  if (code !== 0) throw new Error(`endpoint-server seed exited with ${code}`);
+  return db;
 }

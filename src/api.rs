@@ -1,10 +1,11 @@
-//! Talking to the endpoint: one request, one typed outcome.
+//! Talking to an endpoint server's metrics feed: one request, one typed outcome.
 //!
-//! [`interpret`] turns a status code and a body into a [`Health`] or a [`FetchError`]
-//! without any IO, so every failure message is tested natively; [`fetch_health`] adds
-//! the network, a timeout and cancellation.
+//! The `interpret_*` functions turn a status code and a body into data or a
+//! [`FetchError`] without any IO, so every failure message is tested natively;
+//! [`fetch`] adds the network, the API key, a timeout and cancellation.
 
-use endpoint_core::Health;
+use endpoint_core::RecordError;
+use endpoint_core::feed::{self, Changes, Snapshot};
 
 /// Why a request did not produce data. The `Display` text is what the panel shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,9 +23,13 @@ pub enum FetchError {
         status: u16,
         /// The server's `error` field, or the start of its body.
         message: String,
+        /// `Retry-After`, in seconds, when the server sent one (429, 503).
+        retry_after_s: Option<u32>,
     },
-    /// The server answered 200 with a body that is not the expected JSON.
+    /// The server answered 200 with a body that is not what the feed sends.
     BadBody(String),
+    /// A record in the answer fails validation (named job, field and value).
+    Invalid(String),
 }
 
 impl std::fmt::Display for FetchError {
@@ -38,72 +43,180 @@ impl std::fmt::Display for FetchError {
                     ms / 1000
                 )
             }
-            FetchError::Http { status, message } => {
+            FetchError::Http {
+                status,
+                message,
+                retry_after_s,
+            } => {
                 let what = match status {
-                    401 => "API key missing or not accepted",
+                    401 => "API key missing or not accepted (set it in Settings)",
                     403 => "this API key may not read this endpoint",
                     404 => "no such endpoint",
+                    410 => "the change feed moved on",
                     429 => "rate limited by the server",
                     500..=599 => "server error",
                     _ => "request refused",
                 };
-                if message.is_empty() {
-                    write!(f, "HTTP {status}: {what}")
-                } else {
-                    write!(f, "HTTP {status}: {what}: {message}")
+                write!(f, "HTTP {status}: {what}")?;
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
                 }
+                if let Some(s) = retry_after_s {
+                    write!(f, " (server asks to wait {s} s)")?;
+                }
+                Ok(())
             }
             FetchError::BadBody(e) => {
                 write!(f, "The server sent a response the panel cannot read: {e}")
             }
+            FetchError::Invalid(e) => write!(f, "The server sent an invalid record: {e}"),
         }
     }
 }
 
-/// Interprets one HTTP answer to `/health`.
-pub fn interpret(status: u16, body: &str) -> Result<Health, FetchError> {
-    if !(200..300).contains(&status) {
-        let message = serde_json::from_str::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-            .unwrap_or_else(|| body.chars().take(200).collect::<String>().trim().to_owned());
-        return Err(FetchError::Http { status, message });
+impl FetchError {
+    /// The wait the server asked for, in ms.
+    pub fn retry_after_ms(&self) -> Option<u32> {
+        match self {
+            FetchError::Http {
+                retry_after_s: Some(s),
+                ..
+            } => Some(s.saturating_mul(1000)),
+            _ => None,
+        }
     }
-    serde_json::from_str(body).map_err(|e| FetchError::BadBody(e.to_string()))
 }
 
-/// How long one poll may take before it is abandoned.
+impl From<RecordError> for FetchError {
+    fn from(e: RecordError) -> Self {
+        FetchError::Invalid(e.to_string())
+    }
+}
+
+/// One HTTP answer, before interpretation.
+#[derive(Debug, Clone, Default)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type`, if any.
+    pub content_type: String,
+    /// `Retry-After` in seconds, if any.
+    pub retry_after_s: Option<u32>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// The error for a non-2xx answer: the server's `error` field, else the body's start.
+fn http_error(a: &Answer) -> FetchError {
+    let text = String::from_utf8_lossy(&a.body);
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| short(&text));
+    FetchError::Http {
+        status: a.status,
+        message,
+        retry_after_s: a.retry_after_s,
+    }
+}
+
+fn is_ok(a: &Answer) -> bool {
+    (200..300).contains(&a.status)
+}
+
+/// Interprets an answer to `/metrics/snapshot` (EMC1 columns).
+pub fn interpret_snapshot(a: &Answer) -> Result<Snapshot, FetchError> {
+    if !is_ok(a) {
+        return Err(http_error(a));
+    }
+    if !a.content_type.starts_with(feed::CONTENT_TYPE) {
+        return Err(FetchError::BadBody(format!(
+            "expected a metrics snapshot ({}), got `{}`",
+            feed::CONTENT_TYPE,
+            short(&a.content_type)
+        )));
+    }
+    let snap = feed::decode(&a.body).map_err(|e| FetchError::BadBody(e.to_string()))?;
+    for c in &snap.events.cold_starts {
+        c.validate()?;
+    }
+    Ok(snap)
+}
+
+/// Interprets an answer to `/metrics/changes` and validates every record in it.
+pub fn interpret_changes(a: &Answer) -> Result<Changes, FetchError> {
+    if !is_ok(a) {
+        return Err(http_error(a));
+    }
+    let ch: Changes =
+        serde_json::from_slice(&a.body).map_err(|e| FetchError::BadBody(e.to_string()))?;
+    validate_changes(&ch)?;
+    Ok(ch)
+}
+
+/// Checks every record of a page of changes (they are applied all or none).
+pub fn validate_changes(ch: &Changes) -> Result<(), FetchError> {
+    for j in &ch.jobs {
+        j.validate()?;
+    }
+    for c in &ch.cold_starts {
+        c.validate()?;
+    }
+    Ok(())
+}
+
+/// How long one request may take before it is abandoned.
 pub const TIMEOUT_MS: u32 = 10_000;
 
-/// GETs `url` and interprets the answer; gives up after [`TIMEOUT_MS`].
+/// GETs `url` (with `Authorization: Bearer key` when a key is given); gives up after
+/// `timeout_ms`.
 ///
 /// The request is aborted (not just ignored) when it times out or when the returned
 /// future is dropped, so an abandoned poll never keeps a connection busy.
-pub async fn fetch_health(url: &str) -> Result<Health, FetchError> {
+pub async fn fetch(
+    url: &str,
+    key: Option<&str>,
+    accept: &str,
+    timeout_ms: u32,
+) -> Result<Answer, FetchError> {
     use futures::future::{Either, select};
 
     let controller = web_sys::AbortController::new().ok();
     let _abort_on_drop = AbortOnDrop(controller.clone());
     let signal = controller.as_ref().map(|c| c.signal());
     let request = async {
-        let resp = gloo_net::http::Request::get(url)
+        let mut req = gloo_net::http::Request::get(url)
             .abort_signal(signal.as_ref())
-            .header("Accept", "application/json")
+            .header("Accept", accept);
+        if let Some(k) = key.filter(|k| !k.is_empty()) {
+            req = req.header("Authorization", &format!("Bearer {k}"));
+        }
+        let resp = req
             .send()
             .await
             .map_err(|e| FetchError::Network(short(&e.to_string())))?;
+        let headers = resp.headers();
+        let content_type = headers.get("content-type").unwrap_or_default();
+        let retry_after_s = headers
+            .get("retry-after")
+            .and_then(|v| v.trim().parse().ok());
         let status = resp.status();
         let body = resp
-            .text()
+            .binary()
             .await
             .map_err(|e| FetchError::Network(short(&e.to_string())))?;
-        interpret(status, &body)
+        Ok(Answer {
+            status,
+            content_type,
+            retry_after_s,
+            body,
+        })
     };
-    let timeout = gloo_timers::future::TimeoutFuture::new(TIMEOUT_MS);
+    let timeout = gloo_timers::future::TimeoutFuture::new(timeout_ms);
     futures::pin_mut!(request);
     match select(request, timeout).await {
         Either::Left((result, _)) => result,
-        Either::Right(_) => Err(FetchError::Timeout { ms: TIMEOUT_MS }),
+        Either::Right(_) => Err(FetchError::Timeout { ms: timeout_ms }),
     }
 }
 
@@ -117,7 +230,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn short(s: &str) -> String {
+/// At most 160 bytes, cut on a character boundary.
+pub fn short(s: &str) -> String {
     let s = s.trim();
     if s.len() > 160 {
         let cut = (0..=160)
@@ -133,42 +247,91 @@ fn short(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use endpoint_core::{JobRecord, JobStore};
 
-    #[test]
-    fn ok_body_parses() {
-        let h = interpret(200, r#"{"jobs":{"inQueue":4},"workers":{"idle":2}}"#).unwrap();
-        assert_eq!(h.jobs.in_queue, 4);
-        assert_eq!(h.workers.idle, 2);
+    fn answer(status: u16, body: &str) -> Answer {
+        Answer {
+            status,
+            content_type: "application/json".into(),
+            retry_after_s: None,
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     #[test]
-    fn error_status_uses_the_servers_message() {
-        let e = interpret(404, r#"{"error":"no endpoint named `x`"}"#).unwrap_err();
+    fn changes_parse_and_validate() {
+        let ok = answer(
+            200,
+            r#"{"cursor":7,"jobs":[{"id":"a","status":"IN_QUEUE","submittedAt":5}],"transitions":[],"coldStarts":[],"deliveries":[]}"#,
+        );
+        let ch = interpret_changes(&ok).unwrap();
+        assert_eq!((ch.cursor, ch.jobs.len()), (7, 1));
+        let bad = answer(
+            200,
+            r#"{"cursor":7,"jobs":[{"id":"a","status":"COMPLETED","submittedAt":5,"startedAt":9,"completedAt":20,"delayTime":-3}],"transitions":[],"coldStarts":[],"deliveries":[]}"#,
+        );
+        let e = interpret_changes(&bad).unwrap_err();
+        assert!(matches!(e, FetchError::Invalid(_)));
+        let s = e.to_string();
+        assert!(
+            s.starts_with("The server sent an invalid record: delayTime of job `a` is negative"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn error_status_uses_the_servers_message_and_retry_after() {
+        let e =
+            interpret_changes(&answer(404, r#"{"error":"no endpoint named `x`"}"#)).unwrap_err();
         assert_eq!(
             e.to_string(),
             "HTTP 404: no such endpoint: no endpoint named `x`"
         );
-        let e = interpret(502, "<html>Bad Gateway</html>").unwrap_err();
+        let e = interpret_changes(&answer(502, "<html>Bad Gateway</html>")).unwrap_err();
         assert_eq!(
             e.to_string(),
             "HTTP 502: server error: <html>Bad Gateway</html>"
         );
-        let e = interpret(401, "").unwrap_err();
-        assert_eq!(e.to_string(), "HTTP 401: API key missing or not accepted");
-        let e = interpret(429, "").unwrap_err();
-        assert!(e.to_string().contains("rate limited"));
+        let e = interpret_changes(&answer(401, "")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "HTTP 401: API key missing or not accepted (set it in Settings)"
+        );
+        let mut a = answer(429, r#"{"error":"slow down"}"#);
+        a.retry_after_s = Some(3);
+        let e = interpret_changes(&a).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "HTTP 429: rate limited by the server: slow down (server asks to wait 3 s)"
+        );
+        assert_eq!(e.retry_after_ms(), Some(3_000));
+        let e = interpret_snapshot(&answer(403, "")).unwrap_err();
+        assert!(e.to_string().starts_with("HTTP 403: this API key may not"));
     }
 
     #[test]
-    fn malformed_or_truncated_json_is_a_bad_body() {
-        let e = interpret(200, r#"{"jobs":{"inQueue":4"#).unwrap_err();
+    fn malformed_or_truncated_bodies_are_named() {
+        let e = interpret_changes(&answer(200, r#"{"cursor":7,"jobs":[{"id""#)).unwrap_err();
         assert!(matches!(e, FetchError::BadBody(_)));
         assert!(
             e.to_string()
-                .starts_with("The server sent a response the panel cannot read")
+                .starts_with("The server sent a response the panel cannot read: EOF"),
+            "{e}"
         );
-        let e = interpret(200, r#"{"jobs":{"inQueue":-1},"workers":{}}"#).unwrap_err();
-        assert!(e.to_string().contains("invalid value"), "{e}");
+        // A snapshot answered as JSON (a proxy's error page, say).
+        let e = interpret_snapshot(&answer(200, "{}")).unwrap_err();
+        assert!(e.to_string().contains("expected a metrics snapshot"), "{e}");
+        // A cut EMC1 body.
+        let mut store = JobStore::default();
+        store.upsert(&JobRecord::queued("a", 1)).unwrap();
+        let bytes = feed::encode(&store, &[0], 1, 0, 10, &Default::default());
+        let mut a = answer(200, "");
+        a.content_type = feed::CONTENT_TYPE.into();
+        a.body = bytes[..bytes.len() - 5].to_vec();
+        let e = interpret_snapshot(&a).unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
+        a.body = bytes;
+        assert_eq!(interpret_snapshot(&a).unwrap().jobs.len(), 1);
     }
 
     #[test]

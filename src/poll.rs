@@ -38,13 +38,20 @@ impl PollState {
     /// How long to wait before the next poll. `refresh_ms = None` (auto-refresh off)
     /// still retries after a failure, so the panel recovers by itself; retries back
     /// off exponentially up to [`MAX_BACKOFF_MS`].
+    /// A server's `Retry-After` is honoured when it asks for longer.
     pub fn next_delay_ms(&self, refresh_ms: Option<u32>) -> Option<u32> {
         if self.failures == 0 {
             return refresh_ms;
         }
         let base = refresh_ms.unwrap_or(2_000).min(MAX_BACKOFF_MS);
         let factor = 1u32 << (self.failures - 1).min(16);
-        Some(base.saturating_mul(factor).min(MAX_BACKOFF_MS))
+        let backoff = base.saturating_mul(factor).min(MAX_BACKOFF_MS);
+        let asked = self
+            .error
+            .as_ref()
+            .and_then(|(_, e)| e.retry_after_ms())
+            .unwrap_or(0);
+        Some(backoff.max(asked.min(5 * 60_000)))
     }
 }
 
@@ -78,6 +85,20 @@ mod tests {
         assert!(!p.is_stale());
         assert_eq!(p.failures, 0);
         assert_eq!(p.next_delay_ms(Some(2_000)), Some(2_000));
+    }
+
+    #[test]
+    fn retry_after_is_honoured() {
+        let mut p = PollState::default();
+        p.record_err(
+            1.0,
+            FetchError::Http {
+                status: 429,
+                message: String::new(),
+                retry_after_s: Some(7),
+            },
+        );
+        assert_eq!(p.next_delay_ms(Some(2_000)), Some(7_000));
     }
 
     #[test]

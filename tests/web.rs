@@ -1,14 +1,20 @@
 //! Components mounted in a real browser (headless Chromium and Firefox).
 #![cfg(target_arch = "wasm32")]
 
-use endpoint_core::Health;
+use std::sync::Arc;
+
+use endpoint_core::{Aggregation, Aggregator, JobRecord, JobStatus, JobStore, Window};
+use endpoint_sim::demo::{Demo, DemoConfig};
 use leptos::prelude::*;
 use metrics_panel::api::FetchError;
-use metrics_panel::components::health_chart::HealthChart;
-use metrics_panel::components::health_summary::HealthSummary;
+use metrics_panel::chart_options::{Ctx, Palette};
+use metrics_panel::components::now_strip::NowStrip;
+use metrics_panel::components::percentile_chart::{Metric, PercentileChart};
+use metrics_panel::components::requests_chart::RequestsChart;
 use metrics_panel::components::status_line::StatusLine;
-use metrics_panel::history::HealthHistory;
+use metrics_panel::metrics_data::{MetricsData, NowCounts, QUANTILES};
 use metrics_panel::poll::PollState;
+use metrics_panel::view_state::TimeZone;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
@@ -30,32 +36,117 @@ fn text(root: &web_sys::HtmlElement, testid: &str) -> String {
         .unwrap_or_default()
 }
 
+fn aggregation() -> Aggregation {
+    // Three jobs in a 5-minute window: executions of 100, 300 and 5,000 ms.
+    let t0 = 1_795_958_400_000;
+    let w = Window::new(t0, t0 + 300_000, 60_000).unwrap();
+    let mut store = JobStore::default();
+    for (id, end, exec) in [
+        ("a", 10_000, 100.0),
+        ("b", 20_000, 300.0),
+        ("c", 130_000, 5_000.0),
+    ] {
+        let mut r = JobRecord::queued(id, t0 + end - 6_000);
+        r.status = JobStatus::Completed;
+        r.started_at = Some(t0 + end - exec as i64);
+        r.delay_time = Some((6_000 - exec as i64) as f64);
+        r.execution_time = Some(exec);
+        r.completed_at = Some(t0 + end);
+        store.upsert(&r).unwrap();
+    }
+    Aggregator::from_store(w, &QUANTILES, &store)
+        .unwrap()
+        .result()
+}
+
+fn ctx() -> Ctx {
+    Ctx {
+        tz: TimeZone::Utc,
+        now: 1_795_958_400_000 + 150_000,
+        palette: Palette::default(),
+    }
+}
+
+fn value(root: &web_sys::HtmlElement, testid: &str) -> String {
+    root.query_selector(&format!("[data-testid=\"{testid}\"]"))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no element with data-testid={testid}"))
+        .get_attribute("data-value")
+        .unwrap_or_default()
+}
+
 #[wasm_bindgen_test]
-async fn summary_shows_dashes_then_the_counts_and_follows_updates() {
+async fn percentile_summary_shows_the_window_numbers_as_text() {
     let root = container();
-    let health = RwSignal::new(None::<Health>);
-    let _handle = leptos::mount::mount_to(
-        root.clone(),
-        move || view! { <HealthSummary health=health /> },
-    );
+    let data = RwSignal::new(None::<Arc<Aggregation>>);
+    let ctx = Signal::derive(ctx);
+    let _handle = leptos::mount::mount_to(root.clone(), move || {
+        view! { <PercentileChart metric=Metric::Execution data=data ctx=ctx /> }
+    });
     leptos::task::tick().await;
+    assert_eq!(text(&root, "execution-p70"), "–");
+    assert_eq!(value(&root, "execution-p70"), "");
+
+    data.set(Some(Arc::new(aggregation())));
+    leptos::task::tick().await;
+    // numpy: np.percentile([100, 300, 5000], [70, 90, 98]) = [2180, 4060, 4812]
+    let num = |id: &str| value(&root, id).parse::<f64>().unwrap();
+    // Same definition as numpy, to rounding (docs/metrics.md: within 1e-12 relative).
+    assert!((num("execution-p70") - 2180.0).abs() < 1e-9);
+    assert!((num("execution-p90") - 4060.0).abs() < 1e-9);
+    assert!((num("execution-p98") - 4812.0).abs() < 1e-9);
+    assert_eq!(text(&root, "execution-p70"), "2.18 s");
+    assert_eq!(text(&root, "execution-count"), "3");
+}
+
+#[wasm_bindgen_test]
+async fn requests_totals_and_now_counts_follow_updates() {
+    let root = container();
+    let data = RwSignal::new(Some(Arc::new(aggregation())));
+    let now = RwSignal::new(None::<NowCounts>);
+    let ctx = Signal::derive(ctx);
+    let _handle = leptos::mount::mount_to(root.clone(), move || {
+        view! {
+            <NowStrip now=now />
+            <RequestsChart data=data ctx=ctx />
+        }
+    });
+    leptos::task::tick().await;
+    assert_eq!(text(&root, "total-received"), "3");
+    assert_eq!(text(&root, "total-completed"), "3");
+    assert_eq!(text(&root, "total-failed"), "0");
     assert_eq!(text(&root, "stat-in-queue"), "–");
-
-    let mut h = Health::default();
-    h.jobs.in_queue = 12;
-    h.jobs.completed = 40;
-    h.workers.running = 3;
-    health.set(Some(h.clone()));
+    now.set(Some(NowCounts {
+        in_queue: 1_234,
+        in_progress: 2,
+        workers: [3, 1, 0, 0, 0, 0],
+    }));
     leptos::task::tick().await;
-    assert_eq!(text(&root, "stat-in-queue"), "12");
-    assert_eq!(text(&root, "stat-completed"), "40");
+    assert_eq!(text(&root, "stat-in-queue"), "1,234");
     assert_eq!(text(&root, "stat-workers-running"), "3");
-    assert_eq!(text(&root, "stat-workers-idle"), "0");
+    assert_eq!(text(&root, "stat-workers-idle"), "1");
+}
 
-    h.jobs.in_queue = 0;
-    health.set(Some(h));
-    leptos::task::tick().await;
-    assert_eq!(text(&root, "stat-in-queue"), "0");
+#[wasm_bindgen_test]
+fn the_demo_endpoint_runs_in_the_browser_and_merges_like_a_snapshot() {
+    let now = 1_800_000_000_000;
+    let mut demo = Demo::new(
+        1,
+        now,
+        DemoConfig {
+            history_ms: 2 * 3_600_000,
+            ..DemoConfig::default()
+        },
+    );
+    let w = Window::new(now - 3_600_000, now + 600_000, 60_000).unwrap();
+    let mut d = MetricsData::from_snapshot(demo.snapshot(w.from, w.to), w, now);
+    demo.advance(now + 300_000);
+    d.merge(&demo.changes_since(d.cursor(), 100_000).unwrap())
+        .unwrap();
+    let fresh = MetricsData::from_snapshot(demo.snapshot(w.from, w.to), w, now + 300_000).result();
+    let got = d.result();
+    assert!(got.total.requests.received > 1_000);
+    assert_eq!(got, fresh);
 }
 
 #[wasm_bindgen_test]
@@ -78,6 +169,7 @@ async fn status_line_goes_live_then_stale_with_the_cause_then_recovers() {
             FetchError::Http {
                 status: 503,
                 message: "draining".into(),
+                retry_after_s: None,
             },
         )
     });
@@ -101,12 +193,12 @@ async fn status_line_goes_live_then_stale_with_the_cause_then_recovers() {
 async fn chart_without_echarts_says_so_instead_of_crashing() {
     // The test page does not load echarts.min.js: the chart must degrade to a message.
     let root = container();
-    let history = RwSignal::new(HealthHistory::new(10));
-    let _handle = leptos::mount::mount_to(
-        root.clone(),
-        move || view! { <HealthChart history=history /> },
-    );
-    history.update(|h| h.push(1.0, Health::default()));
+    let data = RwSignal::new(None::<Arc<Aggregation>>);
+    let ctx = Signal::derive(ctx);
+    let _handle = leptos::mount::mount_to(root.clone(), move || {
+        view! { <RequestsChart data=data ctx=ctx /> }
+    });
+    data.set(Some(Arc::new(aggregation())));
     leptos::task::tick().await;
     let alert = root
         .query_selector("[role=alert]")
@@ -118,5 +210,5 @@ async fn chart_without_echarts_says_so_instead_of_crashing() {
             .unwrap()
             .contains("ECharts did not load")
     );
-    assert!(root.query_selector("#health-chart").unwrap().is_some());
+    assert_eq!(text(&root, "total-received"), "3", "the numbers stay");
 }

@@ -1,7 +1,15 @@
 //! The panel's components, one public component per file.
 
 pub mod app;
-pub mod health_chart;
-pub mod health_panel;
-pub mod health_summary;
+pub mod chart_card;
+pub mod cold_start_count_chart;
+pub mod controls;
+pub mod metrics_tab;
+pub mod now_strip;
+pub mod percentile_chart;
+pub mod requests_chart;
+pub mod settings_view;
 pub mod status_line;
+pub mod summary_value;
+pub mod webhook_chart;
+pub mod worker_chart;

@@ -3,7 +3,8 @@
 use leptos::prelude::*;
 
 use crate::poll::PollState;
-use crate::time::clock;
+use crate::time::fmt_clock;
+use crate::view_state::TimeZone;
 
 /// One line saying whether the numbers are live, when they were last updated, and
 /// what went wrong if they are stale.
@@ -12,6 +13,9 @@ pub fn StatusLine(
     /// The poll loop's state.
     #[prop(into)]
     state: Signal<PollState>,
+    /// Time zone of the update time.
+    #[prop(into, optional)]
+    tz: Signal<TimeZone>,
 ) -> impl IntoView {
     let class = move || {
         state.with(|s| match (s.last_ok_ms, s.is_stale()) {
@@ -28,9 +32,10 @@ pub fn StatusLine(
         })
     };
     let updated = move || {
+        let tz = tz.get();
         state.with(|s| {
             s.last_ok_ms
-                .map(|t| format!("updated {}", clock(t)))
+                .map(|t| format!("updated {}", fmt_clock(t as i64, tz)))
                 .unwrap_or_else(|| "no data yet".into())
         })
     };
@@ -39,7 +44,7 @@ pub fn StatusLine(
         <div class=class data-testid="poll-status" role="status" aria-live="polite">
             <span class="status-dot" aria-hidden="true"></span>
             <span class="status-label" data-testid="poll-state">{label}</span>
-            <span class="status-updated">{updated}</span>
+            <span class="status-updated" data-testid="poll-updated">{updated}</span>
             {move || {
                 error()
                     .map(|e| {

@@ -129,7 +129,7 @@ fn serve(args: &[String]) -> Result<(), String> {
             .env("PATH", &path),
     )?;
     println!(
-        "\n    Endpoint Metrics: http://127.0.0.1:8080/   (API on http://127.0.0.1:8000/v2/local/)\n    Ctrl-C stops everything.\n"
+        "\n    Endpoint Metrics, the local server: http://127.0.0.1:8080/?endpoint=local\n    the in-browser Demo endpoint:       http://127.0.0.1:8080/\n    (API on http://127.0.0.1:8000/v2/local/)  Ctrl-C stops everything.\n"
     );
     // Ctrl-C reaches every child (same process group); when any of them ends, stop
     // the others so nothing is left behind.

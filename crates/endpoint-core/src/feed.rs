@@ -58,6 +58,35 @@ pub struct Events {
     pub deliveries: Vec<WebhookDelivery>,
 }
 
+/// One page of the change feed (`GET /v2/{id}/metrics/changes?cursor=`): everything
+/// that changed after the cursor asked from, grouped by kind, in order within a kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Changes {
+    /// Ask from here next time.
+    pub cursor: u64,
+    /// Job records after their change.
+    pub jobs: Vec<crate::JobRecord>,
+    /// Worker state transitions.
+    pub transitions: Vec<WorkerTransition>,
+    /// Cold starts.
+    pub cold_starts: Vec<ColdStart>,
+    /// Webhook attempts.
+    pub deliveries: Vec<WebhookDelivery>,
+}
+
+impl Changes {
+    /// Number of changes in the page.
+    pub fn len(&self) -> usize {
+        self.jobs.len() + self.transitions.len() + self.cold_starts.len() + self.deliveries.len()
+    }
+
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Why a snapshot could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FeedError {

@@ -17,7 +17,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::{Duration, Instant};
 
 use crate::db::{Db, DbError, StoredJob};
-use crate::metrics::{CursorExpired, Metrics};
+use endpoint_sim::feed::{CursorExpired, FeedLog};
 
 /// Milliseconds since the Unix epoch, advancing with tokio's clock (so a paused test
 /// runtime controls it).
@@ -105,7 +105,7 @@ struct Inner {
     retention: Retention,
     next_prune: i64,
     /// The metrics feed's data.
-    metrics: Metrics,
+    metrics: FeedLog,
 }
 
 /// A serverless endpoint shared by the HTTP handlers and its driver task.
@@ -166,7 +166,7 @@ impl Endpoint {
                 expiries: Default::default(),
                 retention: Retention::default(),
                 next_prune: clock.now_ms() + PRUNE_EVERY_MS,
-                metrics: Metrics::default(),
+                metrics: FeedLog::default(),
             }),
             wake: Notify::new(),
             db,
@@ -215,13 +215,13 @@ impl Endpoint {
                 })
                 .collect();
             for t in &events {
-                inner.metrics.apply(Change::Transition(t.clone()));
+                publish(&mut inner.metrics, Change::Transition(t.clone()));
             }
             for c in &cold_starts {
-                inner.metrics.apply(Change::ColdStart(c.clone()));
+                publish(&mut inner.metrics, Change::ColdStart(c.clone()));
             }
             for c in &stops {
-                inner.metrics.apply(c.clone());
+                publish(&mut inner.metrics, c.clone());
             }
             if let Some(db) = &ep.db {
                 db.record_changes(&ep.id, stops);
@@ -236,7 +236,9 @@ impl Endpoint {
                 let ended = job.record.status.is_terminal();
                 if ended {
                     // Unfinished ones enter the metrics through the restore's changes.
-                    inner.metrics.load(&job.record);
+                    if let Err(e) = inner.metrics.load(&job.record) {
+                        tracing::error!(job = %job.record.id, error = %e, "stored record rejected by the metrics store");
+                    }
                     let expires = job.record.completed_at.unwrap_or(job.record.submitted_at)
                         + inner.retention.run_results_ms;
                     if expires <= now {
@@ -318,7 +320,7 @@ impl Endpoint {
             db.record_changes(&self.id, changes.clone());
         }
         for c in changes {
-            inner.metrics.apply(c);
+            publish(&mut inner.metrics, c);
         }
         inner.model.next_event_at()
     }
@@ -625,7 +627,7 @@ impl Endpoint {
         &self,
         cursor: u64,
         limit: usize,
-    ) -> Result<(Vec<Change>, u64), CursorExpired> {
+    ) -> Result<endpoint_core::feed::Changes, CursorExpired> {
         let mut inner = self.lock();
         self.tick(&mut inner);
         inner.metrics.changes_since(cursor, limit)
@@ -643,6 +645,14 @@ impl Endpoint {
         let (rows, events) = inner.metrics.window(from, to);
         let cursor = inner.metrics.cursor();
         encode(inner.metrics.store(), &rows, cursor, events)
+    }
+}
+
+/// Publishes a change to the metrics feed. The model only produces valid records; if
+/// one is refused anyway, say so and keep going.
+fn publish(metrics: &mut FeedLog, change: Change) {
+    if let Err(e) = metrics.apply(change) {
+        tracing::error!(error = %e, "record rejected by the metrics store");
     }
 }
 

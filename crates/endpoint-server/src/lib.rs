@@ -13,7 +13,6 @@ pub mod db;
 pub mod endpoint;
 pub mod error;
 pub mod load;
-pub mod metrics;
 pub mod ratelimit;
 pub mod routes;
 pub mod traffic;

@@ -5,7 +5,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use endpoint_core::{Health, JobStatus};
-use endpoint_sim::model::{Change, JobError};
+use endpoint_sim::model::JobError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::time::Duration;
@@ -355,51 +355,19 @@ pub struct ChangesQuery {
     pub limit: Option<usize>,
 }
 
-/// One page of the change feed (JSON; the measured encoding choice comes with the
-/// feed's snapshot, see docs/api.md).
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChangesResponse {
-    /// Ask from here next time.
-    pub cursor: u64,
-    /// Job records after their change.
-    pub jobs: Vec<endpoint_core::JobRecord>,
-    /// Worker state transitions.
-    pub transitions: Vec<endpoint_core::WorkerTransition>,
-    /// Cold starts.
-    pub cold_starts: Vec<endpoint_core::ColdStart>,
-    /// Webhook attempts.
-    pub deliveries: Vec<endpoint_core::WebhookDelivery>,
-}
-
 async fn changes(
     State(state): State<AppState>,
     Path(endpoint_id): Path<String>,
     Query(q): Query<ChangesQuery>,
-) -> Result<Json<ChangesResponse>, AppError> {
+) -> Result<Json<endpoint_core::feed::Changes>, AppError> {
     let endpoint = state.endpoint(&endpoint_id)?;
     let limit = q.limit.unwrap_or(10_000).clamp(1, 10_000);
-    let (changes, cursor) = endpoint.changes_since(q.cursor, limit).map_err(|e| {
+    let out = endpoint.changes_since(q.cursor, limit).map_err(|e| {
         AppError::Gone(format!(
             "cursor {} is older than the retained changes (oldest {}): take a new snapshot",
             q.cursor, e.oldest
         ))
     })?;
-    let mut out = ChangesResponse {
-        cursor,
-        jobs: Vec::new(),
-        transitions: Vec::new(),
-        cold_starts: Vec::new(),
-        deliveries: Vec::new(),
-    };
-    for c in changes {
-        match c {
-            Change::Job(r) => out.jobs.push(r),
-            Change::Transition(t) => out.transitions.push(t),
-            Change::ColdStart(c) => out.cold_starts.push(c),
-            Change::Delivery(d) => out.deliveries.push(d),
-        }
-    }
     Ok(Json(out))
 }
 

@@ -95,14 +95,8 @@ async fn a_failing_receiver_gets_two_retries_and_every_attempt_is_recorded() {
     assert_eq!(bodies[0]["status"], "COMPLETED");
     assert_eq!(bodies[0]["output"]["input"]["tag"], "w");
     // Every attempt is in the metrics feed.
-    let (changes, _) = ep.changes_since(0, 10_000).unwrap();
-    let codes: Vec<Option<u16>> = changes
-        .iter()
-        .filter_map(|c| match c {
-            endpoint_sim::model::Change::Delivery(d) => Some(d.status),
-            _ => None,
-        })
-        .collect();
+    let changes = ep.changes_since(0, 10_000).unwrap();
+    let codes: Vec<Option<u16>> = changes.deliveries.iter().map(|d| d.status).collect();
     assert_eq!(codes, [Some(500), Some(503), Some(200)]);
 }
 

@@ -18,6 +18,8 @@
 //! assert_eq!(a.next_job(), b.next_job()); // same seed, same traffic
 //! ```
 
+pub mod demo;
+pub mod feed;
 pub mod model;
 pub mod synthetic;
 

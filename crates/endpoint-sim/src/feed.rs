@@ -1,12 +1,17 @@
-//! What the metrics feed serves for one endpoint: every retained job in endpoint-core's
+//! What a metrics feed serves for one endpoint: every retained job in endpoint-core's
 //! columnar [`JobStore`] (about 47 bytes a job), the worker events and webhook
 //! deliveries, and a bounded log of recent changes numbered by cursor.
+//!
+//! The endpoint-server keeps one per endpoint, and so does the panel's in-browser
+//! Demo endpoint ([`crate::demo`]): both answer "snapshot of a window" and "changes
+//! since cursor" from the same code, so the Demo behaves exactly like the server.
 
 use std::collections::{HashMap, VecDeque};
 
-use endpoint_core::JobStore;
-use endpoint_core::feed::Events;
-use endpoint_sim::model::Change;
+use endpoint_core::feed::{Changes, Events, Snapshot};
+use endpoint_core::{JobRecord, JobStore, RecordError};
+
+use crate::model::Change;
 
 /// Changes kept for `changes?cursor=`: a client further behind takes a new snapshot.
 pub const LOG_CAPACITY: usize = 200_000;
@@ -20,7 +25,7 @@ pub struct CursorExpired {
 
 /// The feed's data for one endpoint.
 #[derive(Debug, Default)]
-pub struct Metrics {
+pub struct FeedLog {
     store: JobStore,
     events: Events,
     log: VecDeque<Change>,
@@ -28,15 +33,13 @@ pub struct Metrics {
     first: u64,
 }
 
-impl Metrics {
-    /// Takes one change into the store, the events and the log.
-    pub fn apply(&mut self, change: Change) {
+impl FeedLog {
+    /// Takes one change into the store, the events and the log. A job record the
+    /// store refuses is not logged either (clients would refuse it too).
+    pub fn apply(&mut self, change: Change) -> Result<(), RecordError> {
         match &change {
             Change::Job(r) => {
-                if let Err(e) = self.store.upsert(r) {
-                    // The model only produces valid records; if not, say so, keep going.
-                    tracing::error!(job = %r.id, error = %e, "record rejected by the metrics store");
-                }
+                self.store.upsert(r)?;
             }
             Change::Transition(t) => self.events.transitions.push(t.clone()),
             Change::ColdStart(c) => self.events.cold_starts.push(c.clone()),
@@ -47,14 +50,13 @@ impl Metrics {
             self.first += 1;
         }
         self.log.push_back(change);
+        Ok(())
     }
 
     /// Takes a stored record into the store without logging it as a change (restart:
     /// clients start from a snapshot anyway).
-    pub fn load(&mut self, record: &endpoint_core::JobRecord) {
-        if let Err(e) = self.store.upsert(record) {
-            tracing::error!(job = %record.id, error = %e, "stored record rejected by the metrics store");
-        }
+    pub fn load(&mut self, record: &JobRecord) -> Result<(), RecordError> {
+        self.store.upsert(record).map(|_| ())
     }
 
     /// The cursor after the last change.
@@ -62,21 +64,45 @@ impl Metrics {
         self.first + self.log.len() as u64
     }
 
-    /// Changes after `cursor`, at most `limit`, and the cursor to ask from next.
-    pub fn changes_since(
-        &self,
-        cursor: u64,
-        limit: usize,
-    ) -> Result<(Vec<Change>, u64), CursorExpired> {
+    /// Changes after `cursor`, at most `limit`, grouped by kind, with the cursor to
+    /// ask from next.
+    pub fn changes_since(&self, cursor: u64, limit: usize) -> Result<Changes, CursorExpired> {
         if cursor < self.first {
             return Err(CursorExpired { oldest: self.first });
         }
         let start = ((cursor - self.first) as usize).min(self.log.len());
         let end = (start + limit).min(self.log.len());
-        Ok((
-            self.log.range(start..end).cloned().collect(),
-            self.first + end as u64,
-        ))
+        let mut out = Changes {
+            cursor: self.first + end as u64,
+            ..Changes::default()
+        };
+        for c in self.log.range(start..end) {
+            match c {
+                Change::Job(r) => out.jobs.push(r.clone()),
+                Change::Transition(t) => out.transitions.push(t.clone()),
+                Change::ColdStart(c) => out.cold_starts.push(c.clone()),
+                Change::Delivery(d) => out.deliveries.push(d.clone()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The window `[from, to)` as a decoded snapshot (what a client gets after
+    /// decoding the server's EMC1 answer), without the bytes in between.
+    pub fn snapshot(&self, from: i64, to: i64) -> Snapshot {
+        let (rows, events) = self.window(from, to);
+        let mut jobs = JobStore::with_capacity(rows.len());
+        for &row in &rows {
+            // Records already in a store are valid.
+            let _ = jobs.upsert(&self.store.record(row));
+        }
+        Snapshot {
+            cursor: self.cursor(),
+            from,
+            to,
+            jobs,
+            events,
+        }
     }
 
     /// The jobs store (all retained jobs).
@@ -152,9 +178,12 @@ impl Metrics {
             }
             self.store = store;
         }
+        // Each worker's state at `before` is its last transition before it.
         let mut last: HashMap<String, usize> = HashMap::new();
         for (i, t) in self.events.transitions.iter().enumerate() {
-            last.insert(t.worker_id.clone(), i);
+            if t.at < before {
+                last.insert(t.worker_id.clone(), i);
+            }
         }
         let keep_idx: std::collections::HashSet<usize> = last.into_values().collect();
         let mut i = 0;
@@ -171,13 +200,19 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use endpoint_core::{JobRecord, JobStatus, WorkerState, WorkerTransition};
+    use endpoint_core::{JobStatus, WorkerState, WorkerTransition};
+
+    impl FeedLog {
+        pub(crate) fn apply_ok(&mut self, c: Change) {
+            self.apply(c).expect("valid change");
+        }
+    }
 
     #[test]
     fn the_log_is_bounded_and_old_cursors_expire() {
-        let mut m = Metrics::default();
+        let mut m = FeedLog::default();
         for i in 0..(LOG_CAPACITY + 10) {
-            m.apply(Change::Transition(WorkerTransition {
+            m.apply_ok(Change::Transition(WorkerTransition {
                 worker_id: "w".into(),
                 state: None,
                 at: i as i64,
@@ -185,13 +220,13 @@ mod tests {
         }
         assert_eq!(m.cursor(), (LOG_CAPACITY + 10) as u64);
         assert_eq!(m.changes_since(5, 10), Err(CursorExpired { oldest: 10 }));
-        let (c, next) = m.changes_since(m.cursor() - 3, 100).unwrap();
-        assert_eq!((c.len(), next), (3, m.cursor()));
+        let c = m.changes_since(m.cursor() - 3, 100).unwrap();
+        assert_eq!((c.len(), c.cursor), (3, m.cursor()));
     }
 
     #[test]
     fn window_selects_overlapping_jobs_and_the_state_at_its_start() {
-        let mut m = Metrics::default();
+        let mut m = FeedLog::default();
         let t = |w: &str, s, at| {
             Change::Transition(WorkerTransition {
                 worker_id: w.into(),
@@ -199,21 +234,21 @@ mod tests {
                 at,
             })
         };
-        m.apply(t("a", Some(WorkerState::Idle), 10));
-        m.apply(t("a", Some(WorkerState::Running), 50));
-        m.apply(t("b", Some(WorkerState::Idle), 60));
-        m.apply(t("a", Some(WorkerState::Idle), 150));
-        m.apply(t("a", None, 250));
+        m.apply_ok(t("a", Some(WorkerState::Idle), 10));
+        m.apply_ok(t("a", Some(WorkerState::Running), 50));
+        m.apply_ok(t("b", Some(WorkerState::Idle), 60));
+        m.apply_ok(t("a", Some(WorkerState::Idle), 150));
+        m.apply_ok(t("a", None, 250));
         let done = |id: &str, sub, end| JobRecord {
             status: JobStatus::Completed,
             started_at: Some(sub),
             completed_at: Some(end),
             ..JobRecord::queued(id, sub)
         };
-        m.apply(Change::Job(done("early", 0, 90)));
-        m.apply(Change::Job(done("across", 50, 150)));
-        m.apply(Change::Job(done("late", 300, 310)));
-        m.apply(Change::Job(JobRecord::queued("waiting", 20)));
+        m.apply_ok(Change::Job(done("early", 0, 90)));
+        m.apply_ok(Change::Job(done("across", 50, 150)));
+        m.apply_ok(Change::Job(done("late", 300, 310)));
+        m.apply_ok(Change::Job(JobRecord::queued("waiting", 20)));
         let (rows, ev) = m.window(100, 200);
         let ids: Vec<String> = rows.iter().map(|&r| m.store().id(r)).collect();
         assert_eq!(ids, ["across", "waiting"]);
@@ -229,20 +264,20 @@ mod tests {
 #[cfg(test)]
 mod prune_tests {
     use super::*;
-    use endpoint_core::{JobRecord, JobStatus, WorkerState, WorkerTransition};
+    use endpoint_core::{JobStatus, WorkerState, WorkerTransition};
 
     #[test]
     fn prune_drops_old_jobs_and_events_but_keeps_current_worker_states() {
-        let mut m = Metrics::default();
+        let mut m = FeedLog::default();
         let done = |id: &str, end| JobRecord {
             status: JobStatus::Completed,
             started_at: Some(end - 10),
             completed_at: Some(end),
             ..JobRecord::queued(id, end - 20)
         };
-        m.apply(Change::Job(done("old", 100)));
-        m.apply(Change::Job(done("new", 1_000)));
-        m.apply(Change::Job(JobRecord::queued("waiting-long", 50)));
+        m.apply_ok(Change::Job(done("old", 100)));
+        m.apply_ok(Change::Job(done("new", 1_000)));
+        m.apply_ok(Change::Job(JobRecord::queued("waiting-long", 50)));
         let t = |w: &str, at| {
             Change::Transition(WorkerTransition {
                 worker_id: w.into(),
@@ -250,9 +285,9 @@ mod prune_tests {
                 at,
             })
         };
-        m.apply(t("a", 10));
-        m.apply(t("a", 20));
-        m.apply(t("b", 900));
+        m.apply_ok(t("a", 10));
+        m.apply_ok(t("a", 20));
+        m.apply_ok(t("b", 900));
         m.prune(500);
         let ids: Vec<String> = (0..m.store().len() as u32)
             .map(|r| m.store().id(r))

@@ -1,0 +1,192 @@
+// The Metrics tab against a real endpoint-server: the numbers equal those computed
+// independently from the server's records; live updates; every fault is named and
+// recovered from.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, submit, openPanel, waitForText, waitForContains } from './harness.mjs';
+import { startFaultProxy } from './fault-proxy.mjs';
+
+/** numpy's default percentile (type 7, linear). */
+function percentile(values, q) {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  const h = (s.length - 1) * q;
+  const lo = Math.floor(h);
+  const hi = Math.min(lo + 1, s.length - 1);
+  return s[lo] + (h - lo) * (s[hi] - s[lo]);
+}
+
+async function dataValue(page, testid) {
+  return page.getAttribute(`[data-testid="${testid}"]`, 'data-value');
+}
+
+async function waitSettled(server, n) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const h = await (await fetch(`${server.url}/v2/local/health`)).json();
+    if (h.jobs.completed + h.jobs.failed >= n && h.jobs.inQueue === 0 && h.jobs.inProgress === 0) return;
+    if (Date.now() > deadline) throw new Error(`jobs did not finish: ${JSON.stringify(h.jobs)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test('the numbers shown equal those computed independently from the server records', async () => {
+  const server = await startServer({ workers: 3 });
+  const n = 40;
+  for (let i = 0; i < n; i++) await submit(server.url, { sleepMs: 20 + ((i * 37) % 400), fail: i % 9 === 4 });
+  await waitSettled(server, n);
+  // Refresh off: one snapshot, so the page and our computation see the same records.
+  const { browser, page, problems } = await openPanel(`${server.url}/?endpoint=local&range=15m&refresh=off&tz=utc`);
+  try {
+    await waitForText(page, 'poll-state', 'Live');
+    await waitForText(page, 'total-received', String(n));
+    const from = Number(await page.getAttribute('[data-testid="metrics"]', 'data-from'));
+    const to = Number(await page.getAttribute('[data-testid="metrics"]', 'data-to'));
+    assert.ok(to - from === 15 * 60_000, `a 15-minute window, got ${from}..${to}`);
+    const snap = await (await fetch(`${server.url}/v2/local/metrics/snapshot?from=${from}&to=${to}&format=json`)).json();
+    const inW = (t) => t !== undefined && t !== null && t >= from && t < to;
+    const jobs = snap.jobs;
+    const ended = (s) => jobs.filter((j) => j.status === s && inW(j.completedAt)).length;
+    const expected = {
+      'total-received': jobs.filter((j) => inW(j.submittedAt)).length,
+      'total-completed': ended('COMPLETED'),
+      'total-failed': ended('FAILED'),
+      'total-cancelled': ended('CANCELLED'),
+      'total-timed-out': ended('TIMED_OUT'),
+      'cold-start-count': snap.coldStarts.filter((c) => inW(c.readyAt)).length,
+    };
+    assert.equal(expected['total-received'], n);
+    assert.ok(expected['total-failed'] > 0);
+    for (const [id, want] of Object.entries(expected)) {
+      assert.equal(Number(await dataValue(page, id)), want, id);
+    }
+    const exec = jobs.filter((j) => j.startedAt != null && inW(j.completedAt) && j.executionTime != null).map((j) => j.executionTime);
+    const delay = jobs.filter((j) => inW(j.startedAt)).map((j) => j.delayTime);
+    const cold = snap.coldStarts.filter((c) => inW(c.readyAt)).map((c) => c.duration);
+    for (const [name, xs] of [['execution', exec], ['delay', delay], ['cold-start', cold]]) {
+      assert.ok(xs.length > 0, `${name}: some samples`);
+      for (const [q, label] of [[0.7, 'p70'], [0.9, 'p90'], [0.98, 'p98']]) {
+        const got = Number(await dataValue(page, `${name}-${label}`));
+        const want = percentile(xs, q);
+        assert.ok(Math.abs(got - want) < 1e-9, `${name} ${label}: panel ${got}, independent ${want}`);
+      }
+    }
+    // Every chart is drawn, each by one ECharts instance.
+    const drawn = await page.evaluate(() => [...document.querySelectorAll('.chart')].map((el) => {
+      const c = el.querySelector('canvas');
+      if (!c) return 'no canvas';
+      const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let inked = 0;
+      for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) inked++;
+      return inked > 500 ? 'ok' : `only ${inked} pixels`;
+    }));
+    assert.deepEqual(drawn, Array(7).fill('ok'));
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
+
+test('new jobs appear live, the URL keeps the view, and the instances are reused', async () => {
+  const server = await startServer({ workers: 1 });
+  const { browser, page, problems } = await openPanel(`${server.url}/?endpoint=local&range=15m&refresh=1s`);
+  try {
+    await waitForText(page, 'poll-state', 'Live');
+    await waitForText(page, 'total-received', '0');
+    await submit(server.url, { sleepMs: 6000 });
+    await waitForText(page, 'stat-in-progress', '1');
+    for (let i = 0; i < 3; i++) await submit(server.url, { sleepMs: 10 });
+    await waitForText(page, 'stat-in-queue', '3');
+    await waitForText(page, 'total-received', '4');
+    await waitForText(page, 'total-completed', '4', 30_000);
+    await waitForText(page, 'stat-in-queue', '0');
+    const instances = await page.evaluate(() => document.querySelectorAll('[_echarts_instance_]').length);
+    assert.equal(instances, 7, 'one instance per chart after many refreshes');
+
+    // Controls write the URL; a reload restores the same view.
+    await page.selectOption('[data-testid="range-picker"]', '6h');
+    await page.selectOption('[data-testid="tz-picker"]', 'utc');
+    await page.selectOption('[data-testid="theme-picker"]', 'dark');
+    await page.waitForFunction(() => location.search.includes('range=6h'));
+    const url = page.url();
+    assert.match(url, /endpoint=local/);
+    assert.match(url, /tz=utc/);
+    assert.match(url, /theme=dark/);
+    await page.reload();
+    await waitForText(page, 'poll-state', 'Live');
+    assert.equal(await page.inputValue('[data-testid="range-picker"]'), '6h');
+    assert.equal(await page.inputValue('[data-testid="tz-picker"]'), 'utc');
+    assert.equal(await page.getAttribute('html', 'data-theme'), 'dark');
+    const to = Number(await page.getAttribute('[data-testid="metrics"]', 'data-to'));
+    const from = Number(await page.getAttribute('[data-testid="metrics"]', 'data-from'));
+    assert.equal(to - from, 6 * 3_600_000);
+    await waitForText(page, 'total-received', '4');
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
+
+test('every fault is named on screen, the last data stays, and the panel recovers', async () => {
+  const server = await startServer({ workers: 1 });
+  const proxy = await startFaultProxy(server.url);
+  for (let i = 0; i < 3; i++) await submit(server.url, { sleepMs: 10 });
+  const { browser, page, problems } = await openPanel(`${proxy.url}/?endpoint=local&range=15m&refresh=1s`);
+  try {
+    await waitForText(page, 'poll-state', 'Live');
+    await waitForText(page, 'total-received', '3');
+    const faults = [
+      ['down', 'Cannot reach the endpoint server'],
+      ['401', 'HTTP 401: API key missing or not accepted'],
+      ['403', 'HTTP 403: this API key may not read this endpoint'],
+      ['404', 'HTTP 404: no such endpoint: no endpoint named `local`'],
+      ['429', 'HTTP 429: rate limited by the server: rate limit of /metrics exceeded (server asks to wait 1 s)'],
+      ['500', 'HTTP 500: server error: internal error'],
+      ['503', 'HTTP 503: server error: <html>Service Unavailable</html>'],
+      ['malformed', 'The server sent a response the panel cannot read: expected ident at line 1 column 2'],
+      ['truncated', 'The server sent a response the panel cannot read: EOF while parsing'],
+      ['invalid', 'The server sent an invalid record: delayTime of job `bad-job` is negative'],
+      ['hang', 'The endpoint server did not answer within 10 s'],
+    ];
+    for (const [mode, message] of faults) {
+      proxy.setMode(mode);
+      await waitForContains(page, 'poll-error', message, 30_000);
+      assert.equal(await page.textContent('[data-testid="poll-state"]'), 'Stale', mode);
+      assert.equal(await dataValue(page, 'total-received'), '3', `${mode}: last good data kept`);
+      proxy.setMode('pass');
+      await waitForText(page, 'poll-state', 'Live', 40_000);
+      assert.equal(await page.$('[data-testid="poll-error"]'), null, `${mode}: error cleared`);
+    }
+    // And it is still following the feed.
+    await submit(server.url, { sleepMs: 10 });
+    await waitForText(page, 'total-received', '4');
+    // The only console errors are the failed requests we caused.
+    const unexpected = problems.filter((p) => !/Failed to load resource|ERR_EMPTY_RESPONSE|ERR_CONNECTION|net::/.test(p));
+    assert.deepEqual(unexpected, []);
+  } finally {
+    await browser.close();
+    await proxy.stop();
+    await server.stop();
+  }
+});
+
+test('the Demo endpoint is the default and is labelled as such', async () => {
+  const server = await startServer({ workers: 0 });
+  const { browser, page, problems } = await openPanel(`${server.url}/`);
+  try {
+    await waitForText(page, 'poll-state', 'Live', 30_000);
+    assert.equal(await page.textContent('[data-testid="demo-badge"]'), 'Demo');
+    assert.match(await page.textContent('[data-testid="demo-note"]'), /simulated in this browser/);
+    assert.match(await page.inputValue('[data-testid="endpoint-picker"]'), /^demo$/);
+    // A day of history: thousands of jobs in the last hour's window.
+    const received = Number(await dataValue(page, 'total-received'));
+    assert.ok(received > 500, `demo received ${received}`);
+    assert.ok(Number(await dataValue(page, 'execution-p98')) > 0);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});

@@ -1,0 +1,372 @@
+//! Everything a view is, held in the page URL so that a reload or a shared link
+//! restores it: `?endpoint=local&api=https://host&range=1h&bucket=auto&refresh=5s&tab=metrics&tz=utc&theme=dark`.
+//!
+//! Every parameter is optional; unknown or invalid values keep their defaults and
+//! produce a warning. The API key never goes in the URL (it would end up in logs,
+//! history and shared links).
+
+use crate::range::{self, Range};
+
+/// Which endpoint the panel shows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EndpointRef {
+    /// The Demo endpoint simulated in this browser.
+    Demo,
+    /// An endpoint server's endpoint.
+    Http {
+        /// API base URL without a trailing slash; empty means same origin.
+        api_base: String,
+        /// Endpoint id in `/v2/{id}/...`.
+        id: String,
+    },
+}
+
+impl EndpointRef {
+    /// A short name for pickers and headers.
+    pub fn label(&self) -> String {
+        match self {
+            EndpointRef::Demo => "Demo (simulated in this browser)".into(),
+            EndpointRef::Http { api_base, id } if api_base.is_empty() => id.clone(),
+            EndpointRef::Http { api_base, id } => format!("{id} @ {api_base}"),
+        }
+    }
+
+    /// A stable key (settings, API keys, the picker's values).
+    pub fn key(&self) -> String {
+        match self {
+            EndpointRef::Demo => "demo".into(),
+            EndpointRef::Http { api_base, id } => format!("{api_base}|{id}"),
+        }
+    }
+
+    /// Reads [`EndpointRef::key`]'s form.
+    pub fn from_key(k: &str) -> Option<EndpointRef> {
+        if k == "demo" {
+            return Some(EndpointRef::Demo);
+        }
+        let (api_base, id) = k.rsplit_once('|')?;
+        is_valid_endpoint_id(id).then(|| EndpointRef::Http {
+            api_base: api_base.to_string(),
+            id: id.to_string(),
+        })
+    }
+}
+
+/// The panel's tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tab {
+    /// The charts.
+    #[default]
+    Metrics,
+    /// Endpoints and keys.
+    Settings,
+}
+
+/// How times are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeZone {
+    /// The browser's time zone.
+    #[default]
+    Local,
+    /// UTC.
+    Utc,
+}
+
+/// Colour theme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Theme {
+    /// Follow the system (`prefers-color-scheme`).
+    #[default]
+    System,
+    /// Light.
+    Light,
+    /// Dark.
+    Dark,
+}
+
+impl Theme {
+    /// URL and `data-theme` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Theme::System => "system",
+            Theme::Light => "light",
+            Theme::Dark => "dark",
+        }
+    }
+}
+
+/// Auto-refresh choices, ms (`None`: off).
+pub const REFRESH_CHOICES: [Option<u32>; 6] = [
+    None,
+    Some(2_000),
+    Some(5_000),
+    Some(10_000),
+    Some(30_000),
+    Some(60_000),
+];
+
+/// The state of a view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewState {
+    /// The endpoint shown.
+    pub endpoint: EndpointRef,
+    /// The time range.
+    pub range: Range,
+    /// Bucket width override, ms (`None`: automatic).
+    pub bucket: Option<i64>,
+    /// Auto-refresh interval, ms (`None`: off).
+    pub refresh: Option<u32>,
+    /// The tab shown.
+    pub tab: Tab,
+    /// Time zone of labels.
+    pub tz: TimeZone,
+    /// Colour theme.
+    pub theme: Theme,
+}
+
+impl Default for ViewState {
+    fn default() -> Self {
+        ViewState {
+            endpoint: EndpointRef::Demo,
+            range: Range::default(),
+            bucket: None,
+            refresh: Some(5_000),
+            tab: Tab::Metrics,
+            tz: TimeZone::Local,
+            theme: Theme::System,
+        }
+    }
+}
+
+impl ViewState {
+    /// Reads a query string (with or without the leading `?`). Unknown or invalid
+    /// values keep their defaults; the warnings say which and why.
+    pub fn from_query(query: &str) -> (Self, Vec<String>) {
+        let mut v = ViewState::default();
+        let mut warnings = Vec::new();
+        let mut api_base = String::new();
+        let mut endpoint_id: Option<String> = None;
+        for pair in query
+            .trim_start_matches('?')
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decode(value);
+            let mut warn = |e: String| warnings.push(format!("ignored {key} `{value}`: {e}"));
+            match key {
+                "endpoint" if value == "demo" => endpoint_id = None,
+                "endpoint" if is_valid_endpoint_id(&value) => endpoint_id = Some(value.clone()),
+                "endpoint" => warn("use letters, digits, `-` and `_` only".into()),
+                "api" => api_base = value.trim_end_matches('/').to_string(),
+                "range" => match Range::parse(&value) {
+                    Ok(r) => v.range = r,
+                    Err(e) => warn(e),
+                },
+                "bucket" if value == "auto" => v.bucket = None,
+                "bucket" => match range::parse_duration(&value) {
+                    Ok(ms) if ms >= 1_000 => v.bucket = Some(ms),
+                    Ok(_) => warn("buckets are at least 1 s".into()),
+                    Err(e) => warn(e),
+                },
+                "refresh" => match parse_interval(&value) {
+                    Ok(ms) => v.refresh = ms,
+                    Err(e) => warn(e),
+                },
+                "tab" => match value.as_str() {
+                    "metrics" => v.tab = Tab::Metrics,
+                    "settings" => v.tab = Tab::Settings,
+                    _ => warn("use metrics or settings".into()),
+                },
+                "tz" => match value.as_str() {
+                    "utc" => v.tz = TimeZone::Utc,
+                    "local" => v.tz = TimeZone::Local,
+                    _ => warn("use utc or local".into()),
+                },
+                "theme" => match value.as_str() {
+                    "system" => v.theme = Theme::System,
+                    "light" => v.theme = Theme::Light,
+                    "dark" => v.theme = Theme::Dark,
+                    _ => warn("use system, light or dark".into()),
+                },
+                _ => {}
+            }
+        }
+        if let Some(id) = endpoint_id {
+            v.endpoint = EndpointRef::Http { api_base, id };
+        }
+        (v, warnings)
+    }
+
+    /// The query string (with `?`) that [`ViewState::from_query`] reads back; default
+    /// values are left out so links stay short.
+    pub fn to_query(&self) -> String {
+        let d = ViewState::default();
+        let mut parts: Vec<String> = Vec::new();
+        match &self.endpoint {
+            EndpointRef::Demo => {}
+            EndpointRef::Http { api_base, id } => {
+                parts.push(format!("endpoint={}", percent_encode(id)));
+                if !api_base.is_empty() {
+                    parts.push(format!("api={}", percent_encode(api_base)));
+                }
+            }
+        }
+        if self.range != d.range {
+            parts.push(format!("range={}", self.range.to_param()));
+        }
+        if let Some(b) = self.bucket {
+            parts.push(format!("bucket={}", range::format_duration(b)));
+        }
+        if self.refresh != d.refresh {
+            parts.push(format!("refresh={}", format_interval(self.refresh)));
+        }
+        if self.tab == Tab::Settings {
+            parts.push("tab=settings".into());
+        }
+        if self.tz == TimeZone::Utc {
+            parts.push("tz=utc".into());
+        }
+        if self.theme != Theme::System {
+            parts.push(format!("theme={}", self.theme.as_str()));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+}
+
+/// Endpoint ids are path segments: letters, digits, `-` and `_`.
+pub fn is_valid_endpoint_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Refresh intervals below this would hammer the server; they are raised to it.
+pub const MIN_REFRESH_MS: u32 = 1_000;
+
+/// Parses `off`, `2s`, `1m` (or a bare number of ms).
+pub fn parse_interval(s: &str) -> Result<Option<u32>, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") || s == "0" {
+        return Ok(None);
+    }
+    let ms = if s.chars().all(|c| c.is_ascii_digit()) {
+        s.parse::<i64>().map_err(|_| "not a number".to_string())?
+    } else {
+        range::parse_duration(s)?
+    };
+    let ms = u32::try_from(ms).map_err(|_| "interval is too long".to_string())?;
+    Ok(Some(ms.max(MIN_REFRESH_MS)))
+}
+
+/// `off`, `5s`, `1m`.
+pub fn format_interval(ms: Option<u32>) -> String {
+    ms.map_or_else(|| "off".into(), |ms| range::format_duration(i64::from(ms)))
+}
+
+/// Decodes `%XX` escapes and `+` (as in form-encoded query strings).
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Escapes everything but unreserved characters and `:` `/` (readable URLs in links).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~:/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_the_demo_and_an_empty_query() {
+        let (v, w) = ViewState::from_query("");
+        assert_eq!(v, ViewState::default());
+        assert_eq!(v.endpoint, EndpointRef::Demo);
+        assert!(w.is_empty());
+        assert_eq!(v.to_query(), "");
+    }
+
+    #[test]
+    fn every_field_round_trips() {
+        let v = ViewState {
+            endpoint: EndpointRef::Http {
+                api_base: "https://gpu.example.com:8443/api".into(),
+                id: "sdxl-prod".into(),
+            },
+            range: Range::Custom {
+                from: 1_700_000_000_000,
+                to: 1_700_003_600_000,
+            },
+            bucket: Some(60_000),
+            refresh: None,
+            tab: Tab::Settings,
+            tz: TimeZone::Utc,
+            theme: Theme::Dark,
+        };
+        let q = v.to_query();
+        assert_eq!(ViewState::from_query(&q), (v, vec![]));
+        assert!(q.contains("api=https://gpu.example.com:8443/api"), "{q}");
+    }
+
+    #[test]
+    fn invalid_values_keep_defaults_and_warn() {
+        let (v, w) =
+            ViewState::from_query("?endpoint=../etc&refresh=3x&range=9d&tz=mars&bucket=1ms");
+        assert_eq!(v, ViewState::default());
+        assert_eq!(w.len(), 5, "{w:?}");
+        assert!(w[0].starts_with("ignored endpoint `../etc`"));
+        assert!(w[2].contains("7 days"));
+    }
+
+    #[test]
+    fn intervals_and_percent_coding() {
+        assert_eq!(parse_interval("off"), Ok(None));
+        assert_eq!(parse_interval("2s"), Ok(Some(2_000)));
+        assert_eq!(parse_interval("1m"), Ok(Some(60_000)));
+        assert_eq!(parse_interval("10"), Ok(Some(MIN_REFRESH_MS)));
+        assert_eq!(format_interval(Some(30_000)), "30s");
+        assert_eq!(percent_decode("a%20b+c%2x"), "a b c%2x");
+        assert_eq!(percent_decode(&percent_encode("a b&c=d|é")), "a b&c=d|é");
+        let e = EndpointRef::Http {
+            api_base: "http://h:1".into(),
+            id: "x".into(),
+        };
+        assert_eq!(EndpointRef::from_key(&e.key()), Some(e));
+        assert_eq!(EndpointRef::from_key("demo"), Some(EndpointRef::Demo));
+    }
+}
