@@ -190,3 +190,28 @@ test('the Demo endpoint is the default and is labelled as such', async () => {
     await server.stop();
   }
 });
+
+test('an API key set in Settings is used, kept in sessionStorage, and never put in the URL', async () => {
+  const key = 'e2e-secret-key-123';
+  const server = await startServer({ workers: 0, extraArgs: ['--api-key', key] });
+  const { browser, page, problems } = await openPanel(`${server.url}/?endpoint=local&refresh=1s`);
+  try {
+    await waitForContains(page, 'poll-error', 'HTTP 401: API key missing or not accepted');
+    await page.click('[data-testid="tab-settings"]');
+    await page.fill('[data-testid="add-endpoint-id"]', 'local');
+    await page.fill('[data-testid="add-endpoint-key"]', key);
+    await page.click('[data-testid="add-endpoint-submit"]');
+    await waitForText(page, 'poll-state', 'Live', 30_000);
+    await waitForText(page, 'total-received', '0');
+    assert.ok(!page.url().includes(key), 'the key is not in the URL');
+    const stored = await page.evaluate(() => ({ session: { ...sessionStorage }, local: { ...localStorage } }));
+    assert.ok(Object.values(stored.session).includes(key), 'kept for this tab');
+    assert.ok(!Object.values(stored.local).includes(key), 'not remembered unless asked');
+    assert.ok(Object.keys(stored.local).some((k) => k === 'endpoint-metrics.endpoints'), 'the endpoint is saved');
+    const unexpected = problems.filter((p) => !p.includes('401'));
+    assert.deepEqual(unexpected, []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});

@@ -50,6 +50,8 @@ fn describe(e: &JsValue) -> String {
 pub struct Chart {
     instance: Instance,
     _formatter: Closure<dyn Fn(JsValue) -> String>,
+    /// The option last set, as JSON: an unchanged chart is not updated again.
+    last: std::cell::RefCell<String>,
 }
 
 impl Chart {
@@ -80,12 +82,17 @@ impl Chart {
         Ok(Chart {
             instance,
             _formatter: formatter,
+            last: Default::default(),
         })
     }
 
     /// Replaces the chart's option (series, axes, colours), keeping the instance.
     pub fn set_option(&self, option: &serde_json::Value) -> Result<(), String> {
-        let js = js_sys::JSON::parse(&option.to_string()).map_err(|e| describe(&e))?;
+        let text = option.to_string();
+        if *self.last.borrow() == text {
+            return Ok(());
+        }
+        let js = js_sys::JSON::parse(&text).map_err(|e| describe(&e))?;
         if let Ok(tooltip) = js_sys::Reflect::get(&js, &"tooltip".into())
             && tooltip.is_object()
         {
@@ -96,12 +103,21 @@ impl Chart {
             );
         }
         let opts = js_sys::Object::new();
-        // Series come and go (legend, filling bucket): replace rather than merge.
-        let _ = js_sys::Reflect::set(&opts, &"notMerge".into(), &JsValue::TRUE);
-        let _ = js_sys::Reflect::set(&opts, &"lazyUpdate".into(), &JsValue::TRUE);
+        // Series come and go (the filling bucket's dashed twin): replace the series
+        // list, merge the rest (axes, legend, grid are updated, not rebuilt).
+        let _ = js_sys::Reflect::set(
+            &opts,
+            &"replaceMerge".into(),
+            &js_sys::Array::of1(&"series".into()),
+        );
+        // Update now (not on the next frame), so a refresh's cost is measured where it
+        // happens; ECharts still paints on the next animation frame.
+        let _ = js_sys::Reflect::set(&opts, &"lazyUpdate".into(), &JsValue::FALSE);
         self.instance
             .set_option_js(&js, &opts)
-            .map_err(|e| describe(&e))
+            .map_err(|e| describe(&e))?;
+        *self.last.borrow_mut() = text;
+        Ok(())
     }
 
     /// Fits the chart to its element's new size.

@@ -132,13 +132,15 @@ impl MetricsData {
     }
 
     /// Moves to `window` (a slide, or a new bucket width): rebuilds the aggregation
-    /// from the records held. Does nothing if the window is unchanged.
-    pub fn set_window(&mut self, window: Window) {
-        if window != self.window {
-            self.window = window;
-            self.compact();
-            self.rebuild();
+    /// from the records held, and says so. Does nothing if the window is unchanged.
+    pub fn set_window(&mut self, window: Window) -> bool {
+        if window == self.window {
+            return false;
         }
+        self.window = window;
+        self.compact();
+        self.rebuild();
+        true
     }
 
     /// The numbers of every bucket and of the whole window.

@@ -81,6 +81,7 @@ impl Source {
     pub async fn snapshot(&self, from: i64, to: i64, now: i64) -> Result<Snapshot, FetchError> {
         match self {
             Source::Demo(demo) => {
+                crate::time::mark("em-body");
                 let mut d = demo.borrow_mut();
                 d.advance(now);
                 Ok(d.snapshot(from, to))
@@ -106,6 +107,7 @@ impl Source {
     pub async fn changes(&self, cursor: u64, now: i64) -> Result<Changes, FetchError> {
         match self {
             Source::Demo(demo) => {
+                crate::time::mark("em-body");
                 let mut d = demo.borrow_mut();
                 d.advance(now);
                 d.changes_since(cursor, CHANGES_LIMIT)

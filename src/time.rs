@@ -11,6 +11,23 @@ pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
+/// `performance.mark(name)`: the benchmarks read these marks (docs/benchmarks.md).
+pub fn mark(name: &str) {
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = p.mark(name);
+    }
+}
+
+/// `performance.measure(name, start_mark)`; with no start mark, from the page's start.
+pub fn measure(name: &str, start_mark: Option<&str>) {
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = match start_mark {
+            Some(s) => p.measure_with_start_mark(name, s),
+            None => p.measure(name),
+        };
+    }
+}
+
 /// Offset of `tz` from UTC at instant `ms`, in ms.
 pub fn offset_ms(ms: i64, tz: TimeZone) -> i64 {
     match tz {

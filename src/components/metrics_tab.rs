@@ -78,6 +78,7 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
     spawn_local(async move {
         let mut source: Option<(EndpointRef, Option<String>, Source)> = None;
         let mut data: Option<MetricsData> = None;
+        let mut first_render = true;
         // Let the page paint before the Demo plays its day of history.
         gloo_timers::future::TimeoutFuture::new(20).await;
         while alive.get() {
@@ -115,11 +116,20 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
             match result {
                 Ok(()) => {
                     if let Some(d) = data.as_mut() {
+                        let agg = Arc::new(d.result());
+                        crate::time::measure("em-aggregate", Some("em-body"));
                         feed.at.set(now as i64);
-                        feed.agg.set(Some(Arc::new(d.result())));
+                        feed.agg.set(Some(agg));
                         feed.now.set(Some(d.now()));
                     }
                     feed.poll.update(|p| p.record_ok(now));
+                    // Let the effects (text, charts' setOption) run, then measure the
+                    // main-thread work since the answer's body arrived.
+                    leptos::task::tick().await;
+                    crate::time::measure("em-refresh", Some("em-body"));
+                    if std::mem::take(&mut first_render) {
+                        crate::time::measure("em-first-render", None);
+                    }
                 }
                 Err(FetchError::Http { status: 410, .. }) => {
                     // The feed moved past our cursor: take a new snapshot now.
@@ -160,7 +170,12 @@ async fn refresh(
                     break;
                 }
             }
-            d.set_window(window);
+            if d.set_window(window) {
+                crate::time::mark("em-slide");
+                // A rebuild (tens of ms at a million jobs): give the browser the main
+                // thread before the charts update, so neither makes one long task.
+                gloo_timers::future::TimeoutFuture::new(0).await;
+            }
         }
         _ => {
             let from = window.from.max(window.to - MAX_RANGE_MS);

@@ -172,11 +172,13 @@ fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// `cargo xtask bench [--wasm-only | --server-only] [--jobs N]`: the server (start-up
-/// and RSS with N stored jobs, snapshot, wrk), criterion natively, then the same
-/// aggregation in headless Chromium beside the d3-array baseline.
+/// `cargo xtask bench [--wasm-only | --server-only | --panel-only] [--jobs N]`: the
+/// server (start-up and RSS with N stored jobs, snapshot, wrk), criterion natively, the
+/// same aggregation in headless Chromium beside the d3-array baseline, then the panel
+/// itself against the server (first render, refresh, long tasks, wasm size).
 fn bench(args: &[String]) -> Result<(), String> {
     setup::run()?;
+    let panel_only = args.iter().any(|a| a == "--panel-only");
     let wasm_only = args.iter().any(|a| a == "--wasm-only");
     let server_only = args.iter().any(|a| a == "--server-only");
     let jobs = args
@@ -185,6 +187,9 @@ fn bench(args: &[String]) -> Result<(), String> {
         .and_then(|i| args.get(i + 1))
         .cloned()
         .unwrap_or_else(|| "1000000".into());
+    if panel_only {
+        return bench_panel(&jobs);
+    }
     if !wasm_only {
         sh(
             "cargo",
@@ -245,5 +250,31 @@ fn bench(args: &[String]) -> Result<(), String> {
     ] {
         std::fs::copy(root().join(from), out.join(to)).map_err(|e| format!("copy {from}: {e}"))?;
     }
-    sh("node", &["crates/core-bench/run.mjs", &out_s, &jobs, "7"])
+    sh("node", &["crates/core-bench/run.mjs", &out_s, &jobs, "7"])?;
+    if !wasm_only {
+        bench_panel(&jobs)?;
+    }
+    Ok(())
+}
+
+/// The Metrics tab in headless Chromium against a release endpoint-server holding
+/// `jobs` jobs: first render, refresh cost, long tasks, wasm size (e2e/panel-bench.mjs).
+fn bench_panel(jobs: &str) -> Result<(), String> {
+    sh(
+        "cargo",
+        &["build", "--quiet", "--release", "-p", "endpoint-server"],
+    )?;
+    sh("trunk", &["build", "--release"])?;
+    let bin = target_dir().join("release/endpoint-server");
+    let status = std::process::Command::new("node")
+        .args(["e2e/panel-bench.mjs", jobs, "5"])
+        .current_dir(root())
+        .env("E2E_SERVER_BIN", &bin)
+        .status()
+        .map_err(|e| format!("node: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("panel bench failed: {status}"))
+    }
 }
