@@ -215,3 +215,34 @@ test('an API key set in Settings is used, kept in sessionStorage, and never put 
     await server.stop();
   }
 });
+
+test('controls are reachable and usable from the keyboard, and every chart is labelled', async () => {
+  const server = await startServer({ workers: 0 });
+  const { browser, page, problems } = await openPanel(`${server.url}/?refresh=off`);
+  try {
+    await waitForText(page, 'poll-state', 'Live', 30_000);
+    // Tab from the top of the page to the range picker, then change it with the keyboard.
+    let reached = false;
+    for (let i = 0; i < 15 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate(() => document.activeElement?.dataset.testid === 'range-picker');
+    }
+    assert.ok(reached, 'the range picker is reachable with Tab');
+    await page.keyboard.press('ArrowDown');
+    await page.waitForFunction(() => location.search.includes('range='));
+    // Every chart has an accessible name, and its numbers are text.
+    const charts = await page.$$eval('.chart', (els) => els.map((e) => [e.getAttribute('role'), e.getAttribute('aria-label') ?? '']));
+    assert.equal(charts.length, 7);
+    for (const [role, label] of charts) {
+      assert.equal(role, 'img');
+      assert.ok(label.length > 40, `a descriptive label: "${label}"`);
+    }
+    // Every control has a visible label.
+    const unlabelled = await page.$$eval('.controls select', (els) => els.filter((e) => !e.closest('label')?.textContent.trim()).length);
+    assert.equal(unlabelled, 0);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
