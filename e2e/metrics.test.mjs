@@ -180,9 +180,10 @@ test('the Demo endpoint is the default and is labelled as such', async () => {
     assert.equal(await page.textContent('[data-testid="demo-badge"]'), 'Demo');
     assert.match(await page.textContent('[data-testid="demo-note"]'), /simulated in this browser/);
     assert.match(await page.inputValue('[data-testid="endpoint-picker"]'), /^demo$/);
-    // A day of history: thousands of jobs in the last hour's window.
+    // A day of history: hundreds of jobs in the last hour's window even at the
+    // trough of the Demo's daily wave (0.4/s x 0.4 = about 580 an hour).
     const received = Number(await dataValue(page, 'total-received'));
-    assert.ok(received > 500, `demo received ${received}`);
+    assert.ok(received > 200, `demo received ${received}`);
     assert.ok(Number(await dataValue(page, 'execution-p98')) > 0);
     assert.deepEqual(problems, []);
   } finally {
