@@ -262,6 +262,38 @@ pub fn option(agg: &Aggregation, ctx: &Ctx, kind: Kind, unit: Unit, series: &[Se
     })
 }
 
+/// A count series: legend name, palette index, and the count of a bucket.
+pub type CountSeries = (&'static str, usize, fn(&endpoint_core::BucketStats) -> u64);
+
+/// The option of a chart of counts (future buckets are gaps).
+pub fn counts_option(agg: &Aggregation, ctx: &Ctx, kind: Kind, series: &[CountSeries]) -> Value {
+    let series: Vec<Series> = series
+        .iter()
+        .map(|&(name, color, pick)| Series {
+            name,
+            color,
+            values: counts(agg, ctx.now, pick),
+        })
+        .collect();
+    option(agg, ctx, kind, Unit::Count, &series)
+}
+
+/// The tooltip of bucket `i` of a chart of counts.
+pub fn counts_tooltip(agg: &Aggregation, ctx: &Ctx, i: usize, series: &[CountSeries]) -> String {
+    let Some(b) = agg.buckets.get(i) else {
+        return String::new();
+    };
+    let rows: Vec<TipRow> = series
+        .iter()
+        .map(|&(name, color, pick)| TipRow {
+            color: ctx.palette.color(color).to_string(),
+            name: name.into(),
+            value: fmt_count(pick(b)),
+        })
+        .collect();
+    tooltip(agg, ctx, i, &rows, None)
+}
+
 /// One line of a tooltip: colour, name, value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TipRow {

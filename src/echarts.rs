@@ -49,7 +49,7 @@ fn describe(e: &JsValue) -> String {
 /// A chart in an element.
 pub struct Chart {
     instance: Instance,
-    _formatter: Closure<dyn Fn(JsValue) -> String>,
+    formatter: Closure<dyn Fn(JsValue) -> String>,
     /// The option last set, as JSON: an unchanged chart is not updated again.
     last: std::cell::RefCell<String>,
 }
@@ -81,7 +81,7 @@ impl Chart {
         });
         Ok(Chart {
             instance,
-            _formatter: formatter,
+            formatter,
             last: Default::default(),
         })
     }
@@ -99,7 +99,7 @@ impl Chart {
             let _ = js_sys::Reflect::set(
                 &tooltip,
                 &"formatter".into(),
-                self._formatter.as_ref().unchecked_ref(),
+                self.formatter.as_ref().unchecked_ref(),
             );
         }
         let opts = js_sys::Object::new();

@@ -87,11 +87,6 @@ impl MetricsData {
         self.window
     }
 
-    /// The records held.
-    pub fn store(&self) -> &JobStore {
-        &self.store
-    }
-
     /// Whether `window` can be served from the records held (else take a snapshot).
     pub fn covers(&self, window: &Window) -> bool {
         window.from >= self.covered_from && (self.live || window.to <= self.covered_to)
@@ -209,29 +204,10 @@ impl MetricsData {
                 .filter(|&row| keep(&self.store.row(row)))
                 .collect();
             if rows.len() * 2 < self.store.len() {
-                let mut store = JobStore::with_capacity(rows.len());
-                for row in rows {
-                    let _ = store.upsert(&self.store.record(row));
-                }
-                self.store = store;
+                self.store = self.store.select(&rows);
             }
         }
-        // Each worker's state at `from` is its last transition before it.
-        let mut last: HashMap<&str, usize> = HashMap::new();
-        for (i, t) in self.events.transitions.iter().enumerate() {
-            if t.at < from {
-                last.insert(t.worker_id.as_str(), i);
-            }
-        }
-        let latest: std::collections::HashSet<usize> = last.into_values().collect();
-        let mut i = 0;
-        self.events.transitions.retain(|t| {
-            let k = t.at >= from || latest.contains(&i);
-            i += 1;
-            k
-        });
-        self.events.cold_starts.retain(|c| c.ready_at >= from);
-        self.events.deliveries.retain(|d| d.at >= from);
+        self.events.prune_before(from);
         self.covered_from = self.covered_from.max(from);
     }
 }

@@ -72,11 +72,6 @@ impl Source {
         }
     }
 
-    /// True for the Demo endpoint.
-    pub fn is_demo(&self) -> bool {
-        matches!(self, Source::Demo(_))
-    }
-
     /// The records of `[from, to)` and the cursor to follow changes from.
     pub async fn snapshot(&self, from: i64, to: i64, now: i64) -> Result<Snapshot, FetchError> {
         match self {

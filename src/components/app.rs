@@ -47,13 +47,16 @@ pub fn App() -> impl IntoView {
     let feed = Feed::new();
     follow(view, key_version.into(), feed);
 
-    let ctx = Signal::derive(move || {
+    // getComputedStyle only when the theme or the system scheme changes, not on
+    // every refresh.
+    let palette = Memo::new(move |_| {
         scheme_version.get();
-        Ctx {
-            tz: view.with(|v| v.tz),
-            now: feed.at.get(),
-            palette: read_palette(),
-        }
+        read_palette()
+    });
+    let ctx = Signal::derive(move || Ctx {
+        tz: view.with(|v| v.tz),
+        now: feed.at.get(),
+        palette: palette.get(),
     });
     let endpoints = Signal::derive(move || {
         let mut list = vec![EndpointRef::Demo];
@@ -87,24 +90,22 @@ pub fn App() -> impl IntoView {
                 </span>
             </Show>
             <nav class="tabs" aria-label="Views">
-                <button
-                    type="button"
-                    class="tab"
-                    aria-pressed=move || (tab() == Tab::Metrics).to_string()
-                    data-testid="tab-metrics"
-                    on:click=move |_| view.update(|v| v.tab = Tab::Metrics)
-                >
-                    "Metrics"
-                </button>
-                <button
-                    type="button"
-                    class="tab"
-                    aria-pressed=move || (tab() == Tab::Settings).to_string()
-                    data-testid="tab-settings"
-                    on:click=move |_| view.update(|v| v.tab = Tab::Settings)
-                >
-                    "Settings"
-                </button>
+                {[(Tab::Metrics, "Metrics", "tab-metrics"), (Tab::Settings, "Settings", "tab-settings")]
+                    .into_iter()
+                    .map(|(t, label, testid)| {
+                        view! {
+                            <button
+                                type="button"
+                                class="tab"
+                                aria-pressed=move || (tab() == t).to_string()
+                                data-testid=testid
+                                on:click=move |_| view.update(|v| v.tab = t)
+                            >
+                                {label}
+                            </button>
+                        }
+                    })
+                    .collect_view()}
             </nav>
         </header>
         <Controls view=view endpoints=endpoints />

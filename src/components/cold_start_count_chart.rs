@@ -6,30 +6,18 @@ use endpoint_core::Aggregation;
 use leptos::prelude::*;
 use serde_json::Value;
 
-use crate::chart_options::{self, Ctx, Kind, Series, TipRow, Unit};
+use crate::chart_options::{self, CountSeries, Ctx, Kind};
 use crate::components::chart_card::ChartCard;
 use crate::components::summary_value::{SummaryValue, count};
 
+const SERIES: [CountSeries; 1] = [("cold starts", 4, |b| b.cold_starts())];
+
 fn build(agg: &Aggregation, ctx: &Ctx) -> Value {
-    let values = chart_options::counts(agg, ctx.now, |b| b.cold_starts());
-    let series = [Series {
-        name: "cold starts",
-        color: 4,
-        values,
-    }];
-    chart_options::option(agg, ctx, Kind::Bar, Unit::Count, &series)
+    chart_options::counts_option(agg, ctx, Kind::Bar, &SERIES)
 }
 
 fn tip(agg: &Aggregation, ctx: &Ctx, i: usize) -> String {
-    let Some(b) = agg.buckets.get(i) else {
-        return String::new();
-    };
-    let rows = [TipRow {
-        color: ctx.palette.color(4).to_string(),
-        name: "cold starts".into(),
-        value: crate::time::fmt_count(b.cold_starts()),
-    }];
-    chart_options::tooltip(agg, ctx, i, &rows, None)
+    chart_options::counts_tooltip(agg, ctx, i, &SERIES)
 }
 
 /// Cold start count per bucket and for the window.

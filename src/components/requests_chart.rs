@@ -2,52 +2,30 @@
 
 use std::sync::Arc;
 
-use endpoint_core::aggregate::RequestCounts;
-use endpoint_core::{Aggregation, BucketStats};
+use endpoint_core::Aggregation;
 use leptos::prelude::*;
 use serde_json::Value;
 
-use crate::chart_options::{self, Ctx, Kind, Series, TipRow, Unit};
+use crate::chart_options::{self, CountSeries, Ctx, Kind};
 use crate::components::chart_card::ChartCard;
 use crate::components::summary_value::{SummaryValue, count};
 
-type Pick = fn(&RequestCounts) -> u64;
-
-/// The series: name, colour, field.
-const SERIES: [(&str, usize, Pick); 6] = [
-    ("received", 0, |r| r.received),
-    ("completed", 1, |r| r.completed),
-    ("failed", 2, |r| r.failed),
-    ("retried", 3, |r| r.retried),
-    ("cancelled", 5, |r| r.cancelled),
-    ("timed out", 4, |r| r.timed_out),
+/// The series: name, colour, count.
+const SERIES: [CountSeries; 6] = [
+    ("received", 0, |b| b.requests.received),
+    ("completed", 1, |b| b.requests.completed),
+    ("failed", 2, |b| b.requests.failed),
+    ("retried", 3, |b| b.requests.retried),
+    ("cancelled", 5, |b| b.requests.cancelled),
+    ("timed out", 4, |b| b.requests.timed_out),
 ];
 
 fn build(agg: &Aggregation, ctx: &Ctx) -> Value {
-    let series: Vec<Series> = SERIES
-        .iter()
-        .map(|&(name, color, pick)| Series {
-            name,
-            color,
-            values: chart_options::counts(agg, ctx.now, |b: &BucketStats| pick(&b.requests)),
-        })
-        .collect();
-    chart_options::option(agg, ctx, Kind::Line, Unit::Count, &series)
+    chart_options::counts_option(agg, ctx, Kind::Line, &SERIES)
 }
 
 fn tip(agg: &Aggregation, ctx: &Ctx, i: usize) -> String {
-    let Some(b) = agg.buckets.get(i) else {
-        return String::new();
-    };
-    let rows: Vec<TipRow> = SERIES
-        .iter()
-        .map(|&(name, color, pick)| TipRow {
-            color: ctx.palette.color(color).to_string(),
-            name: name.into(),
-            value: crate::time::fmt_count(pick(&b.requests)),
-        })
-        .collect();
-    chart_options::tooltip(agg, ctx, i, &rows, None)
+    chart_options::counts_tooltip(agg, ctx, i, &SERIES)
 }
 
 /// The requests chart and its window totals.
@@ -60,8 +38,8 @@ pub fn RequestsChart(
     #[prop(into)]
     ctx: Signal<Ctx>,
 ) -> impl IntoView {
-    let total = move |pick: Pick| {
-        Signal::derive(move || data.with(|d| d.as_ref().map(|a| pick(&a.total.requests) as f64)))
+    let total = move |i: usize| {
+        Signal::derive(move || data.with(|d| d.as_ref().map(|a| SERIES[i].2(&a.total) as f64)))
     };
     view! {
         <ChartCard
@@ -73,12 +51,12 @@ pub fn RequestsChart(
             options=build
             tip=tip
         >
-            <SummaryValue label="received" testid="total-received" value=total(SERIES[0].2) format=count />
-            <SummaryValue label="completed" testid="total-completed" value=total(SERIES[1].2) format=count />
-            <SummaryValue label="failed" testid="total-failed" value=total(SERIES[2].2) format=count />
-            <SummaryValue label="retried" testid="total-retried" value=total(SERIES[3].2) format=count />
-            <SummaryValue label="cancelled" testid="total-cancelled" value=total(SERIES[4].2) format=count />
-            <SummaryValue label="timed out" testid="total-timed-out" value=total(SERIES[5].2) format=count />
+            <SummaryValue label="received" testid="total-received" value=total(0) format=count />
+            <SummaryValue label="completed" testid="total-completed" value=total(1) format=count />
+            <SummaryValue label="failed" testid="total-failed" value=total(2) format=count />
+            <SummaryValue label="retried" testid="total-retried" value=total(3) format=count />
+            <SummaryValue label="cancelled" testid="total-cancelled" value=total(4) format=count />
+            <SummaryValue label="timed out" testid="total-timed-out" value=total(5) format=count />
         </ChartCard>
     }
 }

@@ -3,47 +3,25 @@
 use std::sync::Arc;
 
 use endpoint_core::Aggregation;
-use endpoint_core::aggregate::WebhookCounts;
 use leptos::prelude::*;
 use serde_json::Value;
 
-use crate::chart_options::{self, Ctx, Kind, Series, TipRow, Unit};
+use crate::chart_options::{self, CountSeries, Ctx, Kind};
 use crate::components::chart_card::ChartCard;
 use crate::components::summary_value::{SummaryValue, count};
 
-type Pick = fn(&WebhookCounts) -> u64;
-
-const SERIES: [(&str, usize, Pick); 3] = [
-    ("sent", 0, |w| w.sent),
-    ("success", 1, |w| w.success),
-    ("failure", 2, |w| w.failure),
+const SERIES: [CountSeries; 3] = [
+    ("sent", 0, |b| b.webhooks.sent),
+    ("success", 1, |b| b.webhooks.success),
+    ("failure", 2, |b| b.webhooks.failure),
 ];
 
 fn build(agg: &Aggregation, ctx: &Ctx) -> Value {
-    let series: Vec<Series> = SERIES
-        .iter()
-        .map(|&(name, color, pick)| Series {
-            name,
-            color,
-            values: chart_options::counts(agg, ctx.now, |b| pick(&b.webhooks)),
-        })
-        .collect();
-    chart_options::option(agg, ctx, Kind::Bar, Unit::Count, &series)
+    chart_options::counts_option(agg, ctx, Kind::Bar, &SERIES)
 }
 
 fn tip(agg: &Aggregation, ctx: &Ctx, i: usize) -> String {
-    let Some(b) = agg.buckets.get(i) else {
-        return String::new();
-    };
-    let rows: Vec<TipRow> = SERIES
-        .iter()
-        .map(|&(name, color, pick)| TipRow {
-            color: ctx.palette.color(color).to_string(),
-            name: name.into(),
-            value: crate::time::fmt_count(pick(&b.webhooks)),
-        })
-        .collect();
-    chart_options::tooltip(agg, ctx, i, &rows, None)
+    chart_options::counts_tooltip(agg, ctx, i, &SERIES)
 }
 
 /// Webhook responses per bucket and for the window.
@@ -56,8 +34,8 @@ pub fn WebhookChart(
     #[prop(into)]
     ctx: Signal<Ctx>,
 ) -> impl IntoView {
-    let total = move |pick: Pick| {
-        Signal::derive(move || data.with(|d| d.as_ref().map(|a| pick(&a.total.webhooks) as f64)))
+    let total = move |i: usize| {
+        Signal::derive(move || data.with(|d| d.as_ref().map(|a| SERIES[i].2(&a.total) as f64)))
     };
     view! {
         <ChartCard
@@ -69,9 +47,9 @@ pub fn WebhookChart(
             options=build
             tip=tip
         >
-            <SummaryValue label="sent" testid="webhook-sent" value=total(SERIES[0].2) format=count />
-            <SummaryValue label="success" testid="webhook-success" value=total(SERIES[1].2) format=count />
-            <SummaryValue label="failure" testid="webhook-failure" value=total(SERIES[2].2) format=count />
+            <SummaryValue label="sent" testid="webhook-sent" value=total(0) format=count />
+            <SummaryValue label="success" testid="webhook-success" value=total(1) format=count />
+            <SummaryValue label="failure" testid="webhook-failure" value=total(2) format=count />
         </ChartCard>
     }
 }

@@ -58,6 +58,31 @@ pub struct Events {
     pub deliveries: Vec<WebhookDelivery>,
 }
 
+impl Events {
+    /// Drops what happened before `t`, except each worker's last transition before
+    /// it (its state at `t`, which time-weighted worker counts start from).
+    pub fn prune_before(&mut self, t: i64) {
+        let mut last: std::collections::HashMap<&str, usize> = Default::default();
+        for (i, tr) in self.transitions.iter().enumerate() {
+            if tr.at < t {
+                last.insert(tr.worker_id.as_str(), i);
+            }
+        }
+        let mut keep = vec![false; self.transitions.len()];
+        for i in last.into_values() {
+            keep[i] = true;
+        }
+        let mut i = 0;
+        self.transitions.retain(|tr| {
+            let k = tr.at >= t || keep[i];
+            i += 1;
+            k
+        });
+        self.cold_starts.retain(|c| c.ready_at >= t);
+        self.deliveries.retain(|d| d.at >= t);
+    }
+}
+
 /// One page of the change feed (`GET /v2/{id}/metrics/changes?cursor=`): everything
 /// that changed after the cursor asked from, grouped by kind, in order within a kind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

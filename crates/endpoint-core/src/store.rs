@@ -279,6 +279,17 @@ impl JobStore {
         format_uuid(self.ids[row as usize])
     }
 
+    /// A new store holding rows `rows` of this one, in that order (a window's jobs,
+    /// or what survives a prune).
+    pub fn select(&self, rows: &[u32]) -> JobStore {
+        let mut out = JobStore::with_capacity(rows.len());
+        for &row in rows {
+            // Records already in a store are valid.
+            let _ = out.upsert(&self.record(row));
+        }
+        out
+    }
+
     /// Row `row` as a full record again (what the job list shows).
     pub fn record(&self, row: u32) -> JobRecord {
         let i = row as usize;

@@ -91,11 +91,7 @@ impl FeedLog {
     /// decoding the server's EMC1 answer), without the bytes in between.
     pub fn snapshot(&self, from: i64, to: i64) -> Snapshot {
         let (rows, events) = self.window(from, to);
-        let mut jobs = JobStore::with_capacity(rows.len());
-        for &row in &rows {
-            // Records already in a store are valid.
-            let _ = jobs.upsert(&self.store.record(row));
-        }
+        let jobs = self.store.select(&rows);
         Snapshot {
             cursor: self.cursor(),
             from,
@@ -162,8 +158,8 @@ impl FeedLog {
     }
 
     /// Drops jobs that ended before `before` (and unfinished ones submitted before it)
-    /// and events before it, keeping each worker's last transition (its current
-    /// state). The store is rebuilt: this runs hourly, not per change.
+    /// and events before it, keeping each worker's state at `before`. The store is
+    /// rebuilt: this runs hourly, not per change.
     pub fn prune(&mut self, before: i64) {
         let keep: Vec<u32> = (0..self.store.len() as u32)
             .filter(|&row| {
@@ -172,28 +168,9 @@ impl FeedLog {
             })
             .collect();
         if keep.len() < self.store.len() {
-            let mut store = JobStore::with_capacity(keep.len());
-            for &row in &keep {
-                let _ = store.upsert(&self.store.record(row));
-            }
-            self.store = store;
+            self.store = self.store.select(&keep);
         }
-        // Each worker's state at `before` is its last transition before it.
-        let mut last: HashMap<String, usize> = HashMap::new();
-        for (i, t) in self.events.transitions.iter().enumerate() {
-            if t.at < before {
-                last.insert(t.worker_id.clone(), i);
-            }
-        }
-        let keep_idx: std::collections::HashSet<usize> = last.into_values().collect();
-        let mut i = 0;
-        self.events.transitions.retain(|t| {
-            let k = t.at >= before || keep_idx.contains(&i);
-            i += 1;
-            k
-        });
-        self.events.cold_starts.retain(|c| c.ready_at >= before);
-        self.events.deliveries.retain(|d| d.at >= before);
+        self.events.prune_before(before);
     }
 }
 
