@@ -11,6 +11,8 @@ pub mod api;
 pub mod chart_options;
 pub mod components;
 pub mod echarts;
+pub mod job_detail;
+pub mod job_view;
 pub mod metrics_data;
 pub mod poll;
 pub mod range;

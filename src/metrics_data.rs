@@ -11,9 +11,13 @@
 use std::collections::HashMap;
 
 use endpoint_core::feed::{Changes, Events, Snapshot};
+use endpoint_core::query::Listing;
 use endpoint_core::{
     Aggregation, Aggregator, JobStatus, JobStore, RecordError, Window, WorkerState,
 };
+
+use crate::job_detail::JobDetail;
+use crate::job_view::JobsView;
 
 /// The percentiles every chart shows.
 pub const QUANTILES: [f64; 3] = [0.70, 0.90, 0.98];
@@ -136,6 +140,28 @@ impl MetricsData {
         self.compact();
         self.rebuild();
         true
+    }
+
+    /// The job records held.
+    pub fn store(&self) -> &JobStore {
+        &self.store
+    }
+
+    /// The worker events, cold starts and webhook attempts held.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// The job list for `view` over the window aggregated.
+    pub fn list(&self, view: &JobsView) -> Listing {
+        let filter = view.filter(&self.window, &self.store, &self.events);
+        endpoint_core::query::list(&self.store, &filter, view.sort)
+    }
+
+    /// Everything held about job `id`.
+    pub fn detail(&self, id: &str) -> Option<JobDetail> {
+        let row = self.store.find(id)?;
+        Some(JobDetail::of(&self.store, &self.events, row))
     }
 
     /// The numbers of every bucket and of the whole window.

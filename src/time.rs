@@ -94,6 +94,11 @@ pub fn fmt_clock(ms: i64, tz: TimeZone) -> String {
     format!("{h:02}:{mi:02}:{s:02}")
 }
 
+/// `14:05:09.250`.
+pub fn fmt_clock_ms(ms: i64, tz: TimeZone) -> String {
+    format!("{}.{:03}", fmt_clock(ms, tz), ms.rem_euclid(1_000))
+}
+
 /// A bucket start as an axis label: `14:05`, `14:05:30` for sub-minute buckets, and
 /// `Nov 24 14:05` when the window spans more than a day.
 pub fn fmt_axis(ms: i64, tz: TimeZone, bucket_ms: i64, span_ms: i64) -> String {

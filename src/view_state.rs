@@ -5,6 +5,7 @@
 //! produce a warning. The API key never goes in the URL (it would end up in logs,
 //! history and shared links).
 
+use crate::job_view::JobsView;
 use crate::range::{self, Range};
 
 /// Which endpoint the panel shows.
@@ -58,6 +59,8 @@ pub enum Tab {
     /// The charts.
     #[default]
     Metrics,
+    /// The job list (RunPod's "Requests" view).
+    Jobs,
     /// Endpoints and keys.
     Settings,
 }
@@ -122,6 +125,8 @@ pub struct ViewState {
     pub tz: TimeZone,
     /// Colour theme.
     pub theme: Theme,
+    /// The job list's filters, sort and open job.
+    pub jobs: JobsView,
 }
 
 impl Default for ViewState {
@@ -134,6 +139,7 @@ impl Default for ViewState {
             tab: Tab::Metrics,
             tz: TimeZone::Local,
             theme: Theme::System,
+            jobs: JobsView::default(),
         }
     }
 }
@@ -175,8 +181,9 @@ impl ViewState {
                 },
                 "tab" => match value.as_str() {
                     "metrics" => v.tab = Tab::Metrics,
+                    "jobs" => v.tab = Tab::Jobs,
                     "settings" => v.tab = Tab::Settings,
-                    _ => warn("use metrics or settings".into()),
+                    _ => warn("use metrics, jobs or settings".into()),
                 },
                 "tz" => match value.as_str() {
                     "utc" => v.tz = TimeZone::Utc,
@@ -189,7 +196,11 @@ impl ViewState {
                     "dark" => v.theme = Theme::Dark,
                     _ => warn("use system, light or dark".into()),
                 },
-                _ => {}
+                _ => {
+                    if let Some(Err(e)) = v.jobs.read_param(key, &value) {
+                        warn(e);
+                    }
+                }
             }
         }
         if let Some(id) = endpoint_id {
@@ -221,8 +232,10 @@ impl ViewState {
         if self.refresh != d.refresh {
             parts.push(format!("refresh={}", format_interval(self.refresh)));
         }
-        if self.tab == Tab::Settings {
-            parts.push("tab=settings".into());
+        match self.tab {
+            Tab::Metrics => {}
+            Tab::Jobs => parts.push("tab=jobs".into()),
+            Tab::Settings => parts.push("tab=settings".into()),
         }
         if self.tz == TimeZone::Utc {
             parts.push("tz=utc".into());
@@ -230,6 +243,7 @@ impl ViewState {
         if self.theme != Theme::System {
             parts.push(format!("theme={}", self.theme.as_str()));
         }
+        parts.extend(self.jobs.params());
         if parts.is_empty() {
             String::new()
         } else {
@@ -334,9 +348,14 @@ mod tests {
             },
             bucket: Some(60_000),
             refresh: None,
-            tab: Tab::Settings,
+            tab: Tab::Jobs,
             tz: TimeZone::Utc,
             theme: Theme::Dark,
+            jobs: crate::job_view::JobsView {
+                search: "6f1c".into(),
+                job: Some("6f1c1f3e-3b0a-4c5e-9a57-8f0a2f9c1d20".into()),
+                ..Default::default()
+            },
         };
         let q = v.to_query();
         assert_eq!(ViewState::from_query(&q), (v, vec![]));
@@ -345,10 +364,12 @@ mod tests {
 
     #[test]
     fn invalid_values_keep_defaults_and_warn() {
-        let (v, w) =
-            ViewState::from_query("?endpoint=../etc&refresh=3x&range=9d&tz=mars&bucket=1ms");
+        let (v, w) = ViewState::from_query(
+            "?endpoint=../etc&refresh=3x&range=9d&tz=mars&bucket=1ms&sort=size",
+        );
         assert_eq!(v, ViewState::default());
-        assert_eq!(w.len(), 5, "{w:?}");
+        assert_eq!(w.len(), 6, "{w:?}");
+        assert!(w[5].starts_with("ignored sort `size`"), "{w:?}");
         assert!(w[0].starts_with("ignored endpoint `../etc`"));
         assert!(w[2].contains("7 days"));
     }

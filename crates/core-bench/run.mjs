@@ -46,6 +46,12 @@ try {
   console.log(`feed decode of ${r.n} jobs into a JobStore (wasm, copy from JS included):`);
   console.log(`  EMC1 columns: ${mb(d.columnsBytes)} MB, median ${f(d.columnsMedianMs)} ms   runs ${d.colMs.map(f).join(' ')}`);
   console.log(`  JSON records: ${mb(d.jsonBytes)} MB, median ${f(d.jsonMedianMs)} ms   runs ${d.jsonMs.map(f).join(' ')}`);
+  console.log(`job list: filter + sort of ${r.list.n} jobs in wasm (median of 9):`);
+  for (const sc of r.list.scenarios) {
+    console.log(`  ${sc.name.padEnd(40)} ${f(sc.medianMs).padStart(6)} ms  (${sc.rows} rows)`);
+  }
+  const worst = Math.max(...r.list.scenarios.map((sc) => sc.medianMs));
+  console.log(`  slowest scenario: ${f(worst)} ms (target <= 30 ms)`);
   if (!r.checksumsAgree) process.exitCode = 1;
 } finally {
   await browser.close();

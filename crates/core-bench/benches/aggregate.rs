@@ -1,7 +1,7 @@
 //! Native benchmark of the Metrics-tab aggregation (criterion).
 #![allow(missing_docs)]
 
-use core_bench::{Workload, checksum};
+use core_bench::{Workload, checksum, list_scenarios};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use endpoint_core::quantile::quantiles_u32;
 
@@ -37,5 +37,18 @@ fn aggregate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, aggregate);
+fn job_list(c: &mut Criterion) {
+    let mut group = c.benchmark_group("job list, 100000 jobs");
+    group.sample_size(20);
+    let w = Workload::new(100_000, 42);
+    group.throughput(Throughput::Elements(100_000));
+    for (name, filter, sort) in list_scenarios(&w.store) {
+        group.bench_function(name, |b| {
+            b.iter(|| endpoint_core::query::list(&w.store, &filter, sort))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, aggregate, job_list);
 criterion_main!(benches);

@@ -2,7 +2,8 @@
 //! a day of `n` jobs (synthetic, seeded) aggregated into 5-minute buckets (288) at
 //! P70/P90/P98, with counts, cold starts and worker states.
 
-use endpoint_core::{Aggregation, Aggregator, JobStore, Window};
+use endpoint_core::query::{Column, Filter, Sort, Span, StatusSet};
+use endpoint_core::{Aggregation, Aggregator, JobStatus, JobStore, Window};
 use endpoint_sim::synthetic::{self, History};
 
 /// The window of the benchmark: one day in 5-minute buckets.
@@ -47,6 +48,62 @@ impl Workload {
     }
 }
 
+/// The job list's scenarios over a store: `(name, filter, sort)`, each what one click
+/// in the list asks for (the default view, a status chip, a column sort, an id search,
+/// a click on a delay percentile point).
+pub fn list_scenarios(store: &JobStore) -> Vec<(&'static str, Filter, Sort)> {
+    let day = Span::Overlaps {
+        from: FROM,
+        to: FROM + DAY_MS,
+    };
+    let sort = |column, descending| Sort { column, descending };
+    let base = Filter::new(day);
+    let mut delays: Vec<u32> = (0..store.len() as u32)
+        .filter_map(|r| store.row(r).delay)
+        .collect();
+    delays.sort_unstable();
+    let p98 = delays.get(delays.len() * 98 / 100).copied().unwrap_or(0);
+    vec![
+        ("all, newest first", base.clone(), Sort::default()),
+        (
+            "COMPLETED+FAILED chips, by delay desc",
+            Filter {
+                statuses: StatusSet::only(JobStatus::Completed).toggled(JobStatus::Failed),
+                ..base.clone()
+            },
+            sort(Column::Delay, true),
+        ),
+        (
+            "all, by execution asc",
+            base.clone(),
+            sort(Column::Execution, false),
+        ),
+        ("all, by worker", base.clone(), sort(Column::Worker, false)),
+        ("all, by id", base.clone(), sort(Column::Id, false)),
+        ("all, by status", base.clone(), sort(Column::Status, false)),
+        ("all, by webhook", base.clone(), sort(Column::Webhook, true)),
+        (
+            "id prefix \"a\"",
+            Filter {
+                id_prefix: "a".into(),
+                ..base.clone()
+            },
+            Sort::default(),
+        ),
+        (
+            "delay >= day P98, by delay desc",
+            Filter {
+                min_delay: Some(f64::from(p98)),
+                ..Filter::new(Span::Started {
+                    from: FROM,
+                    to: FROM + DAY_MS,
+                })
+            },
+            sort(Column::Delay, true),
+        ),
+    ]
+}
+
 /// Sum of every bucket's execution P98 (a checksum the JavaScript baseline must match).
 pub fn checksum(a: &Aggregation) -> f64 {
     a.buckets
@@ -80,6 +137,20 @@ mod browser {
         /// Runs the aggregation; returns the checksum.
         pub fn aggregate(&self) -> f64 {
             checksum(&self.0.aggregate())
+        }
+
+        /// Names of the job-list scenarios ([`list_scenarios`]).
+        pub fn list_names(&self) -> Vec<String> {
+            list_scenarios(&self.0.store)
+                .into_iter()
+                .map(|(n, _, _)| n.to_string())
+                .collect()
+        }
+
+        /// Runs job-list scenario `i` (filter + sort); returns the rows listed.
+        pub fn list(&self, i: usize) -> usize {
+            let (_, f, s) = list_scenarios(&self.0.store).swap_remove(i);
+            endpoint_core::query::list(&self.0.store, &f, s).rows.len()
         }
 
         /// Bytes the store holds per job.

@@ -1,7 +1,8 @@
 // Runs the Metrics-tab aggregation of a day of N jobs two ways in the same page, on the
 // same data: endpoint-core compiled to wasm, and plain JavaScript using d3-array's
 // `quantile` (what a panel without endpoint-core would do). Alternates the two, takes
-// medians, and publishes the result on window.__bench for run.mjs.
+// medians, and publishes the result on window.__bench for run.mjs. Then times the job
+// list's filter + sort scenarios on 100,000 jobs.
 import init, { Bench } from './pkg/core_bench.js';
 
 const params = new URLSearchParams(location.search);
@@ -144,7 +145,23 @@ async function main() {
     columnsMedianMs: median(colMs), jsonMedianMs: median(jsonMs), colMs, jsonMs,
   };
 
+  // The job list: filter + sort of 100,000 jobs, each scenario a click in the list.
+  const LIST_N = 100_000;
+  const small = new Bench(LIST_N, 42);
+  const list = small.list_names().map((name, i) => {
+    const ms = [];
+    let rows = 0;
+    for (let r = 0; r < 9; r++) {
+      const t = performance.now();
+      rows = small.list(i);
+      ms.push(performance.now() - t);
+    }
+    return { name, rows, medianMs: median(ms), ms };
+  });
+  small.free();
+
   const result = {
+    list: { n: LIST_N, scenarios: list },
     decode,
     n: N, runs: RUNS, buckets: Math.ceil(span / bucket),
     wasmMedianMs: median(wasmMs), d3MedianMs: median(d3Ms),

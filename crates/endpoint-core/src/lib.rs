@@ -27,6 +27,7 @@ pub mod feed;
 pub mod health;
 pub mod job;
 pub mod quantile;
+pub mod query;
 pub mod runs;
 pub mod store;
 pub mod worker;

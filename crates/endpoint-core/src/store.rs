@@ -27,8 +27,8 @@ const NONE_U32: u32 = u32::MAX;
 
 const F_STARTED: u8 = 1;
 pub(crate) const F_TEXT_ID: u8 = 2;
-const F_WEBHOOK: u8 = 4;
-const F_DELIVERED: u8 = 8;
+pub(crate) const F_WEBHOOK: u8 = 4;
+pub(crate) const F_DELIVERED: u8 = 8;
 const F_WEBHOOK_ERROR: u8 = 16;
 
 /// One job's row, decoded: what the aggregation reads.
@@ -277,6 +277,16 @@ impl JobStore {
             return self.text_ids.get(&row).cloned().unwrap_or_default();
         }
         format_uuid(self.ids[row as usize])
+    }
+
+    /// The worker that ran row `row`, if any.
+    pub fn worker_name(&self, row: u32) -> Option<&str> {
+        opt(self.worker[row as usize]).map(|w| self.workers.get(w))
+    }
+
+    /// The number a worker id is stored as, if any job ran on it.
+    pub(crate) fn worker_number(&self, worker_id: &str) -> Option<u32> {
+        self.workers.numbers.get(worker_id).copied()
     }
 
     /// A new store holding rows `rows` of this one, in that order (a window's jobs,
