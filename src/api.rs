@@ -4,8 +4,8 @@
 //! [`FetchError`] without any IO, so every failure message is tested natively;
 //! [`fetch`] adds the network, the API key, a timeout and cancellation.
 
-use endpoint_core::RecordError;
 use endpoint_core::feed::{self, Changes, Snapshot};
+use endpoint_core::{JobStatus, RecordError};
 
 /// Why a request did not produce data. The `Display` text is what the panel shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +152,118 @@ pub fn interpret_changes(a: &Answer) -> Result<Changes, FetchError> {
     serde_json::from_slice(&a.body).map_err(|e| FetchError::BadBody(e.to_string()))
 }
 
+/// Interprets an answer to `/cancel/{id}` or `/retry/{id}` (`{"id", "status"}`): the
+/// job's state after the operation.
+pub fn interpret_id_status(a: &Answer) -> Result<JobStatus, FetchError> {
+    #[derive(serde::Deserialize)]
+    struct IdStatus {
+        status: JobStatus,
+    }
+    if !is_ok(a) {
+        return Err(http_error(a));
+    }
+    serde_json::from_slice::<IdStatus>(&a.body)
+        .map(|x| x.status)
+        .map_err(|e| FetchError::BadBody(e.to_string()))
+}
+
+/// Interprets an answer to `/purge-queue` (`{"removed": N, "status": "completed"}`).
+pub fn interpret_purge(a: &Answer) -> Result<u64, FetchError> {
+    #[derive(serde::Deserialize)]
+    struct Purged {
+        removed: u64,
+    }
+    if !is_ok(a) {
+        return Err(http_error(a));
+    }
+    serde_json::from_slice::<Purged>(&a.body)
+        .map(|x| x.removed)
+        .map_err(|e| FetchError::BadBody(e.to_string()))
+}
+
+/// Interprets an answer to `/status/{id}`: the JSON, pretty-printed for reading.
+pub fn interpret_status(a: &Answer) -> Result<String, FetchError> {
+    if !is_ok(a) {
+        return Err(http_error(a));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&a.body).map_err(|e| FetchError::BadBody(e.to_string()))?;
+    if v.get("id").is_none() || v.get("status").is_none() {
+        return Err(FetchError::BadBody(
+            "a job status needs `id` and `status`".into(),
+        ));
+    }
+    Ok(serde_json::to_string_pretty(&v).unwrap_or_default())
+}
+
+/// What a failed job action says: `what` is the action ("cancel", "retry", "purge the
+/// queue"), `job` the job it was for.
+pub fn action_message(what: &str, job: Option<&str>, e: &FetchError) -> String {
+    let target = match job {
+        Some(id) => format!("{what} job `{id}`"),
+        None => what.to_string(),
+    };
+    let server = |m: &String| {
+        if m.is_empty() {
+            String::new()
+        } else {
+            format!(" ({m})")
+        }
+    };
+    match e {
+        FetchError::Http {
+            status: 401,
+            message,
+            ..
+        } => format!(
+            "Could not {target}: the API key is missing or not accepted (set it in Settings){}",
+            server(message)
+        ),
+        FetchError::Http {
+            status: 403,
+            message,
+            ..
+        } => format!(
+            "Could not {target}: this API key may not act on this endpoint{}",
+            server(message)
+        ),
+        FetchError::Http {
+            status: 404,
+            message,
+            ..
+        } => match job {
+            Some(_) => format!(
+                "Could not {target}: the server does not know this job (its record may have expired){}",
+                server(message)
+            ),
+            None => format!("Could not {target}: no such endpoint{}", server(message)),
+        },
+        FetchError::Http {
+            status: 429,
+            message,
+            retry_after_s,
+        } => {
+            let wait = retry_after_s.map_or(String::new(), |s| format!("; try again in {s} s"));
+            format!(
+                "Could not {target}: rate limited by the server{}{wait}",
+                server(message)
+            )
+        }
+        FetchError::Http {
+            status: s @ 500..=599,
+            message,
+            ..
+        } => format!(
+            "Could not {target}: server error, HTTP {s}{}",
+            server(message)
+        ),
+        FetchError::Http {
+            status, message, ..
+        } => format!("Could not {target}: HTTP {status}{}", server(message)),
+        other => format!("Could not {target}: {other}"),
+    }
+}
+
 /// How long one request may take before it is abandoned.
 pub const TIMEOUT_MS: u32 = 10_000;
 
@@ -166,13 +278,33 @@ pub async fn fetch(
     accept: &str,
     timeout_ms: u32,
 ) -> Result<Answer, FetchError> {
-    use futures::future::{Either, select};
+    request(false, url, key, accept, timeout_ms).await
+}
 
+/// POSTs to `url` with an empty body (RunPod's `/cancel`, `/retry`, `/purge-queue`),
+/// like [`fetch`] otherwise.
+pub async fn post(url: &str, key: Option<&str>, timeout_ms: u32) -> Result<Answer, FetchError> {
+    request(true, url, key, "application/json", timeout_ms).await
+}
+
+async fn request(
+    post: bool,
+    url: &str,
+    key: Option<&str>,
+    accept: &str,
+    timeout_ms: u32,
+) -> Result<Answer, FetchError> {
+    use futures::future::{Either, select};
     let controller = web_sys::AbortController::new().ok();
     let _abort_on_drop = AbortOnDrop(controller.clone());
     let signal = controller.as_ref().map(|c| c.signal());
     let request = async {
-        let mut req = gloo_net::http::Request::get(url)
+        let builder = if post {
+            gloo_net::http::Request::post(url)
+        } else {
+            gloo_net::http::Request::get(url)
+        };
+        let mut req = builder
             .abort_signal(signal.as_ref())
             .header("Accept", accept);
         if let Some(k) = key.filter(|k| !k.is_empty()) {
@@ -269,6 +401,63 @@ mod tests {
         assert!(
             s.starts_with("The server sent an invalid record: delayTime of job `a` is negative"),
             "{s}"
+        );
+    }
+
+    #[test]
+    fn action_answers_and_their_failures() {
+        let ok = answer(200, r#"{"id":"j","status":"CANCELLED"}"#);
+        assert_eq!(interpret_id_status(&ok), Ok(JobStatus::Cancelled));
+        let done = answer(200, r#"{"id":"j","status":"COMPLETED"}"#);
+        assert_eq!(interpret_id_status(&done), Ok(JobStatus::Completed));
+        assert!(matches!(
+            interpret_id_status(&answer(200, "{}")),
+            Err(FetchError::BadBody(_))
+        ));
+        assert_eq!(
+            interpret_purge(&answer(200, r#"{"removed":7,"status":"completed"}"#)),
+            Ok(7)
+        );
+        let st = interpret_status(&answer(
+            200,
+            r#"{"id":"j","status":"IN_QUEUE","retries":0}"#,
+        ))
+        .unwrap();
+        assert!(st.contains("\n  \"status\": \"IN_QUEUE\""), "{st}");
+        assert!(interpret_status(&answer(200, r#"{"x":1}"#)).is_err());
+
+        let msg = |status: u16, body: &str, retry: Option<u32>| {
+            let mut a = answer(status, body);
+            a.retry_after_s = retry;
+            action_message("cancel", Some("j"), &interpret_id_status(&a).unwrap_err())
+        };
+        assert_eq!(
+            msg(401, r#"{"error":"missing API key"}"#, None),
+            "Could not cancel job `j`: the API key is missing or not accepted (set it in Settings) (missing API key)"
+        );
+        assert_eq!(
+            msg(404, r#"{"error":"no job `j`"}"#, None),
+            "Could not cancel job `j`: the server does not know this job (its record may have expired) (no job `j`)"
+        );
+        assert_eq!(
+            msg(
+                429,
+                r#"{"error":"rate limit of /cancel exceeded"}"#,
+                Some(4)
+            ),
+            "Could not cancel job `j`: rate limited by the server (rate limit of /cancel exceeded); try again in 4 s"
+        );
+        assert_eq!(
+            msg(503, "<html>busy</html>", None),
+            "Could not cancel job `j`: server error, HTTP 503 (<html>busy</html>)"
+        );
+        assert_eq!(
+            action_message(
+                "purge the queue",
+                None,
+                &FetchError::Network("refused".into())
+            ),
+            "Could not purge the queue: Cannot reach the endpoint server (refused)"
         );
     }
 

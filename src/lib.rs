@@ -11,6 +11,8 @@ pub mod api;
 pub mod chart_options;
 pub mod components;
 pub mod echarts;
+pub mod export;
+pub mod job_actions;
 pub mod job_detail;
 pub mod job_view;
 pub mod metrics_data;

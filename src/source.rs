@@ -10,7 +10,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use endpoint_core::feed::{Changes, Snapshot};
+use endpoint_core::{JobRecord, JobStatus};
 use endpoint_sim::demo::{Demo, DemoConfig};
+use endpoint_sim::model::JobError;
 
 use crate::api::{self, FetchError};
 use crate::view_state::EndpointRef;
@@ -123,4 +125,139 @@ impl Source {
             }
         }
     }
+}
+
+/// What happened to a job the panel asked to cancel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// It is CANCELLED now.
+    Yes,
+    /// It had already finished in this state (it could not be cancelled).
+    AlreadyFinished(JobStatus),
+}
+
+impl Source {
+    fn job_url(h: &HttpSource, op: &str, id: &str) -> String {
+        format!(
+            "{}/v2/{}/{op}/{}",
+            h.api_base,
+            h.id,
+            crate::view_state::percent_encode(id)
+        )
+    }
+
+    /// `/cancel/{id}`: a job that finished meanwhile answers with its final state.
+    pub async fn cancel(&self, id: &str) -> Result<Cancelled, FetchError> {
+        let status = match self {
+            Source::Demo(demo) => match demo.borrow_mut().cancel(id) {
+                Ok(r) => r.status,
+                // Finished meanwhile: its real final state, as the server answers.
+                Err(JobError::WrongState(s)) => s,
+                Err(e) => demo_error(id, e)?,
+            },
+            Source::Http(h) => {
+                let a = api::post(
+                    &Self::job_url(h, "cancel", id),
+                    h.key.as_deref(),
+                    api::TIMEOUT_MS,
+                )
+                .await?;
+                api::interpret_id_status(&a)?
+            }
+        };
+        Ok(match status {
+            JobStatus::Cancelled => Cancelled::Yes,
+            s => Cancelled::AlreadyFinished(s),
+        })
+    }
+
+    /// `/retry/{id}` (FAILED or TIMED_OUT jobs): the job's state after it.
+    pub async fn retry(&self, id: &str) -> Result<JobStatus, FetchError> {
+        match self {
+            Source::Demo(demo) => match demo.borrow_mut().retry(id) {
+                Ok(_) => Ok(JobStatus::InQueue),
+                Err(e) => demo_error(id, e),
+            },
+            Source::Http(h) => {
+                let a = api::post(
+                    &Self::job_url(h, "retry", id),
+                    h.key.as_deref(),
+                    api::TIMEOUT_MS,
+                )
+                .await?;
+                api::interpret_id_status(&a)
+            }
+        }
+    }
+
+    /// `/purge-queue`: how many queued jobs were removed.
+    pub async fn purge_queue(&self) -> Result<u64, FetchError> {
+        match self {
+            Source::Demo(demo) => Ok(demo.borrow_mut().purge_queue() as u64),
+            Source::Http(h) => {
+                let url = format!("{}/v2/{}/purge-queue", h.api_base, h.id);
+                let a = api::post(&url, h.key.as_deref(), api::TIMEOUT_MS).await?;
+                api::interpret_purge(&a)
+            }
+        }
+    }
+
+    /// `/status/{id}`, pretty-printed (the detail view's raw JSON).
+    pub async fn status_json(&self, id: &str) -> Result<String, FetchError> {
+        match self {
+            Source::Demo(demo) => {
+                let d = demo.borrow();
+                let r = d.job(id).ok_or_else(|| not_found(id))?;
+                Ok(serde_json::to_string_pretty(&demo_status(r)).unwrap_or_default())
+            }
+            Source::Http(h) => {
+                let a = api::fetch(
+                    &Self::job_url(h, "status", id),
+                    h.key.as_deref(),
+                    "application/json",
+                    api::TIMEOUT_MS,
+                )
+                .await?;
+                api::interpret_status(&a)
+            }
+        }
+    }
+}
+
+fn not_found(id: &str) -> FetchError {
+    FetchError::Http {
+        status: 404,
+        message: format!("no job `{id}`"),
+        retry_after_s: None,
+    }
+}
+
+/// The Demo's refusals, as the server would answer them.
+fn demo_error<T>(id: &str, e: JobError) -> Result<T, FetchError> {
+    match e {
+        JobError::WrongState(s) => Err(FetchError::Http {
+            status: 409,
+            message: format!("job `{id}` is {s}"),
+            retry_after_s: None,
+        }),
+        _ => Err(not_found(id)),
+    }
+}
+
+/// RunPod's `/status` body for a Demo job (the Demo keeps no outputs).
+fn demo_status(r: &JobRecord) -> serde_json::Value {
+    let mut v = serde_json::json!({"id": r.id, "status": r.status, "retries": r.retries});
+    if let Some(d) = r.delay_time {
+        v["delayTime"] = serde_json::json!(d as u64);
+    }
+    if let Some(x) = r.execution_time {
+        v["executionTime"] = serde_json::json!(x as u64);
+    }
+    if let Some(e) = &r.error {
+        v["error"] = serde_json::json!(e);
+    }
+    if let Some(w) = &r.worker_id {
+        v["workerId"] = serde_json::json!(w);
+    }
+    v
 }
