@@ -147,6 +147,32 @@ impl Focus {
     }
 }
 
+/// What a click on a chart point opens: the list focused on that point, with the
+/// states it counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pick {
+    /// The point.
+    pub focus: Focus,
+    /// The states shown.
+    pub statuses: StatusSet,
+}
+
+impl Pick {
+    /// The point of `kind` in bucket `i` of `window`, all states.
+    pub fn bucket(kind: FocusKind, window: &Window, i: usize, min: Option<f64>) -> Pick {
+        let (from, to) = window.bounds(i);
+        Pick {
+            focus: Focus {
+                kind,
+                from,
+                to,
+                min,
+            },
+            statuses: StatusSet::ALL,
+        }
+    }
+}
+
 /// The job list's part of the view.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JobsView {

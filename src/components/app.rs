@@ -3,10 +3,13 @@
 use leptos::prelude::*;
 
 use crate::chart_options::{Ctx, Palette};
+use crate::components::chart_card::PickTarget;
 use crate::components::controls::Controls;
+use crate::components::jobs_tab::JobsTab;
 use crate::components::metrics_tab::{Feed, MetricsTab, follow};
 use crate::components::settings_view::SettingsView;
 use crate::components::status_line::StatusLine;
+use crate::job_view::Pick;
 use crate::settings;
 use crate::view_state::{EndpointRef, Tab, Theme, ViewState};
 
@@ -44,6 +47,16 @@ pub fn App() -> impl IntoView {
     });
     watch_system_scheme(scheme_version);
 
+    // A click on a chart point opens the job list on the jobs behind it.
+    provide_context(PickTarget(Callback::new(move |p: Pick| {
+        view.update(|v| {
+            v.jobs.focus = Some(p.focus);
+            v.jobs.statuses = p.statuses;
+            v.jobs.search.clear();
+            v.jobs.job = None;
+            v.tab = Tab::Jobs;
+        })
+    })));
     let feed = Feed::new();
     follow(view, key_version.into(), feed);
 
@@ -90,7 +103,7 @@ pub fn App() -> impl IntoView {
                 </span>
             </Show>
             <nav class="tabs" aria-label="Views">
-                {[(Tab::Metrics, "Metrics", "tab-metrics"), (Tab::Settings, "Settings", "tab-settings")]
+                {[(Tab::Metrics, "Metrics", "tab-metrics"), (Tab::Jobs, "Requests", "tab-jobs"), (Tab::Settings, "Settings", "tab-settings")]
                     .into_iter()
                     .map(|(t, label, testid)| {
                         view! {
@@ -130,6 +143,9 @@ pub fn App() -> impl IntoView {
             <div hidden=move || tab() != Tab::Metrics>
                 <MetricsTab feed=feed ctx=ctx />
             </div>
+            <Show when=move || tab() == Tab::Jobs>
+                <JobsTab view=view feed=feed />
+            </Show>
             <Show when=move || tab() == Tab::Settings>
                 <SettingsView saved=saved key_version=key_version on_open=open />
             </Show>

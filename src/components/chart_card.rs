@@ -14,11 +14,18 @@ use wasm_bindgen::prelude::Closure;
 
 use crate::chart_options::Ctx;
 use crate::echarts;
+use crate::job_view::Pick;
 
 /// Builds a chart's option from the numbers.
 pub type BuildFn = fn(&Aggregation, &Ctx) -> Value;
 /// Builds the tooltip of bucket `i`.
 pub type TipFn = fn(&Aggregation, &Ctx, usize) -> String;
+/// The jobs behind a clicked point: (numbers, bucket, nearest series name).
+pub type PickFn = fn(&Aggregation, usize, &str) -> Option<Pick>;
+
+/// Where chart clicks go (the page opens the job list with the pick).
+#[derive(Clone, Copy)]
+pub struct PickTarget(pub Callback<Pick>);
 
 /// The numbers and context the tooltip reads.
 type Current = Rc<RefCell<Option<(Arc<Aggregation>, Ctx)>>>;
@@ -46,10 +53,17 @@ pub fn ChartCard(
     options: BuildFn,
     /// The tooltip builder.
     tip: TipFn,
+    /// What a click on a point opens in the job list.
+    #[prop(optional)]
+    pick: Option<PickFn>,
+    /// Whether the series are stacked (clicks compare stacked tops).
+    #[prop(optional)]
+    stacked: bool,
     /// The whole-window numbers.
     children: Children,
 ) -> impl IntoView {
     let el = NodeRef::<Div>::new();
+    let target = use_context::<PickTarget>();
     let problem = RwSignal::new(None::<String>);
     // What the tooltip reads: the latest numbers and context.
     let current: Current = Rc::default();
@@ -74,7 +88,20 @@ pub fn ChartCard(
                         .unwrap_or_default()
                 };
                 match echarts::Chart::new(&div, tooltip) {
-                    Ok(c) => *slot = Some(c),
+                    Ok(mut c) => {
+                        if let (Some(pick), Some(PickTarget(go))) = (pick, target) {
+                            let cur = current.clone();
+                            c.on_click(stacked, move |click| {
+                                let chosen = cur.borrow().as_ref().and_then(|(a, _)| {
+                                    pick(a, click.bucket, click.series.as_deref().unwrap_or(""))
+                                });
+                                if let Some(p) = chosen {
+                                    go.run(p);
+                                }
+                            });
+                        }
+                        *slot = Some(c);
+                    }
                     Err(e) => {
                         problem.set(Some(format!(
                             "Chart unavailable: {e} (the numbers above stay live)."
@@ -105,7 +132,14 @@ pub fn ChartCard(
                 <h2>{title}</h2>
                 <div class="summary">{children()}</div>
             </figcaption>
-            <div node_ref=el class="chart" role="img" aria-label=description></div>
+            <div
+                node_ref=el
+                class="chart"
+                class:clickable=pick.is_some()
+                role="img"
+                aria-label=description
+                title=pick.map(|_| "Click a point to list the jobs behind it")
+            ></div>
             {move || problem.get().map(|p| view! { <p class="chart-problem" role="alert">{p}</p> })}
         </figure>
     }

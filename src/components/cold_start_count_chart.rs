@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::chart_options::{self, CountSeries, Ctx, Kind};
 use crate::components::chart_card::ChartCard;
 use crate::components::summary_value::{SummaryValue, count};
+use crate::job_view::{FocusKind, Pick};
 
 const SERIES: [CountSeries; 1] = [("cold starts", 4, |b| b.cold_starts())];
 
@@ -18,6 +19,11 @@ fn build(agg: &Aggregation, ctx: &Ctx) -> Value {
 
 fn tip(agg: &Aggregation, ctx: &Ctx, i: usize) -> String {
     chart_options::counts_tooltip(agg, ctx, i, &SERIES)
+}
+
+/// A click on a cold start count: the jobs that waited on those cold starts.
+fn pick(agg: &Aggregation, i: usize, _series: &str) -> Option<Pick> {
+    Some(Pick::bucket(FocusKind::ColdStart, &agg.window, i, None))
 }
 
 /// Cold start count per bucket and for the window.
@@ -41,6 +47,7 @@ pub fn ColdStartCountChart(
             ctx=ctx
             options=build
             tip=tip
+            pick=pick
         >
             <SummaryValue label="cold starts" testid="cold-start-count" value=total format=count />
         </ChartCard>

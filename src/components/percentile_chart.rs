@@ -7,8 +7,9 @@ use leptos::prelude::*;
 use serde_json::Value;
 
 use crate::chart_options::{self, Ctx, Kind, Series, TipRow, Unit};
-use crate::components::chart_card::{BuildFn, ChartCard, TipFn};
+use crate::components::chart_card::{BuildFn, ChartCard, PickFn, TipFn};
 use crate::components::summary_value::{SummaryValue, count, duration};
+use crate::job_view::{FocusKind, Pick};
 
 /// Which duration a percentile chart shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,23 @@ fn tip<const M: u8>(agg: &Aggregation, ctx: &Ctx, i: usize) -> String {
     chart_options::tooltip(agg, ctx, i, &rows, Some(d.count))
 }
 
+/// A click on a percentile point: the jobs of the bucket at or above its value (the
+/// jobs behind a P98 spike).
+fn pick<const M: u8>(agg: &Aggregation, i: usize, series: &str) -> Option<Pick> {
+    let q = NAMES.iter().position(|n| *n == series)?;
+    let v = dist::<M>(agg.buckets.get(i)?)
+        .quantiles
+        .get(q)
+        .copied()
+        .flatten()?;
+    let kind = match M {
+        0 => FocusKind::Execution,
+        1 => FocusKind::Delay,
+        _ => FocusKind::ColdStart,
+    };
+    Some(Pick::bucket(kind, &agg.window, i, Some(v)))
+}
+
 struct Spec {
     title: &'static str,
     description: &'static str,
@@ -66,6 +84,7 @@ struct Spec {
     build: BuildFn,
     tip: TipFn,
     pick: fn(&BucketStats) -> &Distribution,
+    click: PickFn,
 }
 
 fn spec(m: Metric) -> Spec {
@@ -83,6 +102,7 @@ fn spec(m: Metric) -> Spec {
             build: build::<0>,
             tip: tip::<0>,
             pick: dist::<0>,
+            click: pick::<0>,
         },
         Metric::Delay => Spec {
             title: "Delay time",
@@ -92,6 +112,7 @@ fn spec(m: Metric) -> Spec {
             build: build::<1>,
             tip: tip::<1>,
             pick: dist::<1>,
+            click: pick::<1>,
         },
         Metric::ColdStart => Spec {
             title: "Cold start time",
@@ -106,6 +127,7 @@ fn spec(m: Metric) -> Spec {
             build: build::<2>,
             tip: tip::<2>,
             pick: dist::<2>,
+            click: pick::<2>,
         },
     }
 }
@@ -142,6 +164,7 @@ pub fn PercentileChart(
             ctx=ctx
             options=s.build
             tip=s.tip
+            pick=s.click
         >
             <SummaryValue label="P70" testid=s.ids[0] value=q(0) format=duration />
             <SummaryValue label="P90" testid=s.ids[1] value=q(1) format=duration />

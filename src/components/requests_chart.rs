@@ -9,6 +9,9 @@ use serde_json::Value;
 use crate::chart_options::{self, CountSeries, Ctx, Kind};
 use crate::components::chart_card::ChartCard;
 use crate::components::summary_value::{SummaryValue, count};
+use crate::job_view::{FocusKind, Pick};
+use endpoint_core::JobStatus;
+use endpoint_core::query::StatusSet;
 
 /// The series: name, colour, count.
 const SERIES: [CountSeries; 6] = [
@@ -26,6 +29,24 @@ fn build(agg: &Aggregation, ctx: &Ctx) -> Value {
 
 fn tip(agg: &Aggregation, ctx: &Ctx, i: usize) -> String {
     chart_options::counts_tooltip(agg, ctx, i, &SERIES)
+}
+
+/// A click on a requests point: the jobs received (or ended in that state) in the bucket.
+fn pick(agg: &Aggregation, i: usize, series: &str) -> Option<Pick> {
+    let ended = |s: JobStatus| {
+        let mut p = Pick::bucket(FocusKind::Ended, &agg.window, i, None);
+        p.statuses = StatusSet::only(s);
+        p
+    };
+    Some(match series {
+        "received" => Pick::bucket(FocusKind::Received, &agg.window, i, None),
+        "retried" => Pick::bucket(FocusKind::Retried, &agg.window, i, None),
+        "completed" => ended(JobStatus::Completed),
+        "failed" => ended(JobStatus::Failed),
+        "cancelled" => ended(JobStatus::Cancelled),
+        "timed out" => ended(JobStatus::TimedOut),
+        _ => return None,
+    })
 }
 
 /// The requests chart and its window totals.
@@ -50,6 +71,7 @@ pub fn RequestsChart(
             ctx=ctx
             options=build
             tip=tip
+            pick=pick
         >
             <SummaryValue label="received" testid="total-received" value=total(0) format=count />
             <SummaryValue label="completed" testid="total-completed" value=total(1) format=count />

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::chart_options::{self, CountSeries, Ctx, Kind};
 use crate::components::chart_card::ChartCard;
 use crate::components::summary_value::{SummaryValue, count};
+use crate::job_view::{FocusKind, Pick};
 
 const SERIES: [CountSeries; 3] = [
     ("sent", 0, |b| b.webhooks.sent),
@@ -22,6 +23,17 @@ fn build(agg: &Aggregation, ctx: &Ctx) -> Value {
 
 fn tip(agg: &Aggregation, ctx: &Ctx, i: usize) -> String {
     chart_options::counts_tooltip(agg, ctx, i, &SERIES)
+}
+
+/// A click on a webhook point: the jobs whose attempts (all, delivered or failed) fell
+/// in the bucket.
+fn pick(agg: &Aggregation, i: usize, series: &str) -> Option<Pick> {
+    let kind = match series {
+        "success" => FocusKind::WebhookOk,
+        "failure" => FocusKind::WebhookFailed,
+        _ => FocusKind::WebhookSent,
+    };
+    Some(Pick::bucket(kind, &agg.window, i, None))
 }
 
 /// Webhook responses per bucket and for the window.
@@ -46,6 +58,7 @@ pub fn WebhookChart(
             ctx=ctx
             options=build
             tip=tip
+            pick=pick
         >
             <SummaryValue label="sent" testid="webhook-sent" value=total(0) format=count />
             <SummaryValue label="success" testid="webhook-success" value=total(1) format=count />

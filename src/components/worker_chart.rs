@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::chart_options::{self, Ctx, Kind, Series, TipRow, Unit};
 use crate::components::chart_card::ChartCard;
 use crate::components::summary_value::{SummaryValue, workers};
+use crate::job_view::{FocusKind, Pick};
 
 /// Names in [`WorkerState::ALL`]'s order, with their colour.
 const STATES: [(&str, usize); 6] = [
@@ -63,6 +64,11 @@ fn tip(agg: &Aggregation, ctx: &Ctx, i: usize) -> String {
     chart_options::tooltip(agg, ctx, i, &rows, None)
 }
 
+/// A click on the worker chart: the jobs running during the bucket.
+fn pick(agg: &Aggregation, i: usize, _series: &str) -> Option<Pick> {
+    Some(Pick::bucket(FocusKind::Running, &agg.window, i, None))
+}
+
 /// Worker states over time, and each state's average over the window.
 #[component]
 pub fn WorkerChart(
@@ -86,6 +92,8 @@ pub fn WorkerChart(
             ctx=ctx
             options=build
             tip=tip
+            pick=pick
+            stacked=true
         >
             <SummaryValue label="running" testid="workers-avg-running" value=avg(0) format=workers />
             <SummaryValue label="idle" testid="workers-avg-idle" value=avg(1) format=workers />
