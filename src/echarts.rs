@@ -210,7 +210,8 @@ impl Chart {
         let Ok(zr) = self.instance.get_zr() else {
             return;
         };
-        let instance = self.instance.clone();
+        // The extern type has no Clone of its own: clone the JsValue and re-type it.
+        let instance: Instance = JsValue::clone(&self.instance).unchecked_into();
         let drawn = self.drawn.clone();
         let handler = Closure::<dyn Fn(JsValue)>::new(move |ev: JsValue| {
             let num = |k: &str| {
