@@ -99,6 +99,12 @@ pub fn fmt_clock_ms(ms: i64, tz: TimeZone) -> String {
     format!("{}.{:03}", fmt_clock(ms, tz), ms.rem_euclid(1_000))
 }
 
+/// `Nov 24 14:05:09.250`: a job's time in the list.
+pub fn fmt_short(ms: i64, tz: TimeZone) -> String {
+    let (_, mo, d, _, _, _, _) = civil(ms + offset_ms(ms, tz));
+    format!("{} {d} {}", MONTHS[mo as usize - 1], fmt_clock_ms(ms, tz))
+}
+
 /// A bucket start as an axis label: `14:05`, `14:05:30` for sub-minute buckets, and
 /// `Nov 24 14:05` when the window spans more than a day.
 pub fn fmt_axis(ms: i64, tz: TimeZone, bucket_ms: i64, span_ms: i64) -> String {

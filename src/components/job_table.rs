@@ -11,7 +11,7 @@ use leptos::prelude::*;
 
 use crate::components::jobs_tab::JobsCtx;
 use crate::job_actions::RowAction;
-use crate::time::{fmt_datetime, fmt_ms};
+use crate::time::{fmt_ms, fmt_short};
 use crate::view_state::TimeZone;
 
 /// Row height, px (the CSS uses the same).
@@ -111,7 +111,7 @@ pub fn JobTable(
                             RowView {
                                 index: first + k,
                                 status: rec.status,
-                                submitted: fmt_datetime(rec.submitted_at, tz),
+                                submitted: fmt_short(rec.submitted_at, tz),
                                 delay: rec.delay_time.map(fmt_ms).unwrap_or_else(|| "—".into()),
                                 execution: rec
                                     .execution_time

@@ -1,0 +1,231 @@
+// The job list ("Requests") against a real endpoint-server: cancel from the UI (the
+// worker stops), a cancel that loses the race to completion, bulk cancel through the
+// server's rate limit, the detail timeline, and a click on a P98 point listing exactly
+// the jobs at or above it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { startServer, submit, openPanel, waitForText, waitForContains } from './harness.mjs';
+
+const api = (srv, path, init) => fetch(`${srv.url}/v2/local/${path}`, init).then((r) => r.json());
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what, fn, timeout = 30_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** The ids of the rows in the DOM (the list is virtualised: only those in view). */
+const rowIds = (page) => page.$$eval('[data-testid="job-row"]', (rows) => rows.map((r) => r.dataset.id));
+const row = (id) => `[data-testid="job-row"][data-id="${id}"]`;
+
+test('cancel a running job from the list: CANCELLED through the API, its worker stops, one request for a double click', async () => {
+  const srv = await startServer({ workers: 1 });
+  const { browser, page, problems } = await openPanel(`${srv.url}/?endpoint=local&range=15m&refresh=2s&tab=jobs`);
+  try {
+    const id = await submit(srv.url, { sleepMs: 120_000 });
+    await until('the job to run', async () => (await api(srv, `status/${id}`)).status === 'IN_PROGRESS');
+    await page.waitForSelector(`${row(id)}[data-status="IN_PROGRESS"]`, { timeout: 20_000 });
+    const cancels = [];
+    page.on('request', (r) => { if (r.url().includes('/cancel/')) cancels.push(r.url()); });
+    await page.click(`${row(id)} [data-testid="job-cancel"]`);
+    await waitForContains(page, 'confirm-text', `Cancel job ${id}? It stops on its worker.`);
+    await page.dblclick('[data-testid="confirm-yes"]');
+    await waitForContains(page, 'job-notice', `Job ${id} cancelled.`);
+    const st = await api(srv, `status/${id}`);
+    assert.equal(st.status, 'CANCELLED');
+    const h = await api(srv, 'health');
+    assert.equal(h.jobs.inProgress, 0, 'nothing runs any more');
+    assert.equal(h.workers.running, 0, 'the worker stopped running it');
+    assert.equal(cancels.length, 1, `one request for a double click, got ${cancels.length}`);
+    await page.waitForSelector(`${row(id)}[data-status="CANCELLED"]`, { timeout: 10_000 });
+    assert.equal(await page.$(`${row(id)} [data-testid="job-cancel"]`), null, 'no Cancel on a cancelled job');
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await srv.stop();
+  }
+});
+
+test('a job that completes before the cancel arrives shows its real final state and says it could not be cancelled', async () => {
+  const srv = await startServer({ workers: 1 });
+  const id = await submit(srv.url, { sleepMs: 2_500 });
+  await until('the job to run', async () => (await api(srv, `status/${id}`)).status === 'IN_PROGRESS');
+  // Refresh off: the list keeps showing the job running while it completes.
+  const { browser, page, problems } = await openPanel(`${srv.url}/?endpoint=local&range=15m&refresh=off&tab=jobs`);
+  try {
+    await page.waitForSelector(`${row(id)}[data-status="IN_PROGRESS"]`, { timeout: 20_000 });
+    await page.click(`${row(id)} [data-testid="job-cancel"]`);
+    await until('the job to complete', async () => (await api(srv, `status/${id}`)).status === 'COMPLETED');
+    await page.click('[data-testid="confirm-yes"]');
+    await waitForText(page, 'job-notice', `Job ${id} could not be cancelled: it had already completed.`);
+    await page.waitForSelector(`${row(id)}[data-status="COMPLETED"]`, { timeout: 10_000 });
+    assert.equal(
+      await page.textContent(`${row(id)} [data-testid="job-note"]`),
+      'could not be cancelled: it had already completed',
+    );
+    assert.equal((await api(srv, `status/${id}`)).status, 'COMPLETED');
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await srv.stop();
+  }
+});
+
+test('bulk cancel of 120 queued jobs goes through the /cancel rate limit (100 per 10 s) and cancels every one', async () => {
+  const srv = await startServer({ workers: 1 });
+  const blocker = await submit(srv.url, { sleepMs: 120_000 });
+  const queued = [];
+  for (let i = 0; i < 120; i++) queued.push(await submit(srv.url, { sleepMs: 60_000 }));
+  const { browser, page, problems } = await openPanel(
+    `${srv.url}/?endpoint=local&range=15m&refresh=2s&tab=jobs&status=IN_QUEUE`,
+  );
+  try {
+    await page.waitForFunction(() => document.querySelector('[data-testid="chip-IN_QUEUE"]')?.dataset.count === '120',
+      null, { timeout: 20_000 });
+    assert.equal(await page.getAttribute('[data-testid="job-count"]', 'data-value'), '120');
+    // Virtualised: far fewer rows in the DOM than listed.
+    assert.ok((await rowIds(page)).length < 60, 'only the rows in view are drawn');
+    await page.check('[data-testid="select-all"]');
+    await waitForText(page, 'bulk-cancel', 'Cancel selected (120)');
+    await page.click('[data-testid="bulk-cancel"]');
+    await waitForText(page, 'confirm-text', 'Cancel 120 jobs?');
+    await page.click('[data-testid="confirm-yes"]');
+    await waitForContains(page, 'bulk-progress', 'rate limited by the server: waiting', 30_000);
+    await waitForText(page, 'bulk-progress', 'Cancelled 120 of 120 jobs.', 90_000);
+    for (const id of queued) assert.equal((await api(srv, `status/${id}`)).status, 'CANCELLED', id);
+    assert.equal((await api(srv, `status/${blocker}`)).status, 'IN_PROGRESS', 'unselected job untouched');
+    const h = await api(srv, 'health');
+    assert.equal(h.jobs.inQueue, 0);
+    // The list follows: nothing queued any more.
+    await page.waitForFunction(() => document.querySelector('[data-testid="chip-IN_QUEUE"]')?.dataset.count === '0',
+      null, { timeout: 20_000 });
+    // Purge with nothing queued: the confirmation says how many, the answer too.
+    await submit(srv.url, { sleepMs: 60_000 });
+    await submit(srv.url, { sleepMs: 60_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="chip-IN_QUEUE"]')?.dataset.count === '2',
+      null, { timeout: 20_000 });
+    await page.click('[data-testid="purge-queue"]');
+    await waitForContains(page, 'confirm-text', 'This removes all 2 queued jobs');
+    await page.click('[data-testid="confirm-yes"]');
+    await waitForText(page, 'job-notice', 'Purged the queue: 2 jobs removed.');
+    assert.equal((await api(srv, 'health')).jobs.inQueue, 0);
+    assert.deepEqual(problems.filter((p) => !p.includes('429')), []);
+  } finally {
+    await browser.close();
+    await srv.stop();
+  }
+});
+
+test('the detail shows the timeline: queue, the cold start it waited on, run, end, webhook attempt with its status', async () => {
+  const hook = createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(200); res.end('ok'); }); });
+  await new Promise((r) => hook.listen(0, '127.0.0.1', r));
+  // No warm worker: the job starts one and waits for its cold start.
+  const srv = await startServer({ workers: 1, extraArgs: ['--min-workers', '0', '--allow-private-webhooks'] });
+  try {
+    const res = await fetch(`${srv.url}/v2/local/run`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: { sleepMs: 150 }, webhook: `http://127.0.0.1:${hook.address().port}/hook` }),
+    });
+    const { id } = await res.json();
+    await until('the webhook', async () => (await api(srv, `status/${id}`)).status === 'COMPLETED');
+    await sleep(500);
+    const { browser, page, problems } = await openPanel(`${srv.url}/?endpoint=local&range=15m&refresh=2s&tab=jobs&job=${id}`);
+    try {
+      await page.waitForFunction(
+        () => [...document.querySelectorAll('[data-testid="step"]')].some((s) => s.dataset.kind.startsWith('webhook')),
+        null, { timeout: 20_000 });
+      const kinds = await page.$$eval('[data-testid="step"]', (s) => s.map((x) => x.dataset.kind));
+      assert.deepEqual(kinds.filter((k) => k !== 'cold-start').slice(0, 3), ['queued', 'running', 'finished status-completed']);
+      assert.ok(kinds.includes('cold-start'), `a cold start step: ${kinds}`);
+      assert.equal(kinds.at(-1), 'webhook ok');
+      const text = await page.textContent('[data-testid="timeline"]');
+      assert.match(text, /Webhook attempt 1.*HTTP 200/s);
+      assert.equal(await page.textContent('[data-testid="detail-id"]'), id);
+      await waitForContains(page, 'raw-status', `"status": "COMPLETED"`);
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    await srv.stop();
+    hook.close();
+  }
+});
+
+/** numpy's default percentile (type 7, linear). */
+function percentile(values, q) {
+  const s = [...values].sort((a, b) => a - b);
+  const h = (s.length - 1) * q;
+  const lo = Math.floor(h);
+  const hi = Math.min(lo + 1, s.length - 1);
+  return s[lo] + (h - lo) * (s[hi] - s[lo]);
+}
+
+test('a click on a P98 point lists exactly the jobs of that bucket at or above it', async () => {
+  const srv = await startServer({ workers: 4 });
+  const n = 60;
+  for (let i = 0; i < n; i++) await submit(srv.url, { sleepMs: 30 + ((i * 53) % 700) });
+  await until('the jobs to finish', async () => {
+    const h = await api(srv, 'health');
+    return h.jobs.completed >= n && h.jobs.inQueue === 0 && h.jobs.inProgress === 0;
+  }, 60_000);
+  const { browser, page, problems } = await openPanel(`${srv.url}/?endpoint=local&range=15m&refresh=off&tz=utc`);
+  try {
+    await waitForText(page, 'poll-state', 'Live');
+    const from = Number(await page.getAttribute('[data-testid="metrics"]', 'data-from'));
+    const bucket = Number(await page.getAttribute('[data-testid="metrics"]', 'data-bucket'));
+    const to = Number(await page.getAttribute('[data-testid="metrics"]', 'data-to'));
+    const snap = await (await fetch(`${srv.url}/v2/local/metrics/snapshot?from=${from}&to=${to}&format=json`)).json();
+    // Independently: execution samples per bucket (ran and ended, by completion).
+    const byBucket = new Map();
+    for (const j of snap.jobs) {
+      if (j.startedAt == null || j.completedAt == null || j.completedAt < from || j.completedAt >= to) continue;
+      const b = Math.floor((j.completedAt - from) / bucket);
+      if (!byBucket.has(b)) byBucket.set(b, []);
+      byBucket.get(b).push(j);
+    }
+    const [b, jobs] = [...byBucket.entries()].sort((x, y) => y[1].length - x[1].length)[0];
+    assert.ok(jobs.length >= 5, `a bucket with several jobs, got ${jobs.length}`);
+    const p98 = percentile(jobs.map((j) => Math.round(j.executionTime)), 0.98);
+    const expected = jobs.filter((j) => Math.round(j.executionTime) >= p98).map((j) => j.id).sort();
+    assert.ok(expected.length >= 1);
+
+    // Click the P98 point of bucket b on the canvas.
+    const chartSel = '[data-testid="chart-execution"] .chart';
+    const at = await page.evaluate(([sel, b]) => {
+      const el = document.querySelector(sel);
+      const chart = echarts.getInstanceByDom(el);
+      const series = chart.getOption().series;
+      const k = series.findIndex((s) => s.name === 'P98');
+      const v = series[k].data[b];
+      const [x, y] = chart.convertToPixel({ seriesIndex: k }, [b, v]);
+      const r = el.getBoundingClientRect();
+      return { x: r.left + x, y: r.top + y, v };
+    }, [chartSel, b]);
+    assert.ok(typeof at.v === 'number', `P98 drawn at bucket ${b}: ${at.v}`);
+    await page.mouse.click(at.x, at.y);
+    await page.waitForSelector('[data-testid="jobs"]', { timeout: 10_000 });
+    await waitForContains(page, 'focus-label', 'execution ≥');
+    assert.equal(new URL(page.url()).searchParams.get('tab'), 'jobs');
+    assert.equal(new URL(page.url()).searchParams.get('focus').split(',').slice(0, 3).join(','),
+      `execution,${from + b * bucket},${from + (b + 1) * bucket}`);
+    await page.waitForFunction((n) => document.querySelector('[data-testid="job-count"]')?.dataset.value === String(n),
+      expected.length, { timeout: 10_000 });
+    assert.deepEqual((await rowIds(page)).sort(), expected);
+    // Clearing the focus lists the whole window again.
+    await page.click('[data-testid="focus-clear"]');
+    await page.waitForFunction((n) => document.querySelector('[data-testid="job-count"]')?.dataset.value === String(n),
+      n, { timeout: 10_000 });
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await srv.stop();
+  }
+});
