@@ -212,3 +212,135 @@ async fn chart_without_echarts_says_so_instead_of_crashing() {
     );
     assert_eq!(text(&root, "total-received"), "3", "the numbers stay");
 }
+
+/// A Demo endpoint's day in MetricsData, as the panel holds it.
+fn demo_data() -> MetricsData {
+    let now = 1_795_958_400_000;
+    let demo = Demo::new(7, now, DemoConfig::default());
+    let w = Window::new(now - 3_600_000, now + 15_000, 15_000).unwrap();
+    MetricsData::from_snapshot(demo.snapshot(w.from, w.to), w, now)
+}
+
+#[wasm_bindgen_test]
+fn job_list_logic_filters_sorts_and_counts_in_wasm() {
+    use endpoint_core::query::{Column, Sort, StatusSet};
+    use metrics_panel::job_view::JobsView;
+    let d = demo_data();
+    let all = d.list(&JobsView::default());
+    assert!(
+        all.rows.len() > 500,
+        "an hour of Demo traffic: {}",
+        all.rows.len()
+    );
+    assert_eq!(all.counts.iter().sum::<u64>() as usize, all.rows.len());
+    // Newest first by default.
+    let s = d.store();
+    assert!(
+        all.rows
+            .windows(2)
+            .all(|w| s.row(w[0]).submitted_at >= s.row(w[1]).submitted_at)
+    );
+    // Failed only, longest execution first: the chip's count, every row failed.
+    let failed = d.list(&JobsView {
+        statuses: StatusSet::only(JobStatus::Failed),
+        sort: Sort {
+            column: Column::Execution,
+            descending: true,
+        },
+        ..JobsView::default()
+    });
+    assert_eq!(failed.rows.len() as u64, all.counts[3]);
+    assert!(
+        failed
+            .rows
+            .iter()
+            .all(|&r| s.row(r).status == JobStatus::Failed)
+    );
+    let ex: Vec<u32> = failed
+        .rows
+        .iter()
+        .filter_map(|&r| s.row(r).execution)
+        .collect();
+    assert!(
+        ex.windows(2).all(|w| w[0] >= w[1]),
+        "sorted by execution, descending"
+    );
+    // An id prefix finds the job.
+    let id = s.id(all.rows[17]);
+    let found = d.list(&JobsView {
+        search: id[..13].to_uppercase(),
+        ..JobsView::default()
+    });
+    assert!(found.rows.contains(&all.rows[17]));
+    assert!(found.rows.iter().all(|&r| s.id(r).starts_with(&id[..13])));
+}
+
+#[wasm_bindgen_test]
+async fn jobs_tab_lists_counts_sorts_and_opens_a_job() {
+    use metrics_panel::components::jobs_tab::JobsTab;
+    use metrics_panel::components::metrics_tab::Feed;
+    use metrics_panel::view_state::{Tab, ViewState};
+    let root = container();
+    // The panel's stylesheet bounds the scroller; the test page has none.
+    root.set_inner_html("<style>.job-scroll{height:400px;overflow-y:auto}</style>");
+    let data = demo_data();
+    let total = data.list(&Default::default()).rows.len();
+    let failed = data.list(&Default::default()).counts[3];
+    let newest = data.store().id(data.list(&Default::default()).rows[0]);
+    let feed_slot = std::rc::Rc::new(std::cell::RefCell::new(None::<(Feed, RwSignal<ViewState>)>));
+    let slot = feed_slot.clone();
+    let _handle = leptos::mount::mount_to(root.clone(), move || {
+        let feed = Feed::new();
+        *feed.data.get_value().borrow_mut() = Some(demo_data());
+        feed.version.set(1);
+        let view = RwSignal::new(ViewState {
+            tab: Tab::Jobs,
+            ..ViewState::default()
+        });
+        *slot.borrow_mut() = Some((feed, view));
+        view! { <JobsTab view=view feed=feed /> }
+    });
+    leptos::task::tick().await;
+    let count = |root: &web_sys::HtmlElement| {
+        root.query_selector("[data-testid=\"job-count\"]")
+            .unwrap()
+            .unwrap()
+            .get_attribute("data-value")
+            .unwrap()
+    };
+    assert_eq!(count(&root), total.to_string());
+    let rows = root
+        .query_selector_all("[data-testid=\"job-row\"]")
+        .unwrap();
+    assert!(
+        rows.length() > 0 && (rows.length() as usize) < total,
+        "virtualised: {} of {total}",
+        rows.length()
+    );
+    let first: web_sys::Element = rows.get(0).unwrap().unchecked_into();
+    assert_eq!(first.get_attribute("data-id").unwrap(), newest);
+    assert_eq!(
+        text(&root, "chip-FAILED"),
+        format!("FAILED {}", metrics_panel::time::fmt_count(failed))
+    );
+    // Turn every chip but FAILED off through the URL state: the list follows.
+    let (_, view) = feed_slot.borrow().clone().unwrap();
+    view.update(|v| v.jobs.statuses = endpoint_core::query::StatusSet::only(JobStatus::Failed));
+    leptos::task::tick().await;
+    assert_eq!(count(&root), failed.to_string());
+    // Open the first job: the detail and its timeline appear.
+    let open: web_sys::HtmlElement = root
+        .query_selector("[data-testid=\"job-open\"]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    open.click();
+    leptos::task::tick().await;
+    let steps = root.query_selector_all("[data-testid=\"step\"]").unwrap();
+    assert!(
+        steps.length() >= 3,
+        "queued, running, failed: {}",
+        steps.length()
+    );
+    assert_eq!(text(&root, "detail-status"), "FAILED");
+}

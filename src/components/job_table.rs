@@ -16,6 +16,9 @@ use crate::view_state::TimeZone;
 
 /// Row height, px (the CSS uses the same).
 pub const ROW_PX: i32 = 34;
+/// Tallest view drawn: without the stylesheet the scroller is unbounded, and this
+/// keeps a 100,000-job list from drawing every row.
+const MAX_VIEW_PX: i32 = 4_000;
 /// Rows drawn above and below the visible ones.
 const MARGIN_ROWS: i32 = 10;
 
@@ -76,7 +79,7 @@ pub fn JobTable(
     });
     Effect::new(move |_| {
         if let Some(el) = scroller.get() {
-            height.set(el.client_height().max(ROW_PX));
+            height.set(el.client_height().clamp(ROW_PX, MAX_VIEW_PX));
         }
     });
     // The rows in view, read from the store; re-read on every refresh.
@@ -215,7 +218,7 @@ pub fn JobTable(
                 on:scroll=move |_| {
                     if let Some(el) = scroller.get_untracked() {
                         scroll_top.set(el.scroll_top());
-                        height.set(el.client_height().max(ROW_PX));
+                        height.set(el.client_height().clamp(ROW_PX, MAX_VIEW_PX));
                     }
                 }
             >
