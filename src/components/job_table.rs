@@ -22,8 +22,9 @@ const MAX_VIEW_PX: i32 = 4_000;
 /// Rows drawn above and below the visible ones.
 const MARGIN_ROWS: i32 = 10;
 
-/// A row as drawn.
-#[derive(Clone, PartialEq)]
+/// A row as drawn; also its key, so a row still in view after a scroll step (or
+/// unchanged by a refresh) keeps its DOM nodes.
+#[derive(Clone, PartialEq, Eq, Hash)]
 struct RowView {
     index: usize,
     id: String,
@@ -227,7 +228,7 @@ pub fn JobTable(
                         class="job-window"
                         style=move || format!("transform:translateY({}px)", span.get().0 as i32 * ROW_PX)
                     >
-                        {move || rows.get().into_iter().map(|r| row_view(ctx, r)).collect_view()}
+                        <For each=move || rows.get() key=|r: &RowView| r.clone() children=move |r| row_view(ctx, r) />
                     </div>
                 </div>
                 <Show when=move || listing.with(|l| l.as_ref().is_some_and(|l| l.rows.is_empty()))>

@@ -272,9 +272,19 @@ fn bench_panel(jobs: &str) -> Result<(), String> {
         .env("E2E_SERVER_BIN", &bin)
         .status()
         .map_err(|e| format!("node: {e}"))?;
+    if !status.success() {
+        return Err(format!("panel bench failed: {status}"));
+    }
+    // The job list: filter + sort and scrolling with 100,000 jobs in the window.
+    let status = std::process::Command::new("node")
+        .args(["e2e/jobs-bench.mjs", "100000"])
+        .current_dir(root())
+        .env("E2E_SERVER_BIN", &bin)
+        .status()
+        .map_err(|e| format!("node: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("panel bench failed: {status}"))
+        Err(format!("job list bench failed: {status}"))
     }
 }
