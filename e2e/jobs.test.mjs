@@ -77,6 +77,31 @@ test('a job that completes before the cancel arrives shows its real final state 
   }
 });
 
+test('retry a failed job from the list: RunPod /retry queues it again', async () => {
+  const srv = await startServer({ workers: 1 });
+  const id = await submit(srv.url, { sleepMs: 50, fail: true });
+  await until('the job to fail', async () => (await api(srv, `status/${id}`)).status === 'FAILED');
+  const { browser, page, problems } = await openPanel(`${srv.url}/?endpoint=local&range=15m&refresh=2s&tab=jobs&status=FAILED`);
+  try {
+    await page.waitForSelector(`${row(id)}[data-status="FAILED"]`, { timeout: 20_000 });
+    assert.equal(await page.$(`${row(id)} [data-testid="job-cancel"]`), null, 'no Cancel on a failed job');
+    await page.click(`${row(id)} [data-testid="job-retry"]`);
+    await waitForContains(page, 'confirm-text', `Retry job ${id}?`);
+    await page.click('[data-testid="confirm-yes"]');
+    await waitForText(page, 'job-notice', `Job ${id} retried: queued again.`);
+    const st = await api(srv, `status/${id}`);
+    assert.equal(st.retries, 1, 'retried once');
+    // It fails again (same input), and the list follows it with its retry count.
+    await until('the retry to fail', async () => (await api(srv, `status/${id}`)).status === 'FAILED');
+    await page.waitForFunction((sel) => document.querySelector(sel)?.querySelector('.col-retries')?.textContent === '1',
+      `${row(id)}[data-status="FAILED"]`, { timeout: 20_000 });
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await srv.stop();
+  }
+});
+
 test('bulk cancel of 120 queued jobs goes through the /cancel rate limit (100 per 10 s) and cancels every one', async () => {
   const srv = await startServer({ workers: 1 });
   const blocker = await submit(srv.url, { sleepMs: 120_000 });
@@ -93,6 +118,13 @@ test('bulk cancel of 120 queued jobs goes through the /cancel rate limit (100 pe
     assert.ok((await rowIds(page)).length < 60, 'only the rows in view are drawn');
     await page.check('[data-testid="select-all"]');
     await waitForText(page, 'bulk-cancel', 'Cancel selected (120)');
+    // A refresh bringing a new job keeps the scroll position and the selection.
+    await page.evaluate(() => { document.querySelector('[data-testid="job-scroll"]').scrollTop = 1000; });
+    const extra = await submit(srv.url, { sleepMs: 60_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="chip-IN_QUEUE"]')?.dataset.count === '121',
+      null, { timeout: 20_000 });
+    assert.equal(await page.evaluate(() => document.querySelector('[data-testid="job-scroll"]').scrollTop), 1000);
+    await waitForText(page, 'bulk-cancel', 'Cancel selected (120)');
     await page.click('[data-testid="bulk-cancel"]');
     await waitForText(page, 'confirm-text', 'Cancel 120 jobs?');
     await page.click('[data-testid="confirm-yes"]');
@@ -100,20 +132,21 @@ test('bulk cancel of 120 queued jobs goes through the /cancel rate limit (100 pe
     await waitForText(page, 'bulk-progress', 'Cancelled 120 of 120 jobs.', 90_000);
     for (const id of queued) assert.equal((await api(srv, `status/${id}`)).status, 'CANCELLED', id);
     assert.equal((await api(srv, `status/${blocker}`)).status, 'IN_PROGRESS', 'unselected job untouched');
+    assert.equal((await api(srv, `status/${extra}`)).status, 'IN_QUEUE', 'the unselected new job stays');
     const h = await api(srv, 'health');
-    assert.equal(h.jobs.inQueue, 0);
-    // The list follows: nothing queued any more.
-    await page.waitForFunction(() => document.querySelector('[data-testid="chip-IN_QUEUE"]')?.dataset.count === '0',
+    assert.equal(h.jobs.inQueue, 1);
+    // The list follows: only the new job is queued.
+    await page.waitForFunction(() => document.querySelector('[data-testid="chip-IN_QUEUE"]')?.dataset.count === '1',
       null, { timeout: 20_000 });
-    // Purge with nothing queued: the confirmation says how many, the answer too.
+    // Purge: the confirmation says how many, the answer too.
     await submit(srv.url, { sleepMs: 60_000 });
     await submit(srv.url, { sleepMs: 60_000 });
-    await page.waitForFunction(() => document.querySelector('[data-testid="chip-IN_QUEUE"]')?.dataset.count === '2',
+    await page.waitForFunction(() => document.querySelector('[data-testid="chip-IN_QUEUE"]')?.dataset.count === '3',
       null, { timeout: 20_000 });
     await page.click('[data-testid="purge-queue"]');
-    await waitForContains(page, 'confirm-text', 'This removes all 2 queued jobs');
+    await waitForContains(page, 'confirm-text', 'This removes all 3 queued jobs');
     await page.click('[data-testid="confirm-yes"]');
-    await waitForText(page, 'job-notice', 'Purged the queue: 2 jobs removed.');
+    await waitForText(page, 'job-notice', 'Purged the queue: 3 jobs removed.');
     assert.equal((await api(srv, 'health')).jobs.inQueue, 0);
     assert.deepEqual(problems.filter((p) => !p.includes('429')), []);
   } finally {

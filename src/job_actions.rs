@@ -213,15 +213,15 @@ mod tests {
     use super::*;
     use std::cell::RefCell;
 
-    fn run(
-        ids: &[&str],
-        answers: impl Fn(&str, usize) -> Result<Cancelled, FetchError>,
-    ) -> (
+    /// What a run reported: row states, progress, waits (ms), requests sent.
+    type Run = (
         Vec<(String, RowAction)>,
         Vec<BulkProgress>,
         Vec<u32>,
         Vec<String>,
-    ) {
+    );
+
+    fn run(ids: &[&str], answers: impl Fn(&str, usize) -> Result<Cancelled, FetchError>) -> Run {
         let rows = RefCell::new(Vec::new());
         let progress = RefCell::new(Vec::new());
         let sleeps = RefCell::new(Vec::new());

@@ -324,7 +324,7 @@ async fn jobs_tab_lists_counts_sorts_and_opens_a_job() {
         format!("FAILED {}", metrics_panel::time::fmt_count(failed))
     );
     // Turn every chip but FAILED off through the URL state: the list follows.
-    let (_, view) = feed_slot.borrow().clone().unwrap();
+    let (_, view) = (*feed_slot.borrow()).unwrap();
     view.update(|v| v.jobs.statuses = endpoint_core::query::StatusSet::only(JobStatus::Failed));
     leptos::task::tick().await;
     assert_eq!(count(&root), failed.to_string());
