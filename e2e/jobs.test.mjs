@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { startServer, submit, openPanel, waitForText, waitForContains } from './harness.mjs';
 
 const api = (srv, path, init) => fetch(`${srv.url}/v2/local/${path}`, init).then((r) => r.json());
@@ -264,6 +265,25 @@ test('a click on a P98 point lists exactly the jobs of that bucket at or above i
     await page.waitForFunction((n) => document.querySelector('[data-testid="job-count"]')?.dataset.value === String(n),
       expected.length, { timeout: 10_000 });
     assert.deepEqual((await rowIds(page)).sort(), expected);
+    // Export: the filtered list, as CSV and as JSON.
+    const download = async (testid) => {
+      const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`[data-testid="${testid}"]`)]);
+      return { name: dl.suggestedFilename(), text: readFileSync(await dl.path(), 'utf8') };
+    };
+    const csv = await download('export-csv');
+    assert.equal(csv.name, 'jobs.csv');
+    const lines = csv.text.trim().split('\r\n');
+    assert.ok(lines[0].startsWith('id,status,submittedAt,'), lines[0]);
+    assert.deepEqual(lines.slice(1).map((l) => l.split(',')[0]).sort(), expected);
+    const json = await download('export-json');
+    assert.equal(json.name, 'jobs.json');
+    const records = JSON.parse(json.text);
+    assert.deepEqual(records.map((r) => r.id).sort(), expected);
+    for (const r of records) {
+      const orig = snap.jobs.find((j) => j.id === r.id);
+      assert.equal(r.executionTime, Math.round(orig.executionTime), r.id);
+      assert.equal(r.status, orig.status);
+    }
     // Clearing the focus lists the whole window again.
     await page.click('[data-testid="focus-clear"]');
     await page.waitForFunction((n) => document.querySelector('[data-testid="job-count"]')?.dataset.value === String(n),
