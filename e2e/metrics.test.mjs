@@ -117,7 +117,7 @@ test('new jobs appear live, the URL keeps the view, and the instances are reused
     await waitForText(page, 'poll-state', 'Live');
     assert.equal(await page.inputValue('[data-testid="range-picker"]'), '6h');
     assert.equal(await page.inputValue('[data-testid="tz-picker"]'), 'utc');
-    assert.equal(await page.getAttribute('html', 'data-theme'), 'dark');
+    assert.equal(await page.getAttribute('#endpoint-metrics', 'data-theme'), 'dark');
     const to = Number(await page.getAttribute('[data-testid="metrics"]', 'data-to'));
     const from = Number(await page.getAttribute('[data-testid="metrics"]', 'data-from'));
     assert.equal(to - from, 6 * 3_600_000);

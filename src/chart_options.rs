@@ -286,7 +286,7 @@ pub fn counts_tooltip(agg: &Aggregation, ctx: &Ctx, i: usize, series: &[CountSer
     let rows: Vec<TipRow> = series
         .iter()
         .map(|&(name, color, pick)| TipRow {
-            color: ctx.palette.color(color).to_string(),
+            color,
             name: name.into(),
             value: fmt_count(pick(b)),
         })
@@ -297,8 +297,9 @@ pub fn counts_tooltip(agg: &Aggregation, ctx: &Ctx, i: usize, series: &[CountSer
 /// One line of a tooltip: colour, name, value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TipRow {
-    /// Series colour.
-    pub color: String,
+    /// Series colour: its index in the palette (drawn with a class, `em-swatch-N`,
+    /// not an inline style, so a strict CSP allows it).
+    pub color: usize,
     /// Name.
     pub name: String,
     /// Value as shown.
@@ -326,8 +327,8 @@ pub fn tooltip(
     );
     for r in rows {
         html.push_str(&format!(
-            "<div class=\"tip-row\"><span class=\"tip-dot\" style=\"background:{}\"></span>{} <b>{}</b></div>",
-            escape(&r.color),
+            "<div class=\"tip-row\"><span class=\"tip-dot em-swatch-{}\"></span>{} <b>{}</b></div>",
+            r.color % 6,
             escape(&r.name),
             escape(&r.value)
         ));
@@ -453,7 +454,7 @@ mod tests {
         let a = agg();
         let c = ctx(T0 + 150_000);
         let row = TipRow {
-            color: "#000".into(),
+            color: 2,
             name: "P98".into(),
             value: "5.00 s".into(),
         };

@@ -10,7 +10,9 @@
 pub mod api;
 pub mod chart_options;
 pub mod components;
+pub mod config;
 pub mod echarts;
+pub mod embed;
 pub mod export;
 pub mod job_actions;
 pub mod job_detail;
@@ -24,3 +26,26 @@ pub mod time;
 pub mod view_state;
 
 pub use components::app::App;
+
+/// Starts the panel: finds (or makes) its element, reads config.json, then mounts
+/// the app there, or the error screen naming the bad field.
+pub fn start() {
+    use leptos::prelude::*;
+    let root = embed::mount_root();
+    // Leptos's executor is set up by mount_to, which comes after config.json.
+    wasm_bindgen_futures::spawn_local(async move {
+        let url = embed::config_url(&root);
+        let loaded = embed::load_config(&url).await;
+        let el = root.clone();
+        match loaded {
+            Ok(config) => {
+                leptos::mount::mount_to(root, move || view! { <App config=config root=el /> })
+                    .forget()
+            }
+            Err(error) => leptos::mount::mount_to(root, move || {
+                view! { <components::config_error::ConfigErrorScreen error=error url=url /> }
+            })
+            .forget(),
+        }
+    });
+}

@@ -1,6 +1,7 @@
-//! Entry point of the panel: mounts [`metrics_panel::App`] on the page body.
+//! Entry point of the panel: [`metrics_panel::start`] mounts it (into the page's
+//! `#endpoint-metrics` element, or a new one) once config.json is read.
 
 fn main() {
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(metrics_panel::App);
+    metrics_panel::start();
 }

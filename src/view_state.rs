@@ -75,6 +75,16 @@ pub enum TimeZone {
     Utc,
 }
 
+impl TimeZone {
+    /// URL name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeZone::Local => "local",
+            TimeZone::Utc => "utc",
+        }
+    }
+}
+
 /// Colour theme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Theme {
@@ -148,10 +158,17 @@ impl ViewState {
     /// Reads a query string (with or without the leading `?`). Unknown or invalid
     /// values keep their defaults; the warnings say which and why.
     pub fn from_query(query: &str) -> (Self, Vec<String>) {
-        let mut v = ViewState::default();
+        Self::from_query_over(ViewState::default(), query)
+    }
+
+    /// Like [`ViewState::from_query`], starting from `base` (the portal's defaults
+    /// from config.json) instead of the built-in defaults.
+    pub fn from_query_over(base: ViewState, query: &str) -> (Self, Vec<String>) {
+        let mut v = base;
         let mut warnings = Vec::new();
         let mut api_base = String::new();
-        let mut endpoint_id: Option<String> = None;
+        // Not given / the Demo / an endpoint id.
+        let mut endpoint_id: Option<Option<String>> = None;
         for pair in query
             .trim_start_matches('?')
             .split('&')
@@ -161,8 +178,10 @@ impl ViewState {
             let value = percent_decode(value);
             let mut warn = |e: String| warnings.push(format!("ignored {key} `{value}`: {e}"));
             match key {
-                "endpoint" if value == "demo" => endpoint_id = None,
-                "endpoint" if is_valid_endpoint_id(&value) => endpoint_id = Some(value.clone()),
+                "endpoint" if value == "demo" => endpoint_id = Some(None),
+                "endpoint" if is_valid_endpoint_id(&value) => {
+                    endpoint_id = Some(Some(value.clone()))
+                }
                 "endpoint" => warn("use letters, digits, `-` and `_` only".into()),
                 "api" => api_base = value.trim_end_matches('/').to_string(),
                 "range" => match Range::parse(&value) {
@@ -203,8 +222,10 @@ impl ViewState {
                 }
             }
         }
-        if let Some(id) = endpoint_id {
-            v.endpoint = EndpointRef::Http { api_base, id };
+        match endpoint_id {
+            Some(Some(id)) => v.endpoint = EndpointRef::Http { api_base, id },
+            Some(None) => v.endpoint = EndpointRef::Demo,
+            None => {}
         }
         (v, warnings)
     }
@@ -212,10 +233,16 @@ impl ViewState {
     /// The query string (with `?`) that [`ViewState::from_query`] reads back; default
     /// values are left out so links stay short.
     pub fn to_query(&self) -> String {
-        let d = ViewState::default();
+        self.to_query_over(&ViewState::default())
+    }
+
+    /// The query string that [`ViewState::from_query_over`] with the same `d` reads
+    /// back, leaving out what equals `d`.
+    pub fn to_query_over(&self, d: &ViewState) -> String {
         let mut parts: Vec<String> = Vec::new();
         match &self.endpoint {
-            EndpointRef::Demo => {}
+            EndpointRef::Demo if d.endpoint == EndpointRef::Demo => {}
+            EndpointRef::Demo => parts.push("endpoint=demo".into()),
             EndpointRef::Http { api_base, id } => {
                 parts.push(format!("endpoint={}", percent_encode(id)));
                 if !api_base.is_empty() {
@@ -237,10 +264,10 @@ impl ViewState {
             Tab::Jobs => parts.push("tab=jobs".into()),
             Tab::Settings => parts.push("tab=settings".into()),
         }
-        if self.tz == TimeZone::Utc {
-            parts.push("tz=utc".into());
+        if self.tz != d.tz {
+            parts.push(format!("tz={}", self.tz.as_str()));
         }
-        if self.theme != Theme::System {
+        if self.theme != d.theme {
             parts.push(format!("theme={}", self.theme.as_str()));
         }
         parts.extend(self.jobs.params());
@@ -360,6 +387,36 @@ mod tests {
         let q = v.to_query();
         assert_eq!(ViewState::from_query(&q), (v, vec![]));
         assert!(q.contains("api=https://gpu.example.com:8443/api"), "{q}");
+    }
+
+    #[test]
+    fn a_portals_defaults_are_the_base_and_stay_out_of_the_url() {
+        let d = ViewState {
+            endpoint: EndpointRef::Http {
+                api_base: "/api".into(),
+                id: "prod".into(),
+            },
+            refresh: Some(10_000),
+            theme: Theme::Dark,
+            tz: TimeZone::Utc,
+            ..ViewState::default()
+        };
+        let (v, w) = ViewState::from_query_over(d.clone(), "?range=6h");
+        assert!(w.is_empty());
+        assert_eq!(
+            (v.endpoint.clone(), v.refresh, v.theme),
+            (d.endpoint.clone(), Some(10_000), Theme::Dark)
+        );
+        assert_eq!(v.to_query_over(&d), "?endpoint=prod&api=/api&range=6h");
+        // Back to the built-in values: they must now be written, or the portal's
+        // defaults would come back on reload.
+        let mut demo = v.clone();
+        demo.endpoint = EndpointRef::Demo;
+        demo.theme = Theme::System;
+        demo.tz = TimeZone::Local;
+        let q = demo.to_query_over(&d);
+        assert_eq!(q, "?endpoint=demo&range=6h&tz=local&theme=system");
+        assert_eq!(ViewState::from_query_over(d.clone(), &q).0, demo);
     }
 
     #[test]

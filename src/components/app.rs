@@ -9,40 +9,63 @@ use crate::components::jobs_tab::JobsTab;
 use crate::components::metrics_tab::{Feed, MetricsTab, follow};
 use crate::components::settings_view::SettingsView;
 use crate::components::status_line::StatusLine;
+use crate::config::Config;
 use crate::job_view::Pick;
 use crate::settings;
 use crate::view_state::{EndpointRef, Tab, Theme, ViewState};
 
-/// The whole app, its view read from (and written back to) the page URL.
+/// The whole app in `root`, configured by `config`. On its own page (and in an
+/// iframe) the view is read from, and written back to, the page URL; mounted into a
+/// portal's element it leaves the portal's URL alone and is driven by messages.
 #[component]
-pub fn App() -> impl IntoView {
-    let query = window().location().search().unwrap_or_default();
-    let (initial, warnings) = ViewState::from_query(&query);
+pub fn App(
+    /// config.json, checked.
+    config: Config,
+    /// The element the panel lives in (theme attribute, colours).
+    root: web_sys::HtmlElement,
+) -> impl IntoView {
+    let owns_url = root.has_attribute("data-standalone");
+    let embedded = crate::embed::is_embedded(&root);
+    let query = if owns_url {
+        window().location().search().unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let defaults = config.defaults.clone();
+    let (initial, warnings) = ViewState::from_query_over(defaults.clone(), &query);
     let view = RwSignal::new(initial);
-    let saved = RwSignal::new(settings::saved_endpoints());
+    let features = config.features;
+    provide_context(features);
+    let saved = RwSignal::new(if features.settings {
+        settings::saved_endpoints()
+    } else {
+        Vec::new()
+    });
     let key_version = RwSignal::new(0u32);
     let scheme_version = RwSignal::new(0u32);
 
     // URL <- view (replaceState: the back button is not flooded with every click).
-    Effect::new(move |_| {
-        let q = view.with(ViewState::to_query);
-        let loc = window().location();
-        let url = format!("{}{}", loc.pathname().unwrap_or_default(), q);
-        if loc.search().unwrap_or_default() != q
-            && let Ok(h) = window().history()
-        {
-            let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
-        }
-    });
-    // Theme -> <html data-theme>; "system" leaves it to prefers-color-scheme.
+    if owns_url {
+        Effect::new(move |_| {
+            let q = view.with(|v| v.to_query_over(&defaults));
+            let loc = window().location();
+            let url = format!("{}{}", loc.pathname().unwrap_or_default(), q);
+            if loc.search().unwrap_or_default() != q
+                && let Ok(h) = window().history()
+            {
+                let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+            }
+        });
+    }
+    // Theme -> the panel's element's data-theme; "system" leaves it to
+    // prefers-color-scheme. (Never the portal's <html>.)
+    let theme_root = send_wrapper::SendWrapper::new(root.clone());
     Effect::new(move |_| {
         let theme = view.with(|v| v.theme);
-        if let Some(root) = document().document_element() {
-            let _ = match theme {
-                Theme::System => root.remove_attribute("data-theme"),
-                t => root.set_attribute("data-theme", t.as_str()),
-            };
-        }
+        let _ = match theme {
+            Theme::System => theme_root.remove_attribute("data-theme"),
+            t => theme_root.set_attribute("data-theme", t.as_str()),
+        };
         scheme_version.update(|v| *v += 1);
     });
     watch_system_scheme(scheme_version);
@@ -59,24 +82,40 @@ pub fn App() -> impl IntoView {
     })));
     let feed = Feed::new();
     follow(view, key_version.into(), feed);
+    bridge(view, feed, &config);
 
     // getComputedStyle only when the theme or the system scheme changes, not on
     // every refresh.
+    let palette_root = send_wrapper::SendWrapper::new(root);
     let palette = Memo::new(move |_| {
         scheme_version.get();
-        read_palette()
+        read_palette(&palette_root)
     });
     let ctx = Signal::derive(move || Ctx {
         tz: view.with(|v| v.tz),
         now: feed.at.get(),
         palette: palette.get(),
     });
+    let configured = config.endpoints.clone();
     let endpoints = Signal::derive(move || {
-        let mut list = vec![EndpointRef::Demo];
-        list.extend(saved.get());
+        let mut list: Vec<(EndpointRef, String)> = Vec::new();
+        if features.demo {
+            list.push((EndpointRef::Demo, EndpointRef::Demo.label()));
+        }
+        for c in &configured {
+            let label = c.label.clone().unwrap_or_else(|| c.endpoint.label());
+            list.push((c.endpoint.clone(), label));
+        }
+        for e in saved.get() {
+            if !list.iter().any(|(x, _)| *x == e) {
+                let label = e.label();
+                list.push((e, label));
+            }
+        }
         let current = view.with(|v| v.endpoint.clone());
-        if !list.contains(&current) {
-            list.push(current);
+        if !list.iter().any(|(x, _)| *x == current) {
+            let label = current.label();
+            list.push((current, label));
         }
         list
     });
@@ -88,9 +127,17 @@ pub fn App() -> impl IntoView {
             v.tab = Tab::Metrics;
         })
     });
+    let tab_list: Vec<(Tab, &str, &str)> = [
+        (Tab::Metrics, "Metrics", "tab-metrics"),
+        (Tab::Jobs, "Requests", "tab-jobs"),
+        (Tab::Settings, "Settings", "tab-settings"),
+    ]
+    .into_iter()
+    .filter(|(t, _, _)| *t != Tab::Settings || features.settings)
+    .collect();
     view! {
-        <header class="topbar">
-            <h1>"Endpoint Metrics"</h1>
+        <header class="topbar" class:compact=embedded>
+            <h1 hidden=embedded>"Endpoint Metrics"</h1>
             <span class="endpoint" data-testid="endpoint-id" title="Endpoint">
                 {move || view.with(|v| match &v.endpoint {
                     EndpointRef::Demo => "demo".to_string(),
@@ -103,7 +150,7 @@ pub fn App() -> impl IntoView {
                 </span>
             </Show>
             <nav class="tabs" aria-label="Views">
-                {[(Tab::Metrics, "Metrics", "tab-metrics"), (Tab::Jobs, "Requests", "tab-jobs"), (Tab::Settings, "Settings", "tab-settings")]
+                {tab_list
                     .into_iter()
                     .map(|(t, label, testid)| {
                         view! {
@@ -146,11 +193,59 @@ pub fn App() -> impl IntoView {
             <Show when=move || tab() == Tab::Jobs>
                 <JobsTab view=view feed=feed />
             </Show>
-            <Show when=move || tab() == Tab::Settings>
+            <Show when=move || tab() == Tab::Settings && features.settings>
                 <SettingsView saved=saved key_version=key_version on_open=open />
             </Show>
         </main>
     }
+}
+
+/// The postMessage bridge: the host sets the view, the panel reports its state.
+fn bridge(view: RwSignal<ViewState>, feed: Feed, config: &Config) {
+    use crate::embed;
+    let origins = embed::origins(config);
+    let cfg = config.clone();
+    let reply_to = origins.clone();
+    embed::listen(origins.clone(), move |data, _origin| {
+        let Some(parsed) = embed::parse_set(&data) else {
+            return;
+        };
+        let result = parsed.and_then(|m| {
+            let mut v = view.get_untracked();
+            embed::apply_set(&mut v, &m, &cfg).map(|_| v)
+        });
+        match result {
+            Ok(v) => view.set(v),
+            Err(e) => embed::post(
+                &serde_json::json!({"type": embed::ERROR, "message": e}),
+                &reply_to,
+            ),
+        }
+    });
+    Effect::new(move |_| {
+        let v = view.get();
+        let (status, updated, error) = feed.poll.with(|p| {
+            let status = if p.error.is_some() {
+                "stale"
+            } else if p.last_ok_ms.is_some() {
+                "live"
+            } else {
+                "loading"
+            };
+            (
+                status,
+                p.last_ok_ms,
+                p.error.as_ref().map(|(_, e)| e.to_string()),
+            )
+        });
+        let window = feed
+            .agg
+            .with(|a| a.as_ref().map(|a| (a.window.from, a.window.to)));
+        embed::post(
+            &embed::state_message(&v, status, updated, error, window),
+            &origins,
+        );
+    });
 }
 
 /// Re-reads the palette when the system switches between light and dark.
@@ -168,12 +263,9 @@ fn watch_system_scheme(version: RwSignal<u32>) {
 
 /// The chart colours from the page's CSS custom properties (`--em-*`), so a theme or
 /// a portal's stylesheet reaches the charts.
-fn read_palette() -> Palette {
+fn read_palette(root: &web_sys::HtmlElement) -> Palette {
     let d = Palette::default();
-    let Some(style) = document()
-        .document_element()
-        .and_then(|root| window().get_computed_style(&root).ok().flatten())
-    else {
+    let Some(style) = window().get_computed_style(root).ok().flatten() else {
         return d;
     };
     let var = |name: &str, fallback: &str| {

@@ -15,7 +15,7 @@ pub fn Controls(
     view: RwSignal<ViewState>,
     /// Endpoints to pick from (the Demo first).
     #[prop(into)]
-    endpoints: Signal<Vec<EndpointRef>>,
+    endpoints: Signal<Vec<(EndpointRef, String)>>,
 ) -> impl IntoView {
     let set = move |f: Box<dyn FnOnce(&mut ViewState)>| view.update(f);
     let custom_open = RwSignal::new(view.with_untracked(|v| !v.range.is_live()));
@@ -98,7 +98,7 @@ pub fn Controls(
         endpoints
             .get()
             .into_iter()
-            .map(|e| view! { <option value=e.key()>{e.label()}</option> })
+            .map(|(e, label)| view! { <option value=e.key()>{label}</option> })
             .collect_view()
     };
     view! {

@@ -126,11 +126,11 @@ fn facts(ctx: JobsCtx, d: JobDetail, tz: TimeZone) -> impl IntoView {
             <span class=format!("badge status-{}", status.as_str().to_lowercase()) data-testid="detail-status">
                 {status.as_str()}
             </span>
-            {(!status.is_terminal()).then(|| view! {
+            {(ctx.features.cancel && !status.is_terminal()).then(|| view! {
                 <button type="button" class="small danger" data-testid="detail-cancel"
                     on:click=move |_| ctx.ask_cancel(id.clone(), status)>"Cancel"</button>
             })}
-            {matches!(status, endpoint_core::JobStatus::Failed | endpoint_core::JobStatus::TimedOut).then(|| view! {
+            {(ctx.features.retry && matches!(status, endpoint_core::JobStatus::Failed | endpoint_core::JobStatus::TimedOut)).then(|| view! {
                 <button type="button" class="small" data-testid="detail-retry"
                     on:click=move |_| ctx.ask_retry(id_retry.clone())>"Retry"</button>
             })}
@@ -170,7 +170,8 @@ fn facts(ctx: JobsCtx, d: JobDetail, tz: TimeZone) -> impl IntoView {
                             <div class="step-track" aria-hidden="true">
                                 <span
                                     class="step-bar"
-                                    style=format!("left:{left:.2}%;width:{width:.2}%")
+                                    style:left=format!("{left:.2}%")
+                                    style:width=format!("{width:.2}%")
                                 ></span>
                             </div>
                         </li>

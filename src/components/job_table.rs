@@ -223,10 +223,10 @@ pub fn JobTable(
                     }
                 }
             >
-                <div class="job-spacer" style=move || format!("height:{}px", total() as i32 * ROW_PX)>
+                <div class="job-spacer" style:height=move || format!("{}px", total() as i32 * ROW_PX)>
                     <div
                         class="job-window"
-                        style=move || format!("transform:translateY({}px)", span.get().0 as i32 * ROW_PX)
+                        style:transform=move || format!("translateY({}px)", span.get().0 as i32 * ROW_PX)
                     >
                         <For each=move || rows.get() key=|r: &RowView| r.clone() children=move |r| row_view(ctx, r) />
                     </div>
@@ -327,7 +327,7 @@ fn row_view(ctx: JobsCtx, r: RowView) -> impl IntoView {
             <div role="cell" class="cell col-retries num">{r.retries}</div>
             <div role="cell" class=format!("cell col-webhook webhook-{}", r.webhook.0)>{r.webhook.1}</div>
             <div role="cell" class="cell col-actions">
-                {move || (!shown.get().is_terminal()).then(|| {
+                {move || (ctx.features.cancel && !shown.get().is_terminal()).then(|| {
                     let id = id_cancel.clone();
                     let status = shown.get();
                     view! {
@@ -342,7 +342,7 @@ fn row_view(ctx: JobsCtx, r: RowView) -> impl IntoView {
                         </button>
                     }
                 })}
-                {move || matches!(shown.get(), JobStatus::Failed | JobStatus::TimedOut).then(|| {
+                {move || (ctx.features.retry && matches!(shown.get(), JobStatus::Failed | JobStatus::TimedOut)).then(|| {
                     let id = id_retry.clone();
                     view! {
                         <button

@@ -12,6 +12,7 @@ use leptos::task::spawn_local;
 use crate::components::job_detail_view::JobDetailView;
 use crate::components::job_table::JobTable;
 use crate::components::metrics_tab::Feed;
+use crate::config::Features;
 use crate::job_actions::{self, BulkProgress, RowAction};
 use crate::time::fmt_count;
 use crate::view_state::{TimeZone, ViewState};
@@ -44,6 +45,8 @@ pub struct JobsCtx {
     pub notice: RwSignal<Option<String>>,
     /// A bulk cancel's progress.
     pub bulk: RwSignal<Option<BulkProgress>>,
+    /// Which actions are shown (config.json `features`).
+    pub features: Features,
 }
 
 impl JobsCtx {
@@ -140,6 +143,7 @@ pub fn JobsTab(
         confirm: RwSignal::new(None),
         notice: RwSignal::new(None),
         bulk: RwSignal::new(None),
+        features: use_context::<Features>().unwrap_or_default(),
     };
     // Only the list's own filters (not the open job, the theme or the tab) recompute it.
     let query = Memo::new(move |_| {
@@ -332,31 +336,37 @@ fn Toolbar(
                 </span>
             })}
             <div class="job-buttons">
-                <button
-                    type="button"
-                    data-testid="bulk-cancel"
-                    disabled=move || selected_count() == 0 || ctx.bulk.with(|b| b.as_ref().is_some_and(|b| b.summary.is_none()))
-                    on:click=bulk_cancel
-                >
-                    {move || format!("Cancel selected ({})", selected_count())}
-                </button>
-                <button
-                    type="button"
-                    data-testid="clear-selection"
-                    disabled=move || selected_count() == 0
-                    on:click=move |_| ctx.selected.set(HashSet::new())
-                >
-                    "Clear selection"
-                </button>
-                <button type="button" class="danger" data-testid="purge-queue" on:click=purge>
-                    "Purge queue…"
-                </button>
-                <button type="button" data-testid="export-csv" on:click=move |_| export(false)>
-                    "Export CSV"
-                </button>
-                <button type="button" data-testid="export-json" on:click=move |_| export(true)>
-                    "Export JSON"
-                </button>
+                {ctx.features.cancel.then(|| view! {
+                    <button
+                        type="button"
+                        data-testid="bulk-cancel"
+                        disabled=move || selected_count() == 0 || ctx.bulk.with(|b| b.as_ref().is_some_and(|b| b.summary.is_none()))
+                        on:click=bulk_cancel
+                    >
+                        {move || format!("Cancel selected ({})", selected_count())}
+                    </button>
+                    <button
+                        type="button"
+                        data-testid="clear-selection"
+                        disabled=move || selected_count() == 0
+                        on:click=move |_| ctx.selected.set(HashSet::new())
+                    >
+                        "Clear selection"
+                    </button>
+                })}
+                {ctx.features.purge.then(|| view! {
+                    <button type="button" class="danger" data-testid="purge-queue" on:click=purge>
+                        "Purge queue…"
+                    </button>
+                })}
+                {ctx.features.export.then(|| view! {
+                    <button type="button" data-testid="export-csv" on:click=move |_| export(false)>
+                        "Export CSV"
+                    </button>
+                    <button type="button" data-testid="export-json" on:click=move |_| export(true)>
+                        "Export JSON"
+                    </button>
+                })}
             </div>
         </div>
     }

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod chart_card;
 pub mod cold_start_count_chart;
+pub mod config_error;
 pub mod controls;
 pub mod job_detail_view;
 pub mod job_table;

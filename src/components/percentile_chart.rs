@@ -51,7 +51,7 @@ fn tip<const M: u8>(agg: &Aggregation, ctx: &Ctx, i: usize) -> String {
     let d = dist::<M>(b);
     let rows: Vec<TipRow> = (0..3)
         .map(|q| TipRow {
-            color: ctx.palette.color(COLORS[q]).to_string(),
+            color: COLORS[q],
             name: NAMES[q].into(),
             value: chart_options::ms_or_dash(d.quantiles.get(q).copied().flatten()),
         })

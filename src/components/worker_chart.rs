@@ -53,7 +53,7 @@ fn tip(agg: &Aggregation, ctx: &Ctx, i: usize) -> String {
         .iter()
         .enumerate()
         .map(|(s, &(name, color))| TipRow {
-            color: ctx.palette.color(color).to_string(),
+            color,
             name: name.into(),
             value: match (b.workers[s].avg, b.workers[s].max) {
                 (Some(avg), Some(max)) => format!("{avg:.1} avg, {max} max"),

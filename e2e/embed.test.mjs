@@ -1,0 +1,150 @@
+// Embedding in a portal (docs/embedding.md): the bundle under a sub-path, behind a
+// reverse proxy that adds the API key, by iframe and mounted into the portal's page;
+// postMessage control and state; a bad config.json's error screen; the portal's
+// theme reaching the charts; and no console error, CSP violations included, under
+// the documented Content-Security-Policy.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, submit, openPanel, waitForText } from './harness.mjs';
+import { startPortal } from './portal.mjs';
+
+const KEY = 'portal-secret-key';
+const SUB = '/tools/endpoint-metrics/';
+const CONFIG = JSON.stringify({
+  apiBase: '/tools/endpoint-metrics/api',
+  endpoints: [{ id: 'local', label: 'Local (through the portal)' }],
+  range: '15m',
+  refresh: '2s',
+  features: { demo: false, settings: false, cancel: false, purge: false },
+});
+
+async function setup() {
+  const server = await startServer({ workers: 1, extraArgs: ['--api-key', KEY] });
+  const portal = await startPortal({
+    api: server.url,
+    key: KEY,
+    bundles: {
+      [SUB]: CONFIG,
+      '/tools/broken-metrics/': JSON.stringify({ range: '1h', features: { cancel: 'no' } }),
+    },
+  });
+  const ids = [];
+  for (let i = 0; i < 4; i++) {
+    const res = await fetch(`${server.url}/v2/local/run`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+      body: JSON.stringify({ input: { sleepMs: i === 0 ? 120_000 : 50 } }),
+    });
+    ids.push((await res.json()).id);
+  }
+  return { server, portal, ids, stop: async () => { await portal.stop(); await server.stop(); } };
+}
+
+/** Requests the browser sent with an Authorization header (there must be none). */
+function watchAuth(page) {
+  const seen = [];
+  page.on('request', (r) => { if (r.headers().authorization) seen.push(r.url()); });
+  return seen;
+}
+
+test('by iframe under a sub-path, behind a key-adding proxy: live, compact, driven by postMessage, no CSP violation', async () => {
+  const env = await setup();
+  const { browser, page, problems } = await openPanel(`${env.portal.url}/portal/iframe.html`, { width: 1300, height: 1000 });
+  const withAuth = watchAuth(page);
+  try {
+    const frame = page.frameLocator('#panel');
+    await frame.locator('[data-testid="poll-state"]').filter({ hasText: 'Live' }).waitFor({ timeout: 30_000 });
+    await frame.locator('[data-testid="total-received"][data-value="4"]').waitFor({ timeout: 20_000 });
+    // Compact: no header title; the configured endpoint and its label.
+    assert.equal(await frame.locator('.topbar h1').isHidden(), true);
+    assert.equal(await frame.locator('[data-testid="endpoint-picker"] option:checked').textContent(), 'Local (through the portal)');
+    // The key: added by the proxy only.
+    assert.deepEqual(withAuth, [], 'no request from the browser carries a key');
+    assert.ok(env.portal.proxied.length > 0 && env.portal.proxied.every((p) => p.browserAuth === null));
+    // State reports reach the portal.
+    await page.waitForFunction(() => window.__states.some((s) => s.status === 'live' && s.endpoint === 'local'), null, { timeout: 10_000 });
+    // postMessage control: range and tab, then the report says so.
+    await page.evaluate(() => window.setPanel({ range: '6h', tab: 'jobs' }));
+    await page.waitForFunction(() => window.__states.some((s) => s.range === '6h' && s.tab === 'jobs'), null, { timeout: 10_000 });
+    assert.equal(await frame.locator('[data-testid="range-picker"]').inputValue(), '6h');
+    await frame.locator(`[data-testid="job-row"][data-id="${env.ids[0]}"]`).waitFor({ timeout: 20_000 });
+    // The detail (its timeline bars are positioned through the CSSOM, not inline styles).
+    await frame.locator(`[data-testid="job-row"][data-id="${env.ids[1]}"] [data-testid="job-open"]`).click();
+    await frame.locator('[data-testid="timeline"] [data-testid="step"]').first().waitFor({ timeout: 10_000 });
+    // Queued behind the long job on the one worker; its /status came through the proxy.
+    await frame.locator('[data-testid="raw-status"]').filter({ hasText: `"id": "${env.ids[1]}"` }).waitFor({ timeout: 10_000 });
+    // Read-only by config: no cancel, no purge.
+    assert.equal(await frame.locator('[data-testid="job-cancel"]').count(), 0);
+    assert.equal(await frame.locator('[data-testid="bulk-cancel"]').count(), 0);
+    assert.equal(await frame.locator('[data-testid="purge-queue"]').count(), 0);
+    assert.equal(await frame.locator('[data-testid="tab-settings"]').count(), 0, 'Settings hidden by config');
+    // A bad message is refused with the field named, and changes nothing.
+    await page.evaluate(() => window.setPanel({ range: '9d' }));
+    await page.waitForFunction(() => window.__errors.length > 0, null, { timeout: 10_000 });
+    assert.match(await page.evaluate(() => window.__errors[0]), /^range: /);
+    assert.equal(await frame.locator('[data-testid="range-picker"]').inputValue(), '6h');
+    assert.deepEqual(await page.evaluate(() => window.__csp), []);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await env.stop();
+  }
+});
+
+test('mounted into the portal page: the portal keeps its page, URL and styles; theme variables reach the charts', async () => {
+  const env = await setup();
+  const { browser, page, problems } = await openPanel(`${env.portal.url}/portal/direct.html`, { width: 1300, height: 1000 });
+  const withAuth = watchAuth(page);
+  try {
+    await waitForText(page, 'poll-state', 'Live', 30_000);
+    await page.waitForSelector('[data-testid="total-received"][data-value="4"]', { timeout: 20_000 });
+    // Inside the portal's element, the portal's header untouched above it.
+    assert.equal(await page.evaluate(() => document.querySelector('#endpoint-metrics .topbar') !== null), true);
+    assert.equal(await page.textContent('.portal-header'), 'Acme portal · GPU endpoints');
+    assert.equal(new URL(page.url()).search, '', "the portal's URL is left alone");
+    // The panel's stylesheet does not restyle the portal.
+    assert.equal(await page.evaluate(() => getComputedStyle(document.body).margin), '8px');
+    assert.equal(await page.evaluate(() => getComputedStyle(document.querySelector('.portal-header')).fontFamily), 'sans-serif');
+    // The portal's theme: the accent on the active tab, chart colour 1 in ECharts, the font.
+    assert.equal(await page.evaluate(() => getComputedStyle(document.querySelector('[data-testid="tab-metrics"]')).backgroundColor), 'rgb(11, 61, 46)');
+    const color = await page.evaluate(() => {
+      const chart = echarts.getInstanceByDom(document.querySelector('[data-testid="chart-requests"] .chart'));
+      return chart.getOption().series.find((s) => s.name === 'received').color;
+    });
+    assert.equal(color, 'rgb(200, 0, 100)');
+    assert.match(await page.evaluate(() => getComputedStyle(document.querySelector('.em-app')).fontFamily), /Georgia/);
+    // A tooltip under the strict CSP (its swatches are classes, not inline styles).
+    const box = await page.locator('[data-testid="chart-execution"] .chart').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height * 0.5);
+    await page.waitForTimeout(300);
+    // postMessage in the same window.
+    await page.evaluate(() => window.setPanel({ range: '1h', theme: 'dark' }));
+    await page.waitForFunction(() => window.__states.some((s) => s.range === '1h' && s.theme === 'dark'), null, { timeout: 10_000 });
+    assert.equal(await page.getAttribute('#endpoint-metrics', 'data-theme'), 'dark');
+    assert.equal(await page.getAttribute('html', 'data-theme'), null, "the portal's <html> is not themed");
+    assert.deepEqual(withAuth, []);
+    assert.deepEqual(await page.evaluate(() => window.__csp), []);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await env.stop();
+  }
+});
+
+test('a bad config.json stops the panel with an error screen naming the field', async () => {
+  const env = await setup();
+  const { browser, page, problems } = await openPanel(`${env.portal.url}/portal/broken.html`);
+  try {
+    const frame = page.frameLocator('#panel');
+    await frame.locator('[data-testid="config-error"]').waitFor({ timeout: 20_000 });
+    assert.equal(await frame.locator('[data-testid="config-error-field"]').textContent(), 'features.cancel');
+    assert.match(await frame.locator('[data-testid="config-error-message"]').textContent(),
+      /^config\.json, field `features\.cancel`: invalid type: string "no", expected a boolean/);
+    assert.equal(await frame.locator('[data-testid="metrics"]').count(), 0, 'nothing else started');
+    assert.equal(env.portal.proxied.length, 0, 'no request to the endpoint');
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await env.stop();
+  }
+});
