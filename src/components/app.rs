@@ -178,13 +178,15 @@ pub fn App(
             <Show when=is_demo>
                 <p class="demo-note" data-testid="demo-note">
                     <strong>"Demo endpoint"</strong>
-                    " — simulated in this browser (a day of history, then live traffic). "
-                    "Add your endpoint server in "
-                    <a href="?tab=settings" on:click=move |ev| {
-                        ev.prevent_default();
-                        view.update(|v| v.tab = Tab::Settings);
-                    }>"Settings"</a>
-                    "."
+                    " — simulated in this browser (a day of history, then live traffic)."
+                    {features.settings.then(|| view! {
+                        " Add your endpoint server in "
+                        <a href="?tab=settings" on:click=move |ev| {
+                            ev.prevent_default();
+                            view.update(|v| v.tab = Tab::Settings);
+                        }>"Settings"</a>
+                        "."
+                    })}
                 </p>
             </Show>
             <div hidden=move || tab() != Tab::Metrics>
