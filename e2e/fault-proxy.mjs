@@ -4,6 +4,9 @@
 import http from 'node:http';
 
 /**
+ * Job actions (/cancel/, /retry/, /purge-queue) have their own mode (setActionMode):
+ * pass | hang (answered 504 when the mode changes) | 401 | 404 | 429 | 500 | 503.
+ *
  * Modes for requests under /metrics/ (everything else always passes):
  * pass | down (connection dropped) | hang (never answers) | 401 | 403 | 404 | 429 |
  * 500 | 503 | malformed (200, not JSON) | truncated (200, JSON cut short) |
@@ -11,12 +14,16 @@ import http from 'node:http';
  */
 export async function startFaultProxy(target) {
   let mode = 'pass';
-  const hits = { metrics: 0 };
+  let actionMode = 'pass';
+  const hits = { metrics: 0, actions: 0 };
   const hung = new Set();
+  const hungActions = new Set();
   const server = http.createServer((req, res) => {
     const isFeed = req.url.includes('/metrics/');
+    const isAction = /\/(cancel|retry)\/|\/purge-queue/.test(req.url);
     if (isFeed) hits.metrics++;
-    const fault = isFeed ? mode : 'pass';
+    if (isAction) hits.actions++;
+    const fault = isFeed ? mode : isAction ? `action-${actionMode}` : 'pass';
     const send = (status, body, headers = {}) => {
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(body);
@@ -30,6 +37,12 @@ export async function startFaultProxy(target) {
       case '429': return send(429, '{"error":"rate limit of /metrics exceeded"}', { 'retry-after': '1' });
       case '500': return send(500, '{"error":"internal error (see the server log)"}');
       case '503': return send(503, '<html>Service Unavailable</html>', { 'content-type': 'text/html' });
+      case 'action-hang': hungActions.add(res); return;
+      case 'action-401': return send(401, '{"error":"missing or invalid API key"}');
+      case 'action-404': return send(404, '{"error":"unknown job"}');
+      case 'action-429': return send(429, '{"error":"rate limit of /cancel exceeded (100 requests per 10 s): retry in 3 s"}', { 'retry-after': '3' });
+      case 'action-500': return send(500, '{"error":"internal error (see the server log)"}');
+      case 'action-503': return send(503, '<html>Service Unavailable</html>', { 'content-type': 'text/html' });
       case 'malformed': return send(200, 'this is not json');
       case 'truncated': return send(200, '{"cursor":12,"jobs":[{"id":"a","status":"COMP');
       case 'invalid': return send(200, JSON.stringify({
@@ -56,8 +69,20 @@ export async function startFaultProxy(target) {
       mode = m;
       if (m !== 'hang') { for (const res of hung) res.destroy(); hung.clear(); }
     },
+    setActionMode(m) {
+      actionMode = m;
+      // Held actions get an answer (a dropped connection would make the browser
+      // send the request again by itself).
+      if (m !== 'hang') {
+        for (const res of hungActions) {
+          res.writeHead(504, { 'content-type': 'application/json' });
+          res.end('{"error":"the upstream did not answer in time"}');
+        }
+        hungActions.clear();
+      }
+    },
     async stop() {
-      for (const res of hung) res.destroy();
+      for (const res of [...hung, ...hungActions]) res.destroy();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     },

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { startServer, submit, openPanel, waitForText, waitForContains } from './harness.mjs';
+import { startFaultProxy } from './fault-proxy.mjs';
 
 const api = (srv, path, init) => fetch(`${srv.url}/v2/local/${path}`, init).then((r) => r.json());
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -74,6 +75,51 @@ test('a job that completes before the cancel arrives shows its real final state 
     assert.deepEqual(problems, []);
   } finally {
     await browser.close();
+    await srv.stop();
+  }
+});
+
+test('a cancel the server refuses says why (401, 404, 429, 5xx, no answer), shows cancelling… while it waits, and can be sent again', async () => {
+  const srv = await startServer({ workers: 1 });
+  const proxy = await startFaultProxy(srv.url);
+  const id = await submit(srv.url, { sleepMs: 120_000 });
+  const { browser, page, problems } = await openPanel(`${proxy.url}/?endpoint=local&range=15m&refresh=2s&tab=jobs`);
+  try {
+    await page.waitForSelector(`${row(id)}[data-status="IN_PROGRESS"]`, { timeout: 20_000 });
+    const cancel = async () => {
+      await page.click(`${row(id)} [data-testid="job-cancel"]`);
+      await page.click('[data-testid="confirm-yes"]');
+    };
+    const expected = {
+      401: `Could not cancel job \`${id}\`: the API key is missing or not accepted (set it in Settings) (missing or invalid API key)`,
+      404: `Could not cancel job \`${id}\`: the server does not know this job (its record may have expired) (unknown job)`,
+      429: `Could not cancel job \`${id}\`: rate limited by the server (rate limit of /cancel exceeded (100 requests per 10 s): retry in 3 s); try again in 3 s`,
+      500: `Could not cancel job \`${id}\`: server error, HTTP 500 (internal error (see the server log))`,
+      503: `Could not cancel job \`${id}\`: server error, HTTP 503 (<html>Service Unavailable</html>)`,
+    };
+    for (const [status, message] of Object.entries(expected)) {
+      proxy.setActionMode(status);
+      await cancel();
+      await waitForText(page, 'job-notice', message);
+      assert.equal(await page.textContent(`${row(id)} [data-testid="job-note"]`), message);
+      assert.equal((await api(srv, `status/${id}`)).status, 'IN_PROGRESS', `still running after ${status}`);
+    }
+    // No answer yet: the row says so, and the button waits.
+    proxy.setActionMode('hang');
+    await cancel();
+    await waitForText(page, 'job-note', 'cancelling…');
+    assert.equal(await page.isDisabled(`${row(id)} [data-testid="job-cancel"]`), true);
+    proxy.setActionMode('pass'); // the held request is answered 504
+    await waitForText(page, 'job-notice', `Could not cancel job \`${id}\`: server error, HTTP 504 (the upstream did not answer in time)`);
+    // And the same button cancels once the server answers.
+    await cancel();
+    await waitForText(page, 'job-notice', `Job ${id} cancelled.`);
+    assert.equal((await api(srv, `status/${id}`)).status, 'CANCELLED');
+    const expectedErrors = problems.filter((p) => !/status of (401|404|429|500|503|504)/.test(p));
+    assert.deepEqual(expectedErrors, []);
+  } finally {
+    await browser.close();
+    await proxy.stop();
     await srv.stop();
   }
 });
