@@ -146,6 +146,11 @@ pub fn interpret_snapshot(a: &Answer) -> Result<Snapshot, FetchError> {
 /// Interprets an answer to `/metrics/changes`. Its records are validated where they
 /// are applied ([`crate::metrics_data::MetricsData::merge`], all or nothing).
 pub fn interpret_changes(a: &Answer) -> Result<Changes, FetchError> {
+    json_body(a)
+}
+
+/// A 2xx answer's JSON body as `T`; otherwise the error the status or body gives.
+fn json_body<T: serde::de::DeserializeOwned>(a: &Answer) -> Result<T, FetchError> {
     if !is_ok(a) {
         return Err(http_error(a));
     }
@@ -159,12 +164,7 @@ pub fn interpret_id_status(a: &Answer) -> Result<JobStatus, FetchError> {
     struct IdStatus {
         status: JobStatus,
     }
-    if !is_ok(a) {
-        return Err(http_error(a));
-    }
-    serde_json::from_slice::<IdStatus>(&a.body)
-        .map(|x| x.status)
-        .map_err(|e| FetchError::BadBody(e.to_string()))
+    json_body::<IdStatus>(a).map(|x| x.status)
 }
 
 /// Interprets an answer to `/purge-queue` (`{"removed": N, "status": "completed"}`).
@@ -173,21 +173,12 @@ pub fn interpret_purge(a: &Answer) -> Result<u64, FetchError> {
     struct Purged {
         removed: u64,
     }
-    if !is_ok(a) {
-        return Err(http_error(a));
-    }
-    serde_json::from_slice::<Purged>(&a.body)
-        .map(|x| x.removed)
-        .map_err(|e| FetchError::BadBody(e.to_string()))
+    json_body::<Purged>(a).map(|x| x.removed)
 }
 
 /// Interprets an answer to `/status/{id}`: the JSON, pretty-printed for reading.
 pub fn interpret_status(a: &Answer) -> Result<String, FetchError> {
-    if !is_ok(a) {
-        return Err(http_error(a));
-    }
-    let v: serde_json::Value =
-        serde_json::from_slice(&a.body).map_err(|e| FetchError::BadBody(e.to_string()))?;
+    let v: serde_json::Value = json_body(a)?;
     if v.get("id").is_none() || v.get("status").is_none() {
         return Err(FetchError::BadBody(
             "a job status needs `id` and `status`".into(),

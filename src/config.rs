@@ -221,19 +221,10 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
         d.refresh = parse_interval(r).map_err(|e| err("refresh", e))?;
     }
     if let Some(t) = &raw.theme {
-        d.theme = match t.as_str() {
-            "system" => Theme::System,
-            "light" => Theme::Light,
-            "dark" => Theme::Dark,
-            _ => return Err(err("theme", format!("`{t}`: use system, light or dark"))),
-        };
+        d.theme = Theme::parse(t).map_err(|e| err("theme", format!("`{t}`: {e}")))?;
     }
     if let Some(t) = &raw.time_zone {
-        d.tz = match t.as_str() {
-            "local" => TimeZone::Local,
-            "utc" => TimeZone::Utc,
-            _ => return Err(err("timeZone", format!("`{t}`: use local or utc"))),
-        };
+        d.tz = TimeZone::parse(t).map_err(|e| err("timeZone", format!("`{t}`: {e}")))?;
     }
     let mut allowed_origins = Vec::new();
     for (i, o) in raw.allowed_origins.iter().enumerate() {

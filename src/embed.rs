@@ -160,27 +160,18 @@ pub fn apply_set(v: &mut ViewState, m: &SetMessage, cfg: &Config) -> Result<(), 
         next.refresh = parse_interval(r).map_err(|e| format!("refresh: {e}"))?;
     }
     if let Some(t) = &m.tab {
-        next.tab = match t.as_str() {
-            "metrics" => Tab::Metrics,
-            "jobs" => Tab::Jobs,
-            "settings" if cfg.features.settings => Tab::Settings,
-            _ => return Err(format!("tab: `{t}`: use metrics or jobs")),
+        next.tab = match Tab::parse(t) {
+            Ok(Tab::Settings) if !cfg.features.settings => {
+                return Err(format!("tab: `{t}`: use metrics or jobs"));
+            }
+            r => r.map_err(|e| format!("tab: `{t}`: {e}"))?,
         };
     }
     if let Some(t) = &m.theme {
-        next.theme = match t.as_str() {
-            "system" => Theme::System,
-            "light" => Theme::Light,
-            "dark" => Theme::Dark,
-            _ => return Err(format!("theme: `{t}`: use system, light or dark")),
-        };
+        next.theme = Theme::parse(t).map_err(|e| format!("theme: `{t}`: {e}"))?;
     }
     if let Some(t) = &m.time_zone {
-        next.tz = match t.as_str() {
-            "local" => TimeZone::Local,
-            "utc" => TimeZone::Utc,
-            _ => return Err(format!("timeZone: `{t}`: use local or utc")),
-        };
+        next.tz = TimeZone::parse(t).map_err(|e| format!("timeZone: `{t}`: {e}"))?;
     }
     *v = next;
     Ok(())
@@ -211,7 +202,7 @@ pub fn state_message(
         "endpoint": endpoint,
         "range": v.range.to_param(),
         "refresh": crate::view_state::format_interval(v.refresh),
-        "tab": match v.tab { Tab::Metrics => "metrics", Tab::Jobs => "jobs", Tab::Settings => "settings" },
+        "tab": v.tab.as_str(),
         "theme": v.theme.as_str(),
         "timeZone": v.tz.as_str(),
         "query": v.to_query(),

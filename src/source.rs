@@ -34,6 +34,23 @@ pub struct HttpSource {
     pub key: Option<String>,
 }
 
+impl HttpSource {
+    /// `{api_base}/v2/{id}/{path}`.
+    fn url(&self, path: &str) -> String {
+        format!("{}/v2/{}/{path}", self.api_base, self.id)
+    }
+
+    /// `{api_base}/v2/{id}/{op}/{job}`.
+    fn job_url(&self, op: &str, job: &str) -> String {
+        self.url(&format!("{op}/{}", crate::view_state::percent_encode(job)))
+    }
+
+    /// POSTs RunPod's `/{op}/{job}` (cancel, retry).
+    async fn post_job(&self, op: &str, job: &str) -> Result<api::Answer, FetchError> {
+        api::post(&self.job_url(op, job), self.key.as_deref(), api::TIMEOUT_MS).await
+    }
+}
+
 /// A data source.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -84,10 +101,9 @@ impl Source {
                 Ok(d.snapshot(from, to))
             }
             Source::Http(h) => {
-                let url = format!(
-                    "{}/v2/{}/metrics/snapshot?from={from}&to={to}&format=columns",
-                    h.api_base, h.id
-                );
+                let url = h.url(&format!(
+                    "metrics/snapshot?from={from}&to={to}&format=columns"
+                ));
                 let a = api::fetch(
                     &url,
                     h.key.as_deref(),
@@ -115,10 +131,9 @@ impl Source {
                     })
             }
             Source::Http(h) => {
-                let url = format!(
-                    "{}/v2/{}/metrics/changes?cursor={cursor}&limit={CHANGES_LIMIT}",
-                    h.api_base, h.id
-                );
+                let url = h.url(&format!(
+                    "metrics/changes?cursor={cursor}&limit={CHANGES_LIMIT}"
+                ));
                 let a =
                     api::fetch(&url, h.key.as_deref(), "application/json", api::TIMEOUT_MS).await?;
                 api::interpret_changes(&a)
@@ -137,15 +152,6 @@ pub enum Cancelled {
 }
 
 impl Source {
-    fn job_url(h: &HttpSource, op: &str, id: &str) -> String {
-        format!(
-            "{}/v2/{}/{op}/{}",
-            h.api_base,
-            h.id,
-            crate::view_state::percent_encode(id)
-        )
-    }
-
     /// `/cancel/{id}`: a job that finished meanwhile answers with its final state.
     pub async fn cancel(&self, id: &str) -> Result<Cancelled, FetchError> {
         let status = match self {
@@ -155,15 +161,7 @@ impl Source {
                 Err(JobError::WrongState(s)) => s,
                 Err(e) => demo_error(id, e)?,
             },
-            Source::Http(h) => {
-                let a = api::post(
-                    &Self::job_url(h, "cancel", id),
-                    h.key.as_deref(),
-                    api::TIMEOUT_MS,
-                )
-                .await?;
-                api::interpret_id_status(&a)?
-            }
+            Source::Http(h) => api::interpret_id_status(&h.post_job("cancel", id).await?)?,
         };
         Ok(match status {
             JobStatus::Cancelled => Cancelled::Yes,
@@ -178,15 +176,7 @@ impl Source {
                 Ok(_) => Ok(JobStatus::InQueue),
                 Err(e) => demo_error(id, e),
             },
-            Source::Http(h) => {
-                let a = api::post(
-                    &Self::job_url(h, "retry", id),
-                    h.key.as_deref(),
-                    api::TIMEOUT_MS,
-                )
-                .await?;
-                api::interpret_id_status(&a)
-            }
+            Source::Http(h) => api::interpret_id_status(&h.post_job("retry", id).await?),
         }
     }
 
@@ -195,8 +185,7 @@ impl Source {
         match self {
             Source::Demo(demo) => Ok(demo.borrow_mut().purge_queue() as u64),
             Source::Http(h) => {
-                let url = format!("{}/v2/{}/purge-queue", h.api_base, h.id);
-                let a = api::post(&url, h.key.as_deref(), api::TIMEOUT_MS).await?;
+                let a = api::post(&h.url("purge-queue"), h.key.as_deref(), api::TIMEOUT_MS).await?;
                 api::interpret_purge(&a)
             }
         }
@@ -212,7 +201,7 @@ impl Source {
             }
             Source::Http(h) => {
                 let a = api::fetch(
-                    &Self::job_url(h, "status", id),
+                    &h.job_url("status", id),
                     h.key.as_deref(),
                     "application/json",
                     api::TIMEOUT_MS,

@@ -75,12 +75,42 @@ pub enum TimeZone {
     Utc,
 }
 
+impl Tab {
+    /// URL name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tab::Metrics => "metrics",
+            Tab::Jobs => "jobs",
+            Tab::Settings => "settings",
+        }
+    }
+
+    /// Reads [`Tab::as_str`]'s names.
+    pub fn parse(s: &str) -> Result<Tab, String> {
+        match s {
+            "metrics" => Ok(Tab::Metrics),
+            "jobs" => Ok(Tab::Jobs),
+            "settings" => Ok(Tab::Settings),
+            _ => Err("use metrics, jobs or settings".into()),
+        }
+    }
+}
+
 impl TimeZone {
     /// URL name.
     pub fn as_str(self) -> &'static str {
         match self {
             TimeZone::Local => "local",
             TimeZone::Utc => "utc",
+        }
+    }
+
+    /// Reads [`TimeZone::as_str`]'s names.
+    pub fn parse(s: &str) -> Result<TimeZone, String> {
+        match s {
+            "local" => Ok(TimeZone::Local),
+            "utc" => Ok(TimeZone::Utc),
+            _ => Err("use utc or local".into()),
         }
     }
 }
@@ -104,6 +134,16 @@ impl Theme {
             Theme::System => "system",
             Theme::Light => "light",
             Theme::Dark => "dark",
+        }
+    }
+
+    /// Reads [`Theme::as_str`]'s names.
+    pub fn parse(s: &str) -> Result<Theme, String> {
+        match s {
+            "system" => Ok(Theme::System),
+            "light" => Ok(Theme::Light),
+            "dark" => Ok(Theme::Dark),
+            _ => Err("use system, light or dark".into()),
         }
     }
 }
@@ -198,22 +238,17 @@ impl ViewState {
                     Ok(ms) => v.refresh = ms,
                     Err(e) => warn(e),
                 },
-                "tab" => match value.as_str() {
-                    "metrics" => v.tab = Tab::Metrics,
-                    "jobs" => v.tab = Tab::Jobs,
-                    "settings" => v.tab = Tab::Settings,
-                    _ => warn("use metrics, jobs or settings".into()),
+                "tab" => match Tab::parse(&value) {
+                    Ok(t) => v.tab = t,
+                    Err(e) => warn(e),
                 },
-                "tz" => match value.as_str() {
-                    "utc" => v.tz = TimeZone::Utc,
-                    "local" => v.tz = TimeZone::Local,
-                    _ => warn("use utc or local".into()),
+                "tz" => match TimeZone::parse(&value) {
+                    Ok(t) => v.tz = t,
+                    Err(e) => warn(e),
                 },
-                "theme" => match value.as_str() {
-                    "system" => v.theme = Theme::System,
-                    "light" => v.theme = Theme::Light,
-                    "dark" => v.theme = Theme::Dark,
-                    _ => warn("use system, light or dark".into()),
+                "theme" => match Theme::parse(&value) {
+                    Ok(t) => v.theme = t,
+                    Err(e) => warn(e),
                 },
                 _ => {
                     if let Some(Err(e)) = v.jobs.read_param(key, &value) {
@@ -259,10 +294,8 @@ impl ViewState {
         if self.refresh != d.refresh {
             parts.push(format!("refresh={}", format_interval(self.refresh)));
         }
-        match self.tab {
-            Tab::Metrics => {}
-            Tab::Jobs => parts.push("tab=jobs".into()),
-            Tab::Settings => parts.push("tab=settings".into()),
+        if self.tab != Tab::Metrics {
+            parts.push(format!("tab={}", self.tab.as_str()));
         }
         if self.tz != d.tz {
             parts.push(format!("tz={}", self.tz.as_str()));

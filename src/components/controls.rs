@@ -193,9 +193,9 @@ pub fn Controls(
                 <span>"Time"</span>
                 <select
                     data-testid="tz-picker"
-                    prop:value=move || view.with(|v| if v.tz == TimeZone::Utc { "utc" } else { "local" })
+                    prop:value=move || view.with(|v| v.tz.as_str())
                     on:change=move |ev| {
-                        let tz = if event_target_value(&ev) == "utc" { TimeZone::Utc } else { TimeZone::Local };
+                        let tz = TimeZone::parse(&event_target_value(&ev)).unwrap_or_default();
                         set(Box::new(move |v| v.tz = tz));
                     }
                 >
@@ -209,11 +209,7 @@ pub fn Controls(
                     data-testid="theme-picker"
                     prop:value=move || view.with(|v| v.theme.as_str())
                     on:change=move |ev| {
-                        let t = match event_target_value(&ev).as_str() {
-                            "light" => Theme::Light,
-                            "dark" => Theme::Dark,
-                            _ => Theme::System,
-                        };
+                        let t = Theme::parse(&event_target_value(&ev)).unwrap_or_default();
                         set(Box::new(move |v| v.theme = t));
                     }
                 >

@@ -126,11 +126,11 @@ fn facts(ctx: JobsCtx, d: JobDetail, tz: TimeZone) -> impl IntoView {
             <span class=format!("badge status-{}", status.as_str().to_lowercase()) data-testid="detail-status">
                 {status.as_str()}
             </span>
-            {(ctx.features.cancel && !status.is_terminal()).then(|| view! {
+            {ctx.can_cancel(status).then(|| view! {
                 <button type="button" class="small danger" data-testid="detail-cancel"
                     on:click=move |_| ctx.ask_cancel(id.clone(), status)>"Cancel"</button>
             })}
-            {(ctx.features.retry && matches!(status, endpoint_core::JobStatus::Failed | endpoint_core::JobStatus::TimedOut)).then(|| view! {
+            {ctx.can_retry(status).then(|| view! {
                 <button type="button" class="small" data-testid="detail-retry"
                     on:click=move |_| ctx.ask_retry(id_retry.clone())>"Retry"</button>
             })}

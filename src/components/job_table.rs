@@ -327,7 +327,7 @@ fn row_view(ctx: JobsCtx, r: RowView) -> impl IntoView {
             <div role="cell" class="cell col-retries num">{r.retries}</div>
             <div role="cell" class=format!("cell col-webhook webhook-{}", r.webhook.0)>{r.webhook.1}</div>
             <div role="cell" class="cell col-actions">
-                {move || (ctx.features.cancel && !shown.get().is_terminal()).then(|| {
+                {move || ctx.can_cancel(shown.get()).then(|| {
                     let id = id_cancel.clone();
                     let status = shown.get();
                     view! {
@@ -342,7 +342,7 @@ fn row_view(ctx: JobsCtx, r: RowView) -> impl IntoView {
                         </button>
                     }
                 })}
-                {move || (ctx.features.retry && matches!(shown.get(), JobStatus::Failed | JobStatus::TimedOut)).then(|| {
+                {move || ctx.can_retry(shown.get()).then(|| {
                     let id = id_retry.clone();
                     view! {
                         <button

@@ -14,6 +14,7 @@ use crate::components::job_table::JobTable;
 use crate::components::metrics_tab::Feed;
 use crate::config::Features;
 use crate::job_actions::{self, BulkProgress, RowAction};
+use crate::source::Source;
 use crate::time::fmt_count;
 use crate::view_state::{TimeZone, ViewState};
 
@@ -53,6 +54,25 @@ impl JobsCtx {
     /// Cancels job `id` (after the confirmation); a second call while the first is in
     /// flight sends nothing.
     pub fn cancel(self, id: String) {
+        self.act(id, RowAction::Cancelling, |src, id| async move {
+            job_actions::cancel_outcome(&id, &src.cancel(&id).await)
+        });
+    }
+
+    /// Retries job `id` (FAILED or TIMED_OUT), likewise.
+    pub fn retry(self, id: String) {
+        self.act(id, RowAction::Retrying, |src, id| async move {
+            job_actions::retry_outcome(&id, &src.retry(&id).await)
+        });
+    }
+
+    /// One action on job `id`: the row shows `pending` until `send` gives the
+    /// outcome, which the row and the notice then show; the feed refreshes at once.
+    fn act<F, Fut>(self, id: String, pending: RowAction, send: F)
+    where
+        F: FnOnce(Source, String) -> Fut + 'static,
+        Fut: std::future::Future<Output = RowAction> + 'static,
+    {
         if self
             .actions
             .with_untracked(|a| a.get(&id).is_some_and(RowAction::pending))
@@ -62,11 +82,9 @@ impl JobsCtx {
         let Some(src) = self.feed.current_source() else {
             return;
         };
-        self.actions
-            .update(|a| drop(a.insert(id.clone(), RowAction::Cancelling)));
+        self.actions.update(|a| drop(a.insert(id.clone(), pending)));
         spawn_local(async move {
-            let r = src.cancel(&id).await;
-            let outcome = job_actions::cancel_outcome(&id, &r);
+            let outcome = send(src, id.clone()).await;
             self.notice.set(Some(match &outcome {
                 RowAction::Done { message, .. } => format!("Job {id} {message}."),
                 RowAction::Failed(m) => m.clone(),
@@ -77,30 +95,15 @@ impl JobsCtx {
         });
     }
 
-    /// Retries job `id` (FAILED or TIMED_OUT).
-    pub fn retry(self, id: String) {
-        if self
-            .actions
-            .with_untracked(|a| a.get(&id).is_some_and(RowAction::pending))
-        {
-            return;
-        }
-        let Some(src) = self.feed.current_source() else {
-            return;
-        };
-        self.actions
-            .update(|a| drop(a.insert(id.clone(), RowAction::Retrying)));
-        spawn_local(async move {
-            let r = src.retry(&id).await;
-            let outcome = job_actions::retry_outcome(&id, &r);
-            self.notice.set(Some(match &outcome {
-                RowAction::Done { message, .. } => format!("Job {id} {message}."),
-                RowAction::Failed(m) => m.clone(),
-                _ => String::new(),
-            }));
-            self.actions.update(|a| drop(a.insert(id, outcome)));
-            self.feed.refresh_now();
-        });
+    /// Whether a job in `status` gets a Cancel button (queued or running, and the
+    /// portal allows it).
+    pub fn can_cancel(&self, status: JobStatus) -> bool {
+        self.features.cancel && !status.is_terminal()
+    }
+
+    /// Whether a job in `status` gets a Retry button.
+    pub fn can_retry(&self, status: JobStatus) -> bool {
+        self.features.retry && status.is_retryable()
     }
 
     /// Asks, then cancels job `id`.

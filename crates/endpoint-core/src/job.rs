@@ -43,6 +43,11 @@ impl JobStatus {
         !matches!(self, JobStatus::InQueue | JobStatus::InProgress)
     }
 
+    /// Whether `/retry` accepts a job in this state (FAILED or TIMED_OUT only).
+    pub fn is_retryable(self) -> bool {
+        matches!(self, JobStatus::Failed | JobStatus::TimedOut)
+    }
+
     /// The wire spelling, e.g. `"IN_QUEUE"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -250,6 +255,15 @@ mod tests {
         let s: JobStatus = serde_json::from_str("\"RUNNING\"").unwrap();
         assert_eq!(s, JobStatus::InProgress);
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"IN_PROGRESS\"");
+    }
+
+    #[test]
+    fn only_failed_and_timed_out_are_retryable() {
+        let r: Vec<_> = JobStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_retryable())
+            .collect();
+        assert_eq!(r, [JobStatus::Failed, JobStatus::TimedOut]);
     }
 
     #[test]

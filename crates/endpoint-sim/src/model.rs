@@ -554,7 +554,7 @@ impl Model {
         self.advance(now);
         let j = *self.by_id.get(id).ok_or(JobError::NotFound)?;
         let status = self.jobs[j].record.status;
-        if !matches!(status, JobStatus::Failed | JobStatus::TimedOut) {
+        if !status.is_retryable() {
             return Err(JobError::WrongState(status));
         }
         let now = self.now;
