@@ -273,17 +273,26 @@ pub fn geckodriver_path() -> String {
     "geckodriver".into()
 }
 
-/// A project virtualenv with the Python test tools (RunPod's SDK as a real client).
+/// The Python requirements installed into `.venv`: the test tools (RunPod's SDK as
+/// a real client) and what the example worker handlers need (the SDK as a real
+/// worker, scikit-learn for the classifier).
+const PYTHON_REQUIREMENTS: [&str; 2] =
+    ["e2e/requirements.txt", "examples/workers/requirements.txt"];
+
+/// A project virtualenv with the Python test tools and the example handlers' needs.
 fn step_python() -> Result<(), String> {
     let step = "python tools";
     let root = root();
-    let req = root.join("e2e/requirements.txt");
     let marker = root.join(".venv/.installed-requirements.txt");
-    let wanted = std::fs::read_to_string(&req)
-        .map_err(|e| format!("[{step}] cannot read {}: {e}", req.display()))?;
+    let mut wanted = String::new();
+    for f in PYTHON_REQUIREMENTS {
+        let req = root.join(f);
+        wanted += &std::fs::read_to_string(&req)
+            .map_err(|e| format!("[{step}] cannot read {}: {e}", req.display()))?;
+    }
     let python = root.join(".venv/bin/python");
     if python.exists() && std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
-        say(step, ".venv matches e2e/requirements.txt");
+        say(step, ".venv matches the requirements");
         return Ok(());
     }
     let py = if output_of("python3", &["--version"]).is_some() {
@@ -306,7 +315,9 @@ fn step_python() -> Result<(), String> {
             "--quiet",
             "--disable-pip-version-check",
             "-r",
-            "e2e/requirements.txt",
+            PYTHON_REQUIREMENTS[0],
+            "-r",
+            PYTHON_REQUIREMENTS[1],
         ],
     )?;
     std::fs::write(&marker, wanted)

@@ -14,6 +14,24 @@
 //! failure_rate = 0.02
 //! throttle_rate = 0.0
 //! unhealthy_rate = 0.0
+//!
+//! # Real workers: your RunPod handler, run by the unmodified `runpod` SDK
+//! [[endpoints]]
+//! id = "echo"
+//! runtime = "process"
+//! min_workers = 0
+//! max_workers = 2
+//! idle_timeout_ms = 5000
+//! execution_timeout_ms = 600000   # default policy.executionTimeout
+//! ttl_ms = 86400000               # default policy.ttl
+//! [endpoints.process]
+//! command = ["python", "handler.py"]
+//! cwd = "examples/workers/echo"
+//! env = { MODEL_NAME = "tiny" }
+//! scaler = "queue_delay"          # or "request_count"
+//! scaler_value = 4                # seconds waited / jobs per worker
+//! concurrency = 1                 # jobs a worker takes at once
+//! gpus = ["0", "1"]               # capacity: one slot each (CUDA_VISIBLE_DEVICES)
 //! ```
 
 use endpoint_sim::Dist;
@@ -91,6 +109,26 @@ pub struct EndpointConfig {
     pub unhealthy_rate: f64,
     /// Seed of the endpoint's randomness.
     pub seed: u64,
+    /// Who runs the jobs: `simulated` (endpoint-sim's model, the default) or
+    /// `process` (real worker processes, configured in `process`).
+    pub runtime: Runtime,
+    /// Default `policy.executionTimeout` of the endpoint's jobs, ms (RunPod: 10 min).
+    pub execution_timeout_ms: i64,
+    /// Default `policy.ttl` of the endpoint's jobs, ms (RunPod: 24 h).
+    pub ttl_ms: i64,
+    /// The worker processes of a `process` endpoint.
+    pub process: Option<crate::workers::ProcessConfig>,
+}
+
+/// Who runs an endpoint's jobs.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Runtime {
+    /// endpoint-sim's model: simulated workers, cold starts and run times.
+    #[default]
+    Simulated,
+    /// Real worker processes running a RunPod handler through the `runpod` SDK.
+    Process,
 }
 
 impl EndpointConfig {
@@ -119,6 +157,7 @@ impl EndpointConfig {
             failure_rate: self.failure_rate,
             throttle_rate: self.throttle_rate,
             unhealthy_rate: self.unhealthy_rate,
+            external_workers: self.runtime == Runtime::Process,
             ..ModelConfig::default()
         }
     }
@@ -139,6 +178,10 @@ impl Default for EndpointConfig {
             throttle_rate: 0.0,
             unhealthy_rate: 0.0,
             seed: 1,
+            runtime: Runtime::Simulated,
+            execution_timeout_ms: endpoint_sim::model::DEFAULT_EXECUTION_TIMEOUT_MS,
+            ttl_ms: endpoint_sim::model::DEFAULT_TTL_MS,
+            process: None,
         }
     }
 }
@@ -178,6 +221,31 @@ impl ServerConfig {
                     "endpoint `{}`: min_workers is above max_workers",
                     e.id
                 ));
+            }
+            if e.execution_timeout_ms <= 0 || e.ttl_ms <= 0 {
+                return Err(format!(
+                    "endpoint `{}`: execution_timeout_ms and ttl_ms must be above 0",
+                    e.id
+                ));
+            }
+            match (e.runtime, &e.process) {
+                (Runtime::Process, None) => {
+                    return Err(format!(
+                        "endpoint `{}`: runtime = \"process\" needs an [endpoints.process] table with `command`",
+                        e.id
+                    ));
+                }
+                (Runtime::Process, Some(p)) => {
+                    p.check()
+                        .map_err(|m| format!("endpoint `{}`: process.{m}", e.id))?;
+                }
+                (Runtime::Simulated, Some(_)) => {
+                    return Err(format!(
+                        "endpoint `{}`: [endpoints.process] is set but runtime is not \"process\"",
+                        e.id
+                    ));
+                }
+                (Runtime::Simulated, None) => {}
             }
             for (name, p) in [
                 ("failure_rate", e.failure_rate),
@@ -240,5 +308,47 @@ mod tests {
         assert!(e.contains("twice"), "{e}");
         let e = ServerConfig::parse("[[endpoints]]\nid = \"a\"\nfailure_rate = 2.0\n").unwrap_err();
         assert!(e.contains("failure_rate"), "{e}");
+    }
+
+    #[test]
+    fn a_process_endpoint() {
+        let c = ServerConfig::parse(
+            "[[endpoints]]\nid = \"echo\"\nruntime = \"process\"\nmax_workers = 2\nexecution_timeout_ms = 5000\n\
+             [endpoints.process]\ncommand = [\"python\", \"handler.py\"]\ncwd = \"w\"\nenv = { A = \"1\" }\n\
+             scaler = \"request_count\"\nscaler_value = 3\nconcurrency = 4\ngpus = [\"0\", \"1\"]\n",
+        )
+        .unwrap();
+        let e = &c.endpoints[0];
+        assert_eq!(e.runtime, Runtime::Process);
+        assert!(e.model().external_workers);
+        assert_eq!(e.execution_timeout_ms, 5000);
+        let p = e.process.as_ref().unwrap();
+        assert_eq!(p.command, ["python", "handler.py"]);
+        assert_eq!(p.env.get("A").map(String::as_str), Some("1"));
+        assert_eq!(p.scaler, crate::workers::Scaler::RequestCount);
+        assert_eq!((p.scaler_value, p.concurrency), (3.0, 4));
+        assert_eq!(p.gpus, ["0", "1"]);
+    }
+
+    #[test]
+    fn process_errors_name_the_field() {
+        let e =
+            ServerConfig::parse("[[endpoints]]\nid = \"a\"\nruntime = \"process\"\n").unwrap_err();
+        assert!(e.contains("[endpoints.process]"), "{e}");
+        let e = ServerConfig::parse(
+            "[[endpoints]]\nid = \"a\"\nruntime = \"process\"\n[endpoints.process]\ncommand = []\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("process.command"), "{e}");
+        let e = ServerConfig::parse(
+            "[[endpoints]]\nid = \"a\"\nruntime = \"process\"\n[endpoints.process]\ncommand = [\"x\"]\nconcurrency = 0\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("process.concurrency"), "{e}");
+        let e = ServerConfig::parse(
+            "[[endpoints]]\nid = \"a\"\n[endpoints.process]\ncommand = [\"x\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("runtime"), "{e}");
     }
 }

@@ -53,9 +53,9 @@ impl Clock {
 }
 
 /// What the server keeps beside the model for one job.
-#[derive(Debug, Clone)]
-struct Extra {
-    input: Value,
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extra {
+    pub(crate) input: Value,
     /// Where the result is POSTed when the job ends.
     webhook: Option<String>,
     /// The output was handed out by `/stream`.
@@ -66,6 +66,14 @@ struct Extra {
     sync: bool,
     /// Its result expiry is scheduled.
     expiry_scheduled: bool,
+    /// A real worker's output (simulated jobs compute theirs in [`view`]).
+    pub(crate) output: Option<Value>,
+    /// A real worker's last progress update, shown by `/status` while it runs.
+    pub(crate) progress: Option<Value>,
+    /// A generator handler's chunks, in order.
+    pub(crate) chunks: Vec<Value>,
+    /// How many chunks `/stream` has handed out.
+    chunks_sent: usize,
 }
 
 /// How long things are kept, ms.
@@ -93,11 +101,13 @@ impl Default for Retention {
 const SWEEP_EVERY_MS: i64 = 5_000;
 /// How often old metrics are pruned, ms.
 const PRUNE_EVERY_MS: i64 = 3_600_000;
+/// Worker log lines kept per endpoint.
+const LOG_LINES: usize = 100_000;
 
 #[derive(Debug)]
-struct Inner {
-    model: Model,
-    extras: HashMap<String, Extra>,
+pub(crate) struct Inner {
+    pub(crate) model: Model,
+    pub(crate) extras: HashMap<String, Extra>,
     waiters: HashMap<String, Vec<oneshot::Sender<JobRecord>>>,
     /// (when, job id): results to drop, soonest first (`/runsync` results expire
     /// before older `/run` ones).
@@ -106,6 +116,10 @@ struct Inner {
     next_prune: i64,
     /// The metrics feed's data.
     metrics: FeedLog,
+    /// The supervisor of a `process` endpoint's workers.
+    pub(crate) procs: Option<crate::workers::supervisor::Procs>,
+    /// Default execution timeout and ttl of jobs whose policy does not say, ms.
+    defaults: (i64, i64),
 }
 
 /// A serverless endpoint shared by the HTTP handlers and its driver task.
@@ -123,6 +137,10 @@ pub struct Endpoint {
     webhook_client: Mutex<Option<crate::webhook::WebhookClient>>,
     /// Gap between webhook attempts, ms (RunPod: 10 s).
     webhook_retry_gap_ms: std::sync::atomic::AtomicU64,
+    /// Woken when jobs are queued (held job-takes look again).
+    jobs_ready: Notify,
+    /// Worker logs (its own lock: output lines must not wait for the model).
+    logs: Mutex<crate::workers::logs::LogStore>,
 }
 
 /// A job as `/status` shows it: the record plus the output the server computed.
@@ -167,8 +185,15 @@ impl Endpoint {
                 retention: Retention::default(),
                 next_prune: clock.now_ms() + PRUNE_EVERY_MS,
                 metrics: FeedLog::default(),
+                procs: None,
+                defaults: (
+                    endpoint_sim::model::DEFAULT_EXECUTION_TIMEOUT_MS,
+                    endpoint_sim::model::DEFAULT_TTL_MS,
+                ),
             }),
             wake: Notify::new(),
+            jobs_ready: Notify::new(),
+            logs: Mutex::new(crate::workers::logs::LogStore::new(LOG_LINES)),
             db,
         })
     }
@@ -258,10 +283,9 @@ impl Endpoint {
                         Extra {
                             input: job.input,
                             webhook: job.webhook_url,
-                            streamed: false,
                             webhook_started: ended,
-                            sync: false,
                             expiry_scheduled: ended,
+                            ..Extra::default()
                         },
                     );
                 }
@@ -281,15 +305,69 @@ impl Endpoint {
         self.clock
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    /// Runs this endpoint's jobs on real worker processes (its model must have
+    /// been made with `external_workers`). `registry`: where live workers are recorded
+    /// so a later start can stop what a killed server left.
+    pub fn set_process(
+        &self,
+        cfg: crate::workers::ProcessConfig,
+        registry: Option<crate::workers::process::Registry>,
+    ) -> Result<(), String> {
+        cfg.check()?;
+        let mut inner = self.lock();
+        let m = inner.model.config().clone();
+        if !m.external_workers {
+            return Err("the endpoint's model was not made for external workers".into());
+        }
+        inner.procs = Some(crate::workers::supervisor::Procs::new(
+            cfg,
+            m.min_workers,
+            m.max_workers,
+            m.idle_timeout_ms,
+            registry,
+        ));
+        Ok(())
+    }
+
+    /// Sets the default execution timeout and ttl of jobs whose policy does not say.
+    pub fn set_job_defaults(&self, execution_timeout_ms: i64, ttl_ms: i64) {
+        self.lock().defaults = (execution_timeout_ms, ttl_ms);
+    }
+
+    /// What a job of this endpoint asks for: its `input` and `policy`, with the
+    /// endpoint's defaults where the policy is silent.
+    pub fn spec_for(&self, input: &Value, policy: Option<&Policy>, has_webhook: bool) -> JobSpec {
+        let (timeout, ttl) = self.lock().defaults;
+        let mut spec = spec_from(input, policy, has_webhook);
+        if policy.and_then(|p| p.execution_timeout).is_none() {
+            spec.execution_timeout_ms = timeout;
+        }
+        if policy.and_then(|p| p.ttl).is_none() {
+            spec.ttl_ms = ttl;
+        }
+        spec
+    }
+
+    /// The worker log.
+    pub fn logs(&self) -> MutexGuard<'_, crate::workers::logs::LogStore> {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Woken when jobs are queued.
+    pub(crate) fn jobs_ready(&self) -> &Notify {
+        &self.jobs_ready
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panicking handler must not take the endpoint down with it.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Moves the model to now and publishes what changed. Returns the next event time.
-    fn tick(&self, inner: &mut Inner) -> Option<i64> {
+    pub(crate) fn tick(&self, inner: &mut Inner) -> Option<i64> {
         inner.model.advance(self.clock.now_ms());
         let changes = inner.model.drain_changes();
+        self.after_changes(inner, &changes);
         for c in &changes {
             if let Change::Job(r) = c
                 && r.status.is_terminal()
@@ -451,6 +529,7 @@ impl Endpoint {
             inner.next_prune = now + PRUNE_EVERY_MS;
             let before = now - inner.retention.metrics_ms;
             inner.metrics.prune(before);
+            self.logs().prune(before);
             if let Some(db) = &self.db {
                 db.prune(&self.id, before);
             }
@@ -519,10 +598,8 @@ impl Endpoint {
                 Extra {
                     input,
                     webhook,
-                    streamed: false,
-                    webhook_started: false,
                     sync,
-                    expiry_scheduled: false,
+                    ..Extra::default()
                 },
             );
             self.tick(&mut inner);
@@ -566,19 +643,29 @@ impl Endpoint {
         Some(view(&inner, record))
     }
 
-    /// The job's state and its output chunk if not handed out before (see `/stream`).
-    pub fn take_stream(&self, id: &str) -> Option<(JobStatus, Option<Value>)> {
+    /// The job's state and its output chunks not handed out before (see `/stream`):
+    /// a generator's chunks as they come, or else the whole output once completed.
+    pub fn take_stream(&self, id: &str) -> Option<(JobStatus, Vec<Value>)> {
         let mut inner = self.lock();
         self.tick(&mut inner);
         let record = inner.model.job(id)?.clone();
         let status = record.status;
         let v = view(&inner, record);
         let extra = inner.extras.get_mut(id)?;
-        if v.output.is_some() && !extra.streamed {
+        if !extra.chunks.is_empty() {
+            let new = extra.chunks[extra.chunks_sent..].to_vec();
+            extra.chunks_sent = extra.chunks.len();
             extra.streamed = true;
-            return Some((status, v.output));
+            return Some((status, new));
         }
-        Some((status, None))
+        if let Some(out) = v.output
+            && status == JobStatus::Completed
+            && !extra.streamed
+        {
+            extra.streamed = true;
+            return Some((status, vec![out]));
+        }
+        Some((status, Vec::new()))
     }
 
     /// Cancels a queued or running job.
@@ -593,7 +680,10 @@ impl Endpoint {
 
     /// A rolling release: current workers turn OUTDATED and stop after their job.
     pub fn release(&self) {
-        self.operate(|m, now| m.release(now))
+        self.operate(|m, now| m.release(now));
+        let mut inner = self.lock();
+        self.release_workers(&mut inner);
+        self.tick(&mut inner);
     }
 
     /// Removes every queued job; returns how many.
@@ -680,6 +770,16 @@ pub fn status_json(v: &JobView) -> Value {
 }
 
 fn view(inner: &Inner, record: JobRecord) -> JobView {
+    if inner.procs.is_some() {
+        // A real worker's output; while it runs, its last progress update.
+        let extra = inner.extras.get(&record.id);
+        let output = match record.status {
+            JobStatus::Completed | JobStatus::Failed => extra.and_then(|e| e.output.clone()),
+            JobStatus::InProgress => extra.and_then(|e| e.progress.clone()),
+            _ => None,
+        };
+        return JobView { record, output };
+    }
     let output = (record.status == JobStatus::Completed).then(|| {
         let input = inner
             .extras

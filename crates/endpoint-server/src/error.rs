@@ -20,6 +20,9 @@ pub enum AppError {
     /// No endpoint with this id.
     #[error("no endpoint named `{0}`")]
     UnknownEndpoint(String),
+    /// Something else that does not exist; the message says what.
+    #[error("{0}")]
+    NotFound(String),
     /// No job with this id (or it expired).
     #[error("no job with id `{0}`")]
     UnknownJob(String),
@@ -45,7 +48,9 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::UnknownEndpoint(_) | AppError::UnknownJob(_) => StatusCode::NOT_FOUND,
+            AppError::UnknownEndpoint(_) | AppError::UnknownJob(_) | AppError::NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Gone(_) => StatusCode::GONE,

@@ -17,6 +17,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod traffic;
 pub mod webhook;
+pub mod workers;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -80,12 +81,30 @@ impl AppState {
             e.spawn_driver();
         }
     }
+
+    /// Starts the supervisors of the `process` endpoints; their workers call back on
+    /// `base_url` (`http://127.0.0.1:PORT`, where this server listens).
+    pub fn start_workers(&self, base_url: &str) {
+        for e in self.endpoints.values() {
+            e.start_workers(base_url);
+        }
+    }
+
+    /// Stops every worker process of every endpoint and waits for them (bounded by
+    /// each endpoint's stop grace).
+    pub async fn stop_workers(&self) {
+        for e in self.endpoints.values() {
+            e.stop_workers().await;
+        }
+    }
 }
 
 /// The router: RunPod's API under `/v2/{endpoint_id}/`, plus the panel when configured.
 pub fn app(state: AppState) -> Router {
     let api = routes::api()
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key))
+        // Worker routes check the calling worker's own secret, never the API key.
+        .merge(workers::api::routes())
         // The API's description is public, like RunPod's docs.
         .route("/openapi.json", axum::routing::get(openapi));
     let router = match &state.panel_dir {

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use endpoint_server::config::ServerConfig;
+use endpoint_server::config::{EndpointConfig, Runtime, ServerConfig};
 use endpoint_server::db::Db;
+use endpoint_server::workers::ProcessConfig;
 use endpoint_server::{AppState, Clock, Endpoint, traffic};
 use tracing_subscriber::EnvFilter;
 
@@ -20,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (and optionally the built panel).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Send realistic traffic through the HTTP API of a running server.
     Load(LoadArgs),
     /// Write a synthetic history (jobs, worker events, cold starts) ending now into
@@ -140,6 +141,66 @@ struct ServeArgs {
     /// Keep everything in memory only (nothing survives a restart).
     #[arg(long, conflicts_with = "db")]
     in_memory: bool,
+    /// Try a RunPod handler: adds an endpoint named after the file (`handler.py` in
+    /// `my-model/` gives `my-model`) whose jobs run on real worker processes of it,
+    /// through the `runpod` SDK. Repeat for several.
+    #[arg(long = "handler")]
+    handlers: Vec<PathBuf>,
+    /// The Python that runs `--handler` files (default: `$VIRTUAL_ENV/bin/python`,
+    /// else `python3`); it needs the `runpod` package.
+    #[arg(long)]
+    python: Option<PathBuf>,
+}
+
+/// The endpoint `--handler path` adds: named after the file (or its folder when
+/// the file is `handler.py`), real workers, scale to zero.
+fn handler_endpoint(
+    path: &std::path::Path,
+    python: &std::path::Path,
+) -> Result<EndpointConfig, String> {
+    let path =
+        std::fs::canonicalize(path).map_err(|e| format!("--handler {}: {e}", path.display()))?;
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("handler");
+    let name = if stem == "handler" {
+        path.parent()
+            .and_then(|d| d.file_name())
+            .and_then(|s| s.to_str())
+            .unwrap_or(stem)
+    } else {
+        stem
+    };
+    let id: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    Ok(EndpointConfig {
+        runtime: Runtime::Process,
+        max_workers: 2,
+        idle_timeout_ms: 60_000,
+        process: Some(ProcessConfig {
+            command: vec![python.display().to_string(), path.display().to_string()],
+            cwd: path.parent().map(|d| d.to_path_buf()),
+            ..ProcessConfig::default()
+        }),
+        ..EndpointConfig::named(&id)
+    })
+}
+
+fn default_python() -> PathBuf {
+    match std::env::var_os("VIRTUAL_ENV") {
+        Some(v) => PathBuf::from(v).join("bin/python"),
+        None => PathBuf::from("python3"),
+    }
 }
 
 #[tokio::main]
@@ -154,7 +215,7 @@ async fn main() {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => {
-            if let Err(e) = serve(args).await {
+            if let Err(e) = serve(*args).await {
                 eprintln!("endpoint-server: {e}");
                 std::process::exit(2);
             }
@@ -190,8 +251,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             ServerConfig::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?
         }
+        None if !args.handlers.is_empty() => ServerConfig {
+            endpoints: Vec::new(),
+            ..ServerConfig::default()
+        },
         None => ServerConfig::default(),
     };
+    let python = args.python.clone().unwrap_or_else(default_python);
+    for h in &args.handlers {
+        config.endpoints.push(handler_endpoint(h, &python)?);
+    }
     for e in &mut config.endpoints {
         if let Some(n) = args.workers {
             e.min_workers = n;
@@ -205,6 +274,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         if let Some(ms) = args.cold_start_ms {
             e.cold_start_median_ms = ms;
+        }
+        if e.runtime == Runtime::Process && args.handlers.is_empty() {
+            // Relative working directories are the config file's.
+            if let (Some(p), Some(cfg)) = (e.process.as_mut(), args.config.as_ref())
+                && let Some(cwd) = p.cwd.as_mut()
+                && cwd.is_relative()
+                && let Some(dir) = cfg.parent()
+            {
+                *cwd = dir.join(&*cwd);
+            }
         }
     }
     config.check()?;
@@ -244,6 +323,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             None => Endpoint::new(e.id.clone(), e.model(), e.seed, clock),
         };
         ep.set_allow_private_webhooks(args.allow_private_webhooks || config.allow_private_webhooks);
+        ep.set_job_defaults(e.execution_timeout_ms, e.ttl_ms);
+        if let Some(p) = &e.process {
+            let registry = db
+                .as_ref()
+                .map(|db| endpoint_server::workers::process::Registry::beside(db.path()));
+            ep.set_process(p.clone(), registry)
+                .map_err(|m| format!("endpoint `{}`: process.{m}", e.id))?;
+        }
         ep.set_retention(retention);
         if let Some(path) = &args.webhook_ca {
             let pem =
@@ -282,9 +369,18 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     println!("listening on http://{addr}");
     let ids: Vec<&str> = endpoints.iter().map(|e| e.id()).collect();
     tracing::info!(%addr, endpoints = ?ids, auth = state.api_key.is_some(), "endpoint-server started");
-    endpoint_server::run(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    state.start_workers(&format!("http://{addr}"));
+    let workers = state.clone();
+    // Workers stop first (their held polls end at once), then the server drains.
+    let shutdown = async move {
+        shutdown_signal().await;
+        tracing::info!("stopping workers");
+        workers.stop_workers().await;
+    };
+    let served = endpoint_server::run(listener, state.clone(), shutdown).await;
+    // Whatever happened, no worker outlives the server.
+    state.stop_workers().await;
+    served.map_err(|e| e.to_string())?;
     tracing::info!("endpoint-server stopped");
     Ok(())
 }

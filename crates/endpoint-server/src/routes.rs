@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::time::Duration;
 
-use crate::endpoint::{JobView, Policy, spec_from};
+use crate::endpoint::{JobView, Policy};
 use crate::ratelimit::Route;
 use crate::{AppError, AppState};
 
@@ -65,6 +65,59 @@ pub fn api() -> Router<AppState> {
         .route("/v2/{endpoint_id}/release", post(release))
         .route("/v2/{endpoint_id}/metrics/changes", get(changes))
         .route("/v2/{endpoint_id}/metrics/snapshot", get(snapshot))
+        .route("/v2/{endpoint_id}/workers", get(workers))
+        .route("/v2/{endpoint_id}/logs", get(logs))
+}
+
+/// Not RunPod's: the workers of the endpoint (live, then recently ended) with their
+/// facts. Empty for simulated endpoints.
+async fn workers(
+    State(state): State<AppState>,
+    Path(endpoint_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let e = state.endpoint(&endpoint_id)?;
+    Ok(Json(serde_json::json!({ "workers": e.worker_facts() })))
+}
+
+/// `?worker=&job=&since=&cursor=&limit=` of the worker logs.
+#[derive(Debug, Deserialize)]
+pub struct LogsQuery {
+    /// Only this worker's lines.
+    pub worker: Option<String>,
+    /// Only this job's lines.
+    pub job: Option<String>,
+    /// Only lines at or after this time, ms since the epoch.
+    pub since: Option<i64>,
+    /// Only lines after this cursor (the `cursor` of an earlier answer): follow.
+    pub cursor: Option<u64>,
+    /// Most lines (default 500, at most 5000).
+    pub limit: Option<usize>,
+}
+
+/// Answer of `/logs`.
+#[derive(Debug, Serialize)]
+pub struct LogsResponse {
+    /// The lines, oldest first.
+    pub lines: Vec<crate::workers::logs::LogLine>,
+    /// Ask with `cursor=` this to get only newer lines.
+    pub cursor: u64,
+}
+
+async fn logs(
+    State(state): State<AppState>,
+    Path(endpoint_id): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Result<Json<LogsResponse>, AppError> {
+    let e = state.endpoint(&endpoint_id)?;
+    let filter = crate::workers::logs::LogFilter {
+        worker: q.worker,
+        job: q.job,
+        after: q.cursor,
+        since: q.since,
+        limit: q.limit.unwrap_or(500).clamp(1, 5000),
+    };
+    let (lines, cursor) = e.logs().list(&filter);
+    Ok(Json(LogsResponse { lines, cursor }))
 }
 
 /// The body of `/run` and `/runsync`, as RunPod defines it.
@@ -181,7 +234,7 @@ async fn accept(
 ) -> Result<endpoint_core::JobRecord, AppError> {
     let req = parse_run(body, limit_mb)?;
     check_webhook(endpoint, &req).await?;
-    let spec = spec_from(&req.input, req.policy.as_ref(), req.webhook.is_some());
+    let spec = endpoint.spec_for(&req.input, req.policy.as_ref(), req.webhook.is_some());
     endpoint
         .submit(req.input, req.webhook, req.policy_json, spec, sync)
         .await
@@ -253,7 +306,7 @@ async fn job_stream(
     Path((endpoint_id, job_id)): Path<(String, String)>,
 ) -> Result<Json<StreamResponse>, AppError> {
     let endpoint = state.limited(&endpoint_id, Route::Status)?;
-    let (status, chunk) = endpoint
+    let (status, chunks) = endpoint
         .take_stream(&job_id)
         .ok_or_else(|| AppError::UnknownJob(job_id.clone()))?;
     if status == JobStatus::Cancelled {
@@ -263,9 +316,10 @@ async fn job_stream(
             "job `{job_id}` was cancelled: its stream has ended"
         )));
     }
-    let stream = chunk
-        .map(|o| vec![serde_json::json!({ "output": o })])
-        .unwrap_or_default();
+    let stream = chunks
+        .into_iter()
+        .map(|o| serde_json::json!({ "output": o }))
+        .collect();
     Ok(Json(StreamResponse { status, stream }))
 }
 

@@ -58,6 +58,14 @@ pub struct ModelConfig {
     pub simulate_webhooks: bool,
     /// Probability that a simulated webhook attempt fails.
     pub webhook_failure_rate: f64,
+    /// The workers are real processes driven from outside (the server's supervisor):
+    /// the model then never starts, stops or runs a worker by itself. It keeps the
+    /// queue, TTLs, execution timeouts, counts and records; the caller reports what
+    /// the workers did ([`Model::add_worker`], [`Model::worker_ready`],
+    /// [`Model::take`], [`Model::complete`], [`Model::requeue_worker`],
+    /// [`Model::set_worker_state`]). The cold start, execution and failure
+    /// distributions are then unused.
+    pub external_workers: bool,
 }
 
 impl Default for ModelConfig {
@@ -84,6 +92,7 @@ impl Default for ModelConfig {
             unhealthy: Dist::Constant(30_000.0),
             simulate_webhooks: false,
             webhook_failure_rate: 0.1,
+            external_workers: false,
         }
     }
 }
@@ -197,7 +206,8 @@ struct Worker {
     id: String,
     /// None = stopped.
     state: Option<WorkerState>,
-    job: Option<usize>,
+    /// The jobs it runs (at most one for simulated workers).
+    jobs: Vec<usize>,
     cold_start_began: i64,
     idle_since: i64,
     outdated: bool,
@@ -268,6 +278,8 @@ pub struct Model {
     queue: VecDeque<usize>,
     low_queue: VecDeque<usize>,
     workers: Vec<Worker>,
+    /// External workers by id.
+    worker_ids: HashMap<String, usize>,
     changes: Vec<Change>,
     completed: u64,
     failed: u64,
@@ -290,6 +302,7 @@ impl Model {
             queue: VecDeque::new(),
             low_queue: VecDeque::new(),
             workers: Vec::new(),
+            worker_ids: HashMap::new(),
             changes: Vec::new(),
             completed: 0,
             failed: 0,
@@ -301,7 +314,7 @@ impl Model {
     /// Starts the minimum workers at `now` (call once when the endpoint comes up).
     pub fn start(&mut self, now: i64) {
         self.advance(now);
-        while self.active_workers() < self.cfg.min_workers as usize {
+        while !self.cfg.external_workers && self.active_workers() < self.cfg.min_workers as usize {
             self.spawn_worker();
         }
     }
@@ -373,7 +386,7 @@ impl Model {
             jobs: HealthJobs {
                 completed: self.completed,
                 failed: self.failed,
-                in_progress: self.workers.iter().filter(|w| w.job.is_some()).count() as u64,
+                in_progress: self.workers.iter().map(|w| w.jobs.len()).sum::<usize>() as u64,
                 in_queue: (self.queue.len() + self.low_queue.len()) as u64,
                 retried: self.retried,
             },
@@ -596,16 +609,206 @@ impl Model {
                 continue;
             }
             self.workers[w].outdated = true;
-            if self.workers[w].job.is_some() {
+            if !self.workers[w].jobs.is_empty() || self.cfg.external_workers {
+                // A real worker is stopped by its supervisor, which drains it first.
                 self.set_worker(w, Some(WorkerState::Outdated));
             } else {
                 self.set_worker(w, None);
             }
         }
-        while self.active_workers() < self.cfg.min_workers as usize {
+        while !self.cfg.external_workers && self.active_workers() < self.cfg.min_workers as usize {
             self.spawn_worker();
         }
         self.dispatch();
+    }
+
+    /// External workers: a worker process `id` was started at `now`, waiting for a
+    /// GPU slot (`Throttled`) or starting (`Initializing`, its cold start begins).
+    pub fn add_worker(&mut self, now: i64, id: &str, state: WorkerState) -> Result<(), JobError> {
+        self.advance(now);
+        if self.worker_ids.contains_key(id) {
+            return Err(JobError::Duplicate);
+        }
+        let w = self.workers.len();
+        self.workers.push(Worker {
+            id: id.to_string(),
+            state: None,
+            jobs: Vec::new(),
+            cold_start_began: self.now,
+            idle_since: self.now,
+            outdated: false,
+        });
+        self.worker_ids.insert(id.to_string(), w);
+        self.set_worker(w, Some(state));
+        Ok(())
+    }
+
+    /// External workers: worker `id` entered `state` at `now` (`None`: it stopped;
+    /// its jobs must have been re-queued or ended before). Leaving `Throttled` for
+    /// `Initializing` starts its cold start.
+    pub fn set_worker_state(
+        &mut self,
+        now: i64,
+        id: &str,
+        state: Option<WorkerState>,
+    ) -> Result<(), JobError> {
+        self.advance(now);
+        let w = *self.worker_ids.get(id).ok_or(JobError::NotFound)?;
+        if state == Some(WorkerState::Initializing)
+            && self.workers[w].state != Some(WorkerState::Initializing)
+        {
+            self.workers[w].cold_start_began = self.now;
+        }
+        if state == Some(WorkerState::Outdated) {
+            self.workers[w].outdated = true;
+        }
+        self.set_worker(w, state);
+        if state.is_none() {
+            self.worker_ids.remove(id);
+        }
+        Ok(())
+    }
+
+    /// External workers: worker `id` made its first request at `now`: its cold start
+    /// (from [`Model::add_worker`], or from leaving `Throttled`) ends and it is idle.
+    /// Returns the cold start's length, ms (None if it was not initializing).
+    pub fn worker_ready(&mut self, now: i64, id: &str) -> Result<Option<i64>, JobError> {
+        self.advance(now);
+        let w = *self.worker_ids.get(id).ok_or(JobError::NotFound)?;
+        if self.workers[w].state != Some(WorkerState::Initializing) {
+            return Ok(None);
+        }
+        let began = self.workers[w].cold_start_began;
+        self.changes.push(Change::ColdStart(ColdStart {
+            worker_id: id.to_string(),
+            started_at: began,
+            ready_at: self.now,
+            duration: (self.now - began) as f64,
+        }));
+        self.workers[w].idle_since = self.now;
+        self.set_worker(w, Some(WorkerState::Idle));
+        Ok(Some(self.now - began))
+    }
+
+    /// External workers: hands up to `n` queued jobs (normal before low priority,
+    /// oldest first) to worker `id` at `now`; they are IN_PROGRESS from here, their
+    /// delay ends and their execution timeout starts. Outdated, unhealthy and
+    /// throttled workers get nothing.
+    pub fn take(&mut self, now: i64, id: &str, n: usize) -> Result<Vec<JobRecord>, JobError> {
+        self.advance(now);
+        let w = *self.worker_ids.get(id).ok_or(JobError::NotFound)?;
+        if !matches!(
+            self.workers[w].state,
+            Some(WorkerState::Idle | WorkerState::Running)
+        ) || self.workers[w].outdated
+        {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        while out.len() < n {
+            let Some(j) = self
+                .queue
+                .pop_front()
+                .or_else(|| self.low_queue.pop_front())
+            else {
+                break;
+            };
+            self.start_job(j, w);
+            out.push(self.jobs[j].record.clone());
+        }
+        Ok(out)
+    }
+
+    /// External workers: job `job_id` ended on worker `worker_id` at `now`, with
+    /// `Ok(())` (COMPLETED) or the worker's error (FAILED). A result for a job that
+    /// is not running on that worker any more (cancelled, timed out, re-queued) is
+    /// refused with the job's state: the caller discards it.
+    pub fn complete(
+        &mut self,
+        now: i64,
+        job_id: &str,
+        worker_id: &str,
+        outcome: Result<(), String>,
+    ) -> Result<&JobRecord, JobError> {
+        self.advance(now);
+        let j = *self.by_id.get(job_id).ok_or(JobError::NotFound)?;
+        let w = self.worker_ids.get(worker_id).copied();
+        let job = &self.jobs[j];
+        if job.record.status != JobStatus::InProgress || job.worker.is_none() || job.worker != w {
+            return Err(JobError::WrongState(job.record.status));
+        }
+        match outcome {
+            Ok(()) => self.finish(j, JobStatus::Completed, None),
+            Err(e) => self.finish(j, JobStatus::Failed, Some(e)),
+        }
+        Ok(&self.jobs[j].record)
+    }
+
+    /// External workers: worker `id` was lost (it died, hung or was stopped) at
+    /// `now`; the jobs it ran are queued again with `retries` counted, keeping their
+    /// submission time (at least once). Returns their ids. The worker's own state is
+    /// left to [`Model::set_worker_state`].
+    pub fn requeue_worker(&mut self, now: i64, id: &str) -> Result<Vec<String>, JobError> {
+        self.advance(now);
+        let w = *self.worker_ids.get(id).ok_or(JobError::NotFound)?;
+        let jobs = std::mem::take(&mut self.workers[w].jobs);
+        let mut ids = Vec::new();
+        for j in jobs {
+            let job = &mut self.jobs[j];
+            job.worker = None;
+            let r = &mut job.record;
+            reset_to_queued(r);
+            r.retries = r.retries.saturating_add(1);
+            self.retried += 1;
+            ids.push(r.id.clone());
+            // Ahead of the jobs that arrived after it.
+            self.enqueue(j);
+            let pos = self.queue.iter().rposition(|&x| x == j);
+            if let Some(p) = pos {
+                self.queue.remove(p);
+                self.queue.push_front(j);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// External workers: the ids of the jobs running on worker `id`.
+    pub fn worker_jobs(&self, id: &str) -> Vec<String> {
+        self.worker_ids
+            .get(id)
+            .map(|&w| {
+                self.workers[w]
+                    .jobs
+                    .iter()
+                    .map(|&j| self.jobs[j].record.id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// External workers: the state of worker `id` (None: unknown or stopped).
+    pub fn worker_state(&self, id: &str) -> Option<WorkerState> {
+        self.worker_ids.get(id).and_then(|&w| self.workers[w].state)
+    }
+
+    /// External workers: since when worker `id` is idle (None: it is not idle).
+    pub fn worker_idle_since(&self, id: &str) -> Option<i64> {
+        let &w = self.worker_ids.get(id)?;
+        (self.workers[w].state == Some(WorkerState::Idle)).then_some(self.workers[w].idle_since)
+    }
+
+    /// Jobs waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.queue.len() + self.low_queue.len()
+    }
+
+    /// How long the oldest queued job has waited at `now`, ms (None: empty queue).
+    pub fn oldest_wait(&self, now: i64) -> Option<i64> {
+        self.queue
+            .iter()
+            .chain(self.low_queue.iter())
+            .map(|&j| now - self.jobs[j].record.submitted_at)
+            .max()
     }
 
     fn active_workers(&self) -> usize {
@@ -621,7 +824,7 @@ impl Model {
         self.workers.push(Worker {
             id,
             state: None,
-            job: None,
+            jobs: Vec::new(),
             cold_start_began: self.now,
             idle_since: self.now,
             outdated: false,
@@ -661,6 +864,10 @@ impl Model {
 
     /// Gives queued jobs to idle workers, and starts workers for the rest.
     fn dispatch(&mut self) {
+        if self.cfg.external_workers {
+            // Real workers ask for jobs (`take`); their supervisor scales them.
+            return;
+        }
         while let Some(&j) = self.queue.front().or(self.low_queue.front()) {
             let idle = (0..self.workers.len()).find(|&w| {
                 self.workers[w].state == Some(WorkerState::Idle) && !self.workers[w].outdated
@@ -704,8 +911,19 @@ impl Model {
         r.delay_time = Some((now - r.submitted_at) as f64);
         r.worker_id = Some(self.workers[w].id.clone());
         let spec = job.spec.clone();
-        self.workers[w].job = Some(j);
-        self.set_worker(w, Some(WorkerState::Running));
+        self.workers[w].jobs.push(j);
+        if self.workers[w].state != Some(WorkerState::Outdated) {
+            self.set_worker(w, Some(WorkerState::Running));
+        }
+        if self.cfg.external_workers {
+            // The worker reports the end; the model only enforces the timeout.
+            self.at(
+                now.saturating_add(spec.execution_timeout_ms),
+                Event::JobTimeout { job: j, run },
+            );
+            self.emit_job(j);
+            return;
+        }
         let d = match spec.sleep_ms {
             Some(ms) => ms as i64,
             None => self.cfg.execution.sample(&mut self.rng).round() as i64,
@@ -746,12 +964,23 @@ impl Model {
             self.at(now, Event::Webhook { job: j, attempt: 1 });
         }
         if let Some(w) = worker {
-            self.workers[w].job = None;
+            self.workers[w].jobs.retain(|&x| x != j);
             self.after_job(w);
         }
     }
 
     fn after_job(&mut self, w: usize) {
+        if self.cfg.external_workers {
+            // Its supervisor stops outdated and unhealthy workers; a running one with
+            // nothing left to do is idle.
+            if self.workers[w].jobs.is_empty()
+                && self.workers[w].state == Some(WorkerState::Running)
+            {
+                self.workers[w].idle_since = self.now;
+                self.set_worker(w, Some(WorkerState::Idle));
+            }
+            return;
+        }
         if self.workers[w].outdated {
             self.set_worker(w, None);
         } else if self.rng.next_f64() < self.cfg.unhealthy_rate {

@@ -515,3 +515,152 @@ fn forget_drops_finished_jobs_only() {
     assert_eq!(status(&m, "long"), JobStatus::Completed);
     assert_eq!(m.health().jobs.completed, 2, "counts keep forgotten jobs");
 }
+
+fn external() -> Model {
+    let mut m = Model::new(
+        1,
+        ModelConfig {
+            min_workers: 2,
+            external_workers: true,
+            ..cfg()
+        },
+    );
+    m.start(0);
+    m
+}
+
+#[test]
+fn external_workers_are_driven_from_outside() {
+    let mut m = external();
+    m.advance(500);
+    assert_eq!(
+        m.health().workers.initializing,
+        0,
+        "the model starts none itself"
+    );
+    m.submit(1_000, "a", JobSpec::default()).unwrap();
+    m.submit(1_100, "b", JobSpec::default()).unwrap();
+    m.advance(100_000);
+    assert_eq!(
+        status(&m, "a"),
+        JobStatus::InQueue,
+        "nothing runs without a worker"
+    );
+    m.add_worker(100_000, "w1", WorkerState::Initializing)
+        .unwrap();
+    assert_eq!(m.take(100_000, "w1", 1).unwrap(), vec![], "not ready yet");
+    assert_eq!(m.worker_ready(102_500, "w1").unwrap(), Some(2_500));
+    assert_eq!(m.worker_ready(102_600, "w1").unwrap(), None, "once");
+    let cold: Vec<_> = m
+        .drain_changes()
+        .into_iter()
+        .filter_map(|c| match c {
+            Change::ColdStart(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cold.len(), 1);
+    assert_eq!((cold[0].started_at, cold[0].ready_at), (100_000, 102_500));
+    // A batch take hands out both, oldest first, and both run at once.
+    let got = m.take(103_000, "w1", 5).unwrap();
+    assert_eq!(
+        got.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    assert_eq!(got[0].delay_time, Some(102_000.0));
+    assert_eq!(m.health().jobs.in_progress, 2);
+    assert_eq!(m.worker_state("w1"), Some(WorkerState::Running));
+    // A result from another worker, or after the end, is refused.
+    m.add_worker(103_000, "w2", WorkerState::Initializing)
+        .unwrap();
+    assert_eq!(
+        m.complete(103_500, "a", "w2", Ok(())).unwrap_err(),
+        JobError::WrongState(JobStatus::InProgress)
+    );
+    let r = m.complete(104_000, "a", "w1", Ok(())).unwrap();
+    assert_eq!(
+        (r.status, r.execution_time),
+        (JobStatus::Completed, Some(1_000.0))
+    );
+    assert_eq!(
+        m.complete(104_100, "a", "w1", Ok(())).unwrap_err(),
+        JobError::WrongState(JobStatus::Completed)
+    );
+    m.complete(104_200, "b", "w1", Err("boom".into())).unwrap();
+    assert_eq!(status(&m, "b"), JobStatus::Failed);
+    assert_eq!(m.worker_state("w1"), Some(WorkerState::Idle));
+    assert_eq!(m.worker_idle_since("w1"), Some(104_200));
+    m.advance(10_000_000);
+    assert_eq!(
+        m.worker_state("w1"),
+        Some(WorkerState::Idle),
+        "no idle stop by itself"
+    );
+}
+
+#[test]
+fn external_workers_lost_timed_out_and_released() {
+    let mut m = external();
+    m.add_worker(0, "w1", WorkerState::Initializing).unwrap();
+    m.worker_ready(1_000, "w1").unwrap();
+    m.submit(2_000, "a", JobSpec::default()).unwrap();
+    m.submit(2_100, "late", JobSpec::default()).unwrap();
+    m.take(2_200, "w1", 1).unwrap();
+    // The worker dies: the job is queued again, ahead of the later one, counted.
+    assert_eq!(m.requeue_worker(3_000, "w1").unwrap(), ["a"]);
+    let r = m.job("a").unwrap();
+    assert_eq!(
+        (r.status, r.retries, r.submitted_at),
+        (JobStatus::InQueue, 1, 2_000)
+    );
+    assert_eq!(m.health().jobs.retried, 1);
+    m.set_worker_state(3_000, "w1", None).unwrap();
+    m.add_worker(3_000, "w2", WorkerState::Throttled).unwrap();
+    assert_eq!(
+        m.take(3_100, "w2", 1).unwrap(),
+        vec![],
+        "throttled takes nothing"
+    );
+    m.set_worker_state(4_000, "w2", Some(WorkerState::Initializing))
+        .unwrap();
+    assert_eq!(
+        m.worker_ready(5_500, "w2").unwrap(),
+        Some(1_500),
+        "from leaving Throttled"
+    );
+    let spec = JobSpec {
+        execution_timeout_ms: 2_000,
+        ..JobSpec::default()
+    };
+    m.submit(5_600, "t", spec).unwrap();
+    let got = m.take(6_000, "w2", 3).unwrap();
+    assert_eq!(
+        got.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["a", "late", "t"]
+    );
+    m.advance(8_000);
+    let t = m.job("t").unwrap();
+    assert_eq!(t.status, JobStatus::TimedOut);
+    assert_eq!(
+        t.worker_id.as_deref(),
+        Some("w2"),
+        "its worker is named: it must stop it"
+    );
+    assert!(
+        m.complete(8_100, "t", "w2", Ok(())).is_err(),
+        "a late result"
+    );
+    // A release: the busy worker is outdated and gets no more jobs.
+    m.release(9_000);
+    assert_eq!(m.worker_state("w2"), Some(WorkerState::Outdated));
+    m.submit(9_100, "after", JobSpec::default()).unwrap();
+    assert_eq!(m.take(9_200, "w2", 1).unwrap(), vec![]);
+    m.complete(9_300, "a", "w2", Ok(())).unwrap();
+    assert_eq!(
+        m.worker_state("w2"),
+        Some(WorkerState::Outdated),
+        "stays until stopped"
+    );
+    assert_eq!(m.queued(), 1);
+    assert_eq!(m.oldest_wait(10_100), Some(1_000));
+}

@@ -1,0 +1,29 @@
+"""Echo: returns its input. The knobs make it a test bench for the supervisor.
+
+input: {"sleep": seconds (blocking, like real sync inference), "progress": n
+progress updates, "refresh": true (ask for a fresh worker), anything else echoed}
+env: STARTUP_SLEEP seconds of work at import (a model load), so cold starts are known.
+"""
+import os
+import time
+
+import runpod
+
+time.sleep(float(os.environ.get("STARTUP_SLEEP", "0")))
+
+
+def handler(job):
+    inp = job["input"]
+    print(f"echo handler got {sorted(inp)}", flush=True)
+    for i in range(int(inp.get("progress", 0))):
+        runpod.serverless.progress_update(job, f"step {i + 1}")
+        time.sleep(0.3)
+    time.sleep(float(inp.get("sleep", 0)))
+    out = {"echo": inp, "worker": os.environ.get("RUNPOD_POD_ID"), "pid": os.getpid()}
+    if inp.get("refresh"):
+        out["refresh_worker"] = True
+    return out
+
+
+if __name__ == "__main__":
+    runpod.serverless.start({"handler": handler})
