@@ -21,9 +21,19 @@ pub fn signal_group(pgid: u32, signal: Signal) {
     let _ = killpg(Pid::from_raw(pgid as i32), signal);
 }
 
-/// Whether any process of group `pgid` is still alive (signal 0 probes).
+/// Whether any process of group `pgid` is still alive: signal 0 probes the group,
+/// then `/proc` tells a live member from a zombie (a killed orphan stays a zombie
+/// until init reaps it, which can take a while in a container).
 pub fn group_alive(pgid: u32) -> bool {
-    killpg(Pid::from_raw(pgid as i32), None).is_ok()
+    if killpg(Pid::from_raw(pgid as i32), None).is_err() {
+        return false;
+    }
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| proc_pgrp(pid) == Some(pgid) && proc_state(pid).is_some_and(|s| s != 'Z'))
 }
 
 /// The scheduler state letter of process `pid` (`R`, `S`, `T` for stopped, `Z`...),

@@ -1,0 +1,195 @@
+//! The server binary with real workers, killed with `kill -9` mid-job: the workers
+//! it leaves are found and stopped by the next start, and the job that was running
+//! still ends (at least once). A graceful stop (SIGTERM) leaves no process behind.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The server process; a failed test stops it (SIGTERM, so it stops its workers).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
+            let end = Instant::now() + Duration::from_secs(8);
+            while Instant::now() < end && matches!(self.0.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn start(config: &Path, db: &Path, log: &Path) -> (Server, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_endpoint-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .arg("--db")
+        .arg(db)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("the server binary starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .parse()
+        .unwrap();
+    (Server(child), addr)
+}
+
+async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let code = out[9..12].parse().unwrap();
+    let text = out.split("\r\n\r\n").nth(1).unwrap_or("");
+    (code, serde_json::from_str(text).unwrap_or(Value::Null))
+}
+
+async fn wait_for(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<Value>) -> Value {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn alive(pgid: u32) -> bool {
+    endpoint_server::workers::process::group_alive(pgid)
+}
+
+async fn gone(pgids: &[u32], secs: u64) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if pgids.iter().all(|&g| !alive(g)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_server_loses_no_job_and_leaves_no_worker() {
+    let dir = std::env::temp_dir().join(format!("em-wcrash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let python = root().join(".venv/bin/python");
+    assert!(python.exists(), "run `cargo xtask setup` first");
+    let config = dir.join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[endpoints]]\nid = \"w\"\nruntime = \"process\"\nmin_workers = 1\nmax_workers = 1\n\
+             [endpoints.process]\ncommand = [{:?}, \"handler.py\"]\ncwd = {:?}\nping_interval_ms = 1000\nhold_ms = 3000\nstop_grace_ms = 3000\n",
+            python.display().to_string(),
+            root().join("examples/workers/echo").display().to_string()
+        ),
+    )
+    .unwrap();
+    let db = dir.join("jobs.db");
+    let (mut server, addr) = start(&config, &db, &dir.join("first.log"));
+    let workers = async |addr| {
+        let (code, v) = http(addr, "GET", "/v2/w/workers", "").await;
+        assert_eq!(code, 200);
+        v["workers"].as_array().unwrap().clone()
+    };
+    let w = wait_for(30, "a ready worker", async || {
+        let w = workers(addr).await;
+        w.iter()
+            .any(|w| w["readyAt"].is_i64())
+            .then(|| Value::Array(w))
+    })
+    .await;
+    let first_pid = w[0]["pid"].as_u64().unwrap() as u32;
+    let (_, v) = http(
+        addr,
+        "POST",
+        "/v2/w/run",
+        &json!({"input": {"sleep": 4}}).to_string(),
+    )
+    .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    wait_for(20, "the job running", async || {
+        let (_, v) = http(addr, "GET", &format!("/v2/w/status/{id}"), "").await;
+        (v["status"] == "IN_PROGRESS").then_some(v)
+    })
+    .await;
+    // kill -9: the worker is orphaned, still running its job.
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    assert!(
+        alive(first_pid),
+        "the worker outlived the killed server (as it would)"
+    );
+    assert!(
+        db.with_extension("db.workers")
+            .join(w[0]["id"].as_str().unwrap())
+            .exists(),
+        "the registry names it"
+    );
+    // The next start stops it (its handler still sleeps: left alone it would live
+    // on for seconds) and runs the job again.
+    let log = dir.join("second.log");
+    let (mut server, addr) = start(&config, &db, &log);
+    assert!(
+        gone(&[first_pid], 1).await,
+        "the left-over worker was stopped"
+    );
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("stopped workers left running by an earlier server"),
+        "{said}"
+    );
+    let v = wait_for(40, "the job to end after the restart", async || {
+        let (code, v) = http(addr, "GET", &format!("/v2/w/status/{id}"), "").await;
+        (code == 200 && v["status"] == "COMPLETED").then_some(v)
+    })
+    .await;
+    assert_eq!(v["output"]["echo"]["sleep"], 4, "{v}");
+    assert!(v["workerId"] != w[0]["id"], "{v}");
+    let now = workers(addr).await;
+    let pids: Vec<u32> = now
+        .iter()
+        .filter_map(|w| w["pid"].as_u64())
+        .map(|p| p as u32)
+        .collect();
+    assert!(!pids.is_empty());
+    // A graceful stop takes the workers with it.
+    kill(Pid::from_raw(server.0.id() as i32), Signal::SIGTERM).unwrap();
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        gone(&pids, 5).await,
+        "workers left after SIGTERM of the server: {pids:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
