@@ -93,6 +93,12 @@ fn serve(args: &[String]) -> Result<(), String> {
             .spawn()
             .map_err(|e| format!("cannot start {what}: {e}"))
     };
+    // Two endpoints: `local` (simulated workers) and `echo`, real worker processes
+    // running examples/workers/echo through the runpod SDK from .venv.
+    let config = target_dir().join("serve.toml");
+    std::fs::create_dir_all(target_dir()).map_err(|e| e.to_string())?;
+    std::fs::write(&config, serve_config())
+        .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
     // The server keeps its jobs in target/endpoint-server.db (history survives
     // restarts of `cargo xtask serve`).
     let server = spawn(
@@ -104,7 +110,9 @@ fn serve(args: &[String]) -> Result<(), String> {
                 "127.0.0.1:8000",
                 "--db",
                 "target/endpoint-server.db",
+                "--config",
             ])
+            .arg(&config)
             .args(args),
     )?;
     // Give the server a moment to bind before traffic starts.
@@ -121,6 +129,20 @@ fn serve(args: &[String]) -> Result<(), String> {
             "24h",
         ]),
     )?;
+    let load_echo = spawn(
+        "the load generator (echo)",
+        std::process::Command::new(&server_bin).args([
+            "load",
+            "--url",
+            "http://127.0.0.1:8000",
+            "--endpoint",
+            "echo",
+            "--rate",
+            "0.4",
+            "--duration",
+            "24h",
+        ]),
+    )?;
     println!("==> starting trunk serve (first build takes a minute or two)");
     let trunk = spawn(
         "trunk",
@@ -129,13 +151,14 @@ fn serve(args: &[String]) -> Result<(), String> {
             .env("PATH", &path),
     )?;
     println!(
-        "\n    Endpoint Metrics, the local server: http://127.0.0.1:8080/?endpoint=local\n    the in-browser Demo endpoint:       http://127.0.0.1:8080/\n    (API on http://127.0.0.1:8000/v2/local/)  Ctrl-C stops everything.\n"
+        "\n    Endpoint Metrics, the local server: http://127.0.0.1:8080/?endpoint=local\n    real workers (examples/workers/echo): http://127.0.0.1:8080/?endpoint=echo\n    the in-browser Demo endpoint:       http://127.0.0.1:8080/\n    (API on http://127.0.0.1:8000/v2/local/ and /v2/echo/)  Ctrl-C stops everything.\n"
     );
     // Ctrl-C reaches every child (same process group); when any of them ends, stop
     // the others so nothing is left behind.
     let mut children = [
         ("endpoint-server", server),
         ("load", load),
+        ("load (echo)", load_echo),
         ("trunk", trunk),
     ];
     loop {
@@ -156,6 +179,21 @@ fn serve(args: &[String]) -> Result<(), String> {
     }
 }
 
+/// The server configuration of `cargo xtask serve`: the simulated `local` endpoint
+/// and `echo`, whose jobs run on real workers of examples/workers/echo.
+fn serve_config() -> String {
+    let python = root().join(".venv/bin/python");
+    let echo = root().join("examples/workers/echo");
+    format!(
+        "[[endpoints]]\nid = \"local\"\n\n\
+         [[endpoints]]\nid = \"echo\"\nruntime = \"process\"\nmin_workers = 0\nmax_workers = 3\nidle_timeout_ms = 20000\n\
+         [endpoints.process]\ncommand = [{:?}, \"handler.py\"]\ncwd = {:?}\nscaler = \"queue_delay\"\nscaler_value = 2\n\
+         env = {{ STARTUP_SLEEP = \"2\" }}\n",
+        python.display().to_string(),
+        echo.display().to_string()
+    )
+}
+
 /// Runs `cmd` in the workspace root with the project's PATH; Err when it fails.
 fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
     println!("==> {cmd} {}", args.join(" "));
@@ -172,7 +210,8 @@ fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// `cargo xtask bench [--wasm-only | --server-only | --panel-only] [--jobs N]`: the
+/// `cargo xtask bench [--wasm-only | --server-only | --panel-only | --workers-only]
+/// [--jobs N]`: real workers (jobs per second, the server's own time per job), the
 /// server (start-up and RSS with N stored jobs, snapshot, wrk), criterion natively, the
 /// same aggregation in headless Chromium beside the d3-array baseline, then the panel
 /// itself against the server (first render, refresh, long tasks, wasm size).
@@ -181,6 +220,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     let panel_only = args.iter().any(|a| a == "--panel-only");
     let wasm_only = args.iter().any(|a| a == "--wasm-only");
     let server_only = args.iter().any(|a| a == "--server-only");
+    let workers_only = args.iter().any(|a| a == "--workers-only");
     let jobs = args
         .iter()
         .position(|a| a == "--jobs")
@@ -195,6 +235,20 @@ fn bench(args: &[String]) -> Result<(), String> {
             "cargo",
             &["build", "--quiet", "--release", "-p", "endpoint-server"],
         )?;
+        // Real workers: jobs per second end to end, and the server's own time per job.
+        let server_bin = target_dir().join("release/endpoint-server");
+        let python = root().join(".venv/bin/python");
+        sh(
+            &python.to_string_lossy(),
+            &[
+                "crates/endpoint-server/bench/workers-bench.py",
+                &server_bin.to_string_lossy(),
+                &python.to_string_lossy(),
+            ],
+        )?;
+        if workers_only {
+            return Ok(());
+        }
         sh(
             "crates/endpoint-server/bench/server-bench.sh",
             &[

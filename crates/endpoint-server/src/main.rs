@@ -196,6 +196,16 @@ fn handler_endpoint(
     })
 }
 
+/// A program path with a `/` is made absolute (workers run in their own directory);
+/// a bare name is left to `PATH`.
+fn absolute_program(p: PathBuf) -> PathBuf {
+    if p.is_relative() && p.components().count() > 1 {
+        std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
+    } else {
+        p
+    }
+}
+
 fn default_python() -> PathBuf {
     match std::env::var_os("VIRTUAL_ENV") {
         Some(v) => PathBuf::from(v).join("bin/python"),
@@ -257,7 +267,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         },
         None => ServerConfig::default(),
     };
-    let python = args.python.clone().unwrap_or_else(default_python);
+    let python = absolute_program(args.python.clone().unwrap_or_else(default_python));
     for h in &args.handlers {
         config.endpoints.push(handler_endpoint(h, &python)?);
     }
@@ -275,7 +285,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         if let Some(ms) = args.cold_start_ms {
             e.cold_start_median_ms = ms;
         }
-        if e.runtime == Runtime::Process && args.handlers.is_empty() {
+        if e.runtime == Runtime::Process {
             // Relative working directories are the config file's.
             if let (Some(p), Some(cfg)) = (e.process.as_mut(), args.config.as_ref())
                 && let Some(cwd) = p.cwd.as_mut()

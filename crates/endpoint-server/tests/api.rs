@@ -620,6 +620,14 @@ async fn openapi_is_public_and_describes_every_route() {
         "metrics/changes",
         "metrics/snapshot",
         "release",
+        "workers",
+        "logs",
+        "job-take/{worker}",
+        "job-take-batch/{worker}",
+        "job-stop/{worker}",
+        "job-done/{worker}/{job_id}",
+        "job-stream/{worker}/{job_id}",
+        "ping/{worker}",
     ] {
         assert!(
             paths.contains_key(&format!("/v2/{{endpoint_id}}/{p}")),

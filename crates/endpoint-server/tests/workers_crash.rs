@@ -126,7 +126,7 @@ async fn kill_9_of_the_server_loses_no_job_and_leaves_no_worker() {
         let w = workers(addr).await;
         w.iter()
             .any(|w| w["readyAt"].is_i64())
-            .then(|| Value::Array(w))
+            .then_some(Value::Array(w))
     })
     .await;
     let first_pid = w[0]["pid"].as_u64().unwrap() as u32;

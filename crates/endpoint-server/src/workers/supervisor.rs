@@ -129,6 +129,8 @@ pub(crate) struct Procs {
     /// `http://host:port` the workers call back on; nothing starts before it is set.
     base_url: Option<String>,
     seq: u64,
+    /// The workers' HOME directories live under this one (removed at the stop).
+    homes: std::path::PathBuf,
 }
 
 impl Procs {
@@ -157,6 +159,11 @@ impl Procs {
             shutting_down: false,
             base_url: None,
             seq: 0,
+            homes: std::env::temp_dir().join(format!(
+                "endpoint-server-{}-{}",
+                std::process::id(),
+                &random_hex()[..8]
+            )),
         }
     }
 
@@ -305,6 +312,14 @@ impl Endpoint {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        self.remove_homes();
+    }
+
+    /// Removes the workers' HOME directories.
+    fn remove_homes(&self) {
+        if let Some(p) = self.lock().procs.as_ref() {
+            let _ = std::fs::remove_dir_all(&p.homes);
+        }
     }
 
     /// Kills every worker's process group at once (SIGKILL), without waiting: for
@@ -317,6 +332,7 @@ impl Endpoint {
                     process::signal_group(pid, Signal::SIGKILL);
                 }
             }
+            let _ = std::fs::remove_dir_all(&p.homes);
         }
     }
 
@@ -859,6 +875,7 @@ impl Endpoint {
             }
         };
         let cfg = procs.cfg.clone();
+        let homes = procs.homes.clone();
         let Some(p) = procs.workers.get_mut(id) else {
             return;
         };
@@ -867,9 +884,7 @@ impl Endpoint {
         p.throttled = false;
         p.facts.gpu = gpu.clone();
         p.facts.spawned_at = Some(now);
-        let home = std::env::temp_dir()
-            .join(format!("endpoint-server-{}", std::process::id()))
-            .join(id);
+        let home = homes.join(id);
         let _ = std::fs::create_dir_all(&home);
         p.home = Some(home.clone());
         let ep = self.id().to_string();
