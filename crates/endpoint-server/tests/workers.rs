@@ -736,3 +736,31 @@ async fn the_official_runpod_client_against_real_workers() {
     assert!(stdout.contains("checks passed"), "{stdout}");
     b.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_the_worker_never_received_is_queued_again() {
+    let b = bench("echo", |_, p| {
+        p.command = vec![
+            python().display().to_string(),
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/python/forgetful_worker.py")
+                .display()
+                .to_string(),
+        ];
+    })
+    .await;
+    let id = b.run(json!({ "n": 1 })).await;
+    b.until(&id, 20, |v| v["status"] == "IN_PROGRESS").await;
+    let v = b.ended(&id, 20).await;
+    assert_eq!(v["status"], "COMPLETED", "{v}");
+    assert_eq!(v["output"]["by"], "forgetful");
+    assert_eq!(v["retries"], 1, "the lost hand-over is counted: {v}");
+    let lines = b.logs(&format!("job={id}")).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["text"].as_str().unwrap().contains("never reached it")),
+        "{lines:?}"
+    );
+    b.finish().await;
+}

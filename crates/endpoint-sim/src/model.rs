@@ -752,24 +752,45 @@ impl Model {
         self.advance(now);
         let w = *self.worker_ids.get(id).ok_or(JobError::NotFound)?;
         let jobs = std::mem::take(&mut self.workers[w].jobs);
-        let mut ids = Vec::new();
-        for j in jobs {
-            let job = &mut self.jobs[j];
-            job.worker = None;
-            let r = &mut job.record;
-            reset_to_queued(r);
-            r.retries = r.retries.saturating_add(1);
-            self.retried += 1;
-            ids.push(r.id.clone());
-            // Ahead of the jobs that arrived after it.
-            self.enqueue(j);
-            let pos = self.queue.iter().rposition(|&x| x == j);
-            if let Some(p) = pos {
-                self.queue.remove(p);
-                self.queue.push_front(j);
-            }
+        Ok(jobs.into_iter().map(|j| self.requeue_lost(j)).collect())
+    }
+
+    /// External workers: job `job_id`, handed to worker `worker_id`, never reached
+    /// it (the answer that carried it was lost): it is queued again like the jobs of
+    /// a lost worker. Refused when it is not running on that worker.
+    pub fn requeue_job(&mut self, now: i64, job_id: &str, worker_id: &str) -> Result<(), JobError> {
+        self.advance(now);
+        let j = *self.by_id.get(job_id).ok_or(JobError::NotFound)?;
+        let w = self.worker_ids.get(worker_id).copied();
+        if self.jobs[j].record.status != JobStatus::InProgress
+            || self.jobs[j].worker != w
+            || w.is_none()
+        {
+            return Err(JobError::WrongState(self.jobs[j].record.status));
         }
-        Ok(ids)
+        let w = w.expect("checked");
+        self.workers[w].jobs.retain(|&x| x != j);
+        self.requeue_lost(j);
+        self.after_job(w);
+        Ok(())
+    }
+
+    /// Queues job `j` again after its run was lost: `retries` counted, its
+    /// submission time kept, ahead of the jobs that arrived after it.
+    fn requeue_lost(&mut self, j: usize) -> String {
+        let job = &mut self.jobs[j];
+        job.worker = None;
+        let r = &mut job.record;
+        reset_to_queued(r);
+        r.retries = r.retries.saturating_add(1);
+        self.retried += 1;
+        let id = r.id.clone();
+        self.enqueue(j);
+        if let Some(p) = self.queue.iter().rposition(|&x| x == j) {
+            self.queue.remove(p);
+            self.queue.push_front(j);
+        }
+        id
     }
 
     /// External workers: the ids of the jobs running on worker `id`.

@@ -242,6 +242,8 @@ pub struct PingQuery {
     pub check: Option<String>,
     /// Why it failed.
     pub reason: Option<String>,
+    /// The jobs the worker holds, comma-separated (absent: none).
+    pub job_id: Option<String>,
 }
 
 async fn ping(
@@ -258,6 +260,14 @@ async fn ping(
             q.reason.as_deref().unwrap_or("no reason given")
         )
     });
-    ep.ping(&worker, unhealthy);
+    let held: Vec<String> = q
+        .job_id
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    ep.ping(&worker, unhealthy, &held);
     Ok(StatusCode::OK)
 }

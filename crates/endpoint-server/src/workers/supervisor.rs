@@ -28,6 +28,8 @@ pub const TICK: std::time::Duration = std::time::Duration::from_millis(200);
 const ENDED_KEPT: usize = 200;
 /// Log lines kept with a crash report.
 const CRASH_LINES: usize = 20;
+/// How long a worker has to add a job it was handed to its ping list, ms.
+pub const HANDOVER_MS: i64 = 1_000;
 /// Longest crash-loop backoff, ms.
 const MAX_BACKOFF_MS: i64 = 60_000;
 
@@ -497,12 +499,46 @@ impl Endpoint {
     }
 
     /// A ping from `worker`; `unhealthy` is the SDK's fitness-failure report.
-    pub(crate) fn ping(&self, worker: &str, unhealthy: Option<String>) {
+    ///
+    /// `held` is the ping's job list. A job handed to the worker that a ping lists
+    /// not, although the ping was built well after the hand-over, never reached the
+    /// worker (the answer that carried it was lost) and is queued again. The SDK
+    /// sends a ping only after the previous one finished, so a ping that follows one
+    /// that arrived more than [`HANDOVER_MS`] after the hand-over was built after it.
+    pub(crate) fn ping(&self, worker: &str, unhealthy: Option<String>, held: &[String]) {
         let mut inner = self.lock();
         let now = self.clock().now_ms();
         self.worker_seen(&mut inner, worker, false, now);
-        if let Some(p) = inner.procs.as_mut().and_then(|p| p.workers.get_mut(worker)) {
-            p.last_ping = Some(now);
+        let previous = inner
+            .procs
+            .as_mut()
+            .and_then(|p| p.workers.get_mut(worker))
+            .and_then(|p| p.last_ping.replace(now));
+        if unhealthy.is_none()
+            && let Some(prev) = previous
+        {
+            let lost: Vec<String> = inner
+                .model
+                .worker_jobs(worker)
+                .into_iter()
+                .filter(|j| !held.contains(j))
+                .filter(|j| {
+                    inner
+                        .model
+                        .job(j)
+                        .and_then(|r| r.started_at)
+                        .is_some_and(|t| prev > t + HANDOVER_MS)
+                })
+                .collect();
+            for j in lost {
+                if inner.model.requeue_job(now, &j, worker).is_ok() {
+                    self.note(
+                        worker,
+                        Some(&j),
+                        "queued again: its worker's pings do not list it (the job-take answer never reached it)".into(),
+                    );
+                }
+            }
         }
         if let Some(reason) = unhealthy {
             self.unhealthy(&mut inner, worker, &reason, now);
