@@ -16,7 +16,9 @@ export async function startServer({ workers = 1, port = 0, extraArgs = [], db = 
   if (!existsSync(SERVER_BIN)) throw new Error(`no server binary at ${SERVER_BIN}: build endpoint-server first`);
   if (!existsSync(`${DIST}/index.html`)) throw new Error(`no panel build in ${DIST}: run trunk build --release first`);
   const child = spawn(SERVER_BIN, [
-    'serve', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), '--cold-start-ms', '200',
+    'serve', '--listen', `127.0.0.1:${port}`,
+    // workers: null leaves every endpoint's own worker counts (real-worker endpoints).
+    ...(workers === null ? [] : ['--workers', String(workers)]), '--cold-start-ms', '200',
     '--panel-dir', DIST, '--db', db ?? join(mkdtempSync(join(tmpdir(), 'endpoint-e2e-')), 'e2e.db'), ...extraArgs,
   ], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout });

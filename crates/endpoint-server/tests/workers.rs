@@ -764,3 +764,45 @@ async fn a_job_the_worker_never_received_is_queued_again() {
     );
     b.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_the_handler_replaces_the_workers() {
+    let dir = std::env::temp_dir().join(format!("em-edit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        root().join("examples/workers/echo/handler.py"),
+        dir.join("handler.py"),
+    )
+    .unwrap();
+    let d = dir.clone();
+    let b = bench("echo", move |e, p| {
+        e.min_workers = 1;
+        p.cwd = Some(d);
+    })
+    .await;
+    let w = b
+        .workers_until(20, "got ready", |w| w.iter().any(|w| w["readyAt"].is_i64()))
+        .await;
+    let old = w[0]["id"].clone();
+    assert!(w[0]["version"].as_str().unwrap().starts_with("r1-"));
+    // A developer saves a change.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let mut code = std::fs::read_to_string(dir.join("handler.py")).unwrap();
+    code.push_str("\n# edited\n");
+    std::fs::write(dir.join("handler.py"), code).unwrap();
+    let w = b
+        .workers_until(30, "replaced the outdated worker", |w| {
+            w.iter().any(|x| x["id"] == old && x["endedAt"].is_i64())
+                && w.iter().any(|x| {
+                    x["version"].as_str().unwrap().starts_with("r2-") && x["readyAt"].is_i64()
+                })
+        })
+        .await;
+    let gone = w.iter().find(|x| x["id"] == old).unwrap();
+    assert!(
+        gone["reason"].as_str().unwrap().contains("outdated"),
+        "{gone}"
+    );
+    b.finish().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -133,6 +133,9 @@ pub(crate) struct Procs {
     seq: u64,
     /// The workers' HOME directories live under this one (removed at the stop).
     homes: std::path::PathBuf,
+    /// Size and modification time of the files the command names, last seen.
+    code: Option<Vec<(u64, Option<std::time::SystemTime>)>>,
+    next_code_check: i64,
 }
 
 impl Procs {
@@ -161,6 +164,8 @@ impl Procs {
             shutting_down: false,
             base_url: None,
             seq: 0,
+            code: None,
+            next_code_check: 0,
             homes: std::env::temp_dir().join(format!(
                 "endpoint-server-{}-{}",
                 std::process::id(),
@@ -186,6 +191,27 @@ impl Procs {
             .iter()
             .filter(|(_, p)| p.stopping.is_none() && p.linger_until.is_none())
     }
+}
+
+/// How often the handler's files are looked at, ms.
+const CODE_CHECK_MS: i64 = 2_000;
+
+/// Size and modification time of each file the command names (e.g. `handler.py`,
+/// relative to the working directory): when they change, the workers are outdated.
+fn code_fingerprint(cfg: &ProcessConfig) -> Vec<(u64, Option<std::time::SystemTime>)> {
+    cfg.command
+        .iter()
+        .skip(1)
+        .filter_map(|a| {
+            let p = std::path::Path::new(a);
+            let p = match &cfg.cwd {
+                Some(d) if p.is_relative() => d.join(p),
+                _ => p.to_path_buf(),
+            };
+            let m = std::fs::metadata(p).ok().filter(|m| m.is_file())?;
+            Some((m.len(), m.modified().ok()))
+        })
+        .collect()
 }
 
 /// A stable hash of what a worker runs (command, directory, environment).
@@ -650,6 +676,26 @@ impl Endpoint {
         if procs.base_url.is_none() {
             return;
         }
+        if now >= procs.next_code_check {
+            let code = code_fingerprint(&procs.cfg);
+            let procs = inner.procs.as_mut().expect("checked");
+            procs.next_code_check = now + CODE_CHECK_MS;
+            let changed = procs.code.as_ref().is_some_and(|c| *c != code);
+            procs.code = Some(code);
+            if changed {
+                // The handler's code changed on disk: a release, as POST /release.
+                inner.model.release(now);
+                self.release_workers(inner);
+                self.note(
+                    "supervisor",
+                    None,
+                    "the handler's files changed: release, workers replaced".into(),
+                );
+            }
+        }
+        let Some(procs) = inner.procs.as_ref() else {
+            return;
+        };
         let cfg = procs.cfg.clone();
         let idle_timeout = procs.idle_timeout_ms;
         let ids: Vec<String> = procs.workers.keys().cloned().collect();
