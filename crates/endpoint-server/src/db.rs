@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     input           TEXT    NOT NULL,
     webhook_url     TEXT,
     policy          TEXT,
+    output          TEXT,              -- a real worker's output (JSON)
     PRIMARY KEY (endpoint_id, id)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (endpoint_id, submitted_at);
@@ -77,6 +78,8 @@ pub struct StoredJob {
     pub webhook_url: Option<String>,
     /// The request's policy, as JSON.
     pub policy: Option<Value>,
+    /// A real worker's output, once it ended.
+    pub output: Option<Value>,
 }
 
 enum Cmd {
@@ -90,6 +93,11 @@ enum Cmd {
         changes: Vec<Change>,
     },
     Flush(oneshot::Sender<()>),
+    Output {
+        endpoint: String,
+        id: String,
+        output: String,
+    },
     Prune {
         endpoint: String,
         before: i64,
@@ -138,6 +146,15 @@ fn open(path: &Path) -> Result<Connection, DbError> {
     conn.pragma_update(None, "busy_timeout", 5_000)
         .map_err(err)?;
     conn.execute_batch(SCHEMA).map_err(err)?;
+    // Version 2 added jobs.output; a version 1 file gets the column.
+    let has_output = conn
+        .prepare("SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'output'")
+        .and_then(|mut s| s.exists([]))
+        .map_err(err)?;
+    if !has_output {
+        conn.execute_batch("ALTER TABLE jobs ADD COLUMN output TEXT")
+            .map_err(err)?;
+    }
     Ok(conn)
 }
 
@@ -185,6 +202,15 @@ impl Db {
         }
     }
 
+    /// Stores a real worker's output of job `id`; not acknowledged.
+    pub fn set_output(&self, endpoint: &str, id: &str, output: &Value) {
+        let _ = self.tx.send(Cmd::Output {
+            endpoint: endpoint.to_string(),
+            id: id.to_string(),
+            output: json(output),
+        });
+    }
+
     /// Deletes what the metrics retention let go: jobs that ended before `before` and
     /// events before it.
     pub fn prune(&self, endpoint: &str, before: i64) {
@@ -223,7 +249,7 @@ impl Db {
         let mut stmt = conn
             .prepare(
                 "SELECT id, status, submitted_at, started_at, completed_at, delay_ms, execution_ms,
-                        worker_id, retries, webhook_summary, error, input, webhook_url, policy
+                        worker_id, retries, webhook_summary, error, input, webhook_url, policy, output
                  FROM jobs WHERE endpoint_id = ?1 ORDER BY submitted_at, rowid",
             )
             .map_err(err)?;
@@ -233,6 +259,7 @@ impl Db {
                 let webhook: Option<String> = row.get(9)?;
                 let input: String = row.get(11)?;
                 let policy: Option<String> = row.get(13)?;
+                let output: Option<String> = row.get(14)?;
                 Ok(StoredJob {
                     record: JobRecord {
                         id: row.get(0)?,
@@ -251,6 +278,7 @@ impl Db {
                     input: serde_json::from_str(&input).unwrap_or(Value::Null),
                     webhook_url: row.get(12)?,
                     policy: policy.and_then(|p| serde_json::from_str(&p).ok()),
+                    output: output.and_then(|o| serde_json::from_str(&o).ok()),
                 })
             })
             .map_err(err)?;
@@ -335,7 +363,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, path: PathBuf) {
                 Cmd::Flush(ack) => {
                     let _ = ack.send(());
                 }
-                Cmd::Changes { .. } | Cmd::Prune { .. } => {}
+                Cmd::Changes { .. } | Cmd::Prune { .. } | Cmd::Output { .. } => {}
             }
         }
     }
@@ -429,6 +457,16 @@ fn commit(conn: &mut Connection, batch: &[Cmd]) -> rusqlite::Result<()> {
                     }
                 }
                 Cmd::Flush(_) => {}
+                Cmd::Output {
+                    endpoint,
+                    id,
+                    output,
+                } => {
+                    tx.execute(
+                        "UPDATE jobs SET output = ?3 WHERE endpoint_id = ?1 AND id = ?2",
+                        params![endpoint, id, output],
+                    )?;
+                }
                 Cmd::Prune { endpoint, before } => {
                     tx.execute(
                         "DELETE FROM jobs WHERE endpoint_id = ?1 AND completed_at IS NOT NULL AND completed_at < ?2",
@@ -480,6 +518,7 @@ mod tests {
                 input: serde_json::json!({"sleepMs": 5}),
                 webhook_url: Some("https://example.com/h".into()),
                 policy: Some(serde_json::json!({"ttl": 5})),
+                output: None,
             },
         )
         .await

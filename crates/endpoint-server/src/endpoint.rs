@@ -285,6 +285,7 @@ impl Endpoint {
                             webhook: job.webhook_url,
                             webhook_started: ended,
                             expiry_scheduled: ended,
+                            output: job.output,
                             ..Extra::default()
                         },
                     );
@@ -351,6 +352,11 @@ impl Endpoint {
     /// The worker log.
     pub fn logs(&self) -> MutexGuard<'_, crate::workers::logs::LogStore> {
         self.logs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The database, if the endpoint has one.
+    pub(crate) fn db(&self) -> Option<&Db> {
+        self.db.as_ref()
     }
 
     /// Woken when jobs are queued.
@@ -590,6 +596,7 @@ impl Endpoint {
                         input: input.clone(),
                         webhook_url: webhook.clone(),
                         policy,
+                        output: None,
                     },
                 )
             });

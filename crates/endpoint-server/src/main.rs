@@ -415,6 +415,7 @@ async fn seed(a: SeedArgs) -> Result<(), String> {
                 input: serde_json::json!({}),
                 webhook_url: None,
                 policy: None,
+                output: None,
             },
         ));
     }

@@ -176,6 +176,10 @@ async fn kill_9_of_the_server_loses_no_job_and_leaves_no_worker() {
     .await;
     assert_eq!(v["output"]["echo"]["sleep"], 4, "{v}");
     assert!(v["workerId"] != w[0]["id"], "{v}");
+    assert_eq!(
+        v["retries"], 1,
+        "the run lost with the server is counted: {v}"
+    );
     let now = workers(addr).await;
     let pids: Vec<u32> = now
         .iter()
@@ -191,5 +195,14 @@ async fn kill_9_of_the_server_loses_no_job_and_leaves_no_worker() {
         gone(&pids, 5).await,
         "workers left after SIGTERM of the server: {pids:?}"
     );
+    // The handler's output is stored with the job: a restart still shows it.
+    let (server, addr) = start(&config, &db, &dir.join("third.log"));
+    let (code, v) = http(addr, "GET", &format!("/v2/w/status/{id}"), "").await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        v["output"]["echo"]["sleep"], 4,
+        "output kept over a restart: {v}"
+    );
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

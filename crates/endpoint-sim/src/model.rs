@@ -435,7 +435,8 @@ impl Model {
     /// they were (for `/status` and the counts). Jobs that were queued, or running on a
     /// worker lost with the process, are queued again with their original submission
     /// time (so their delay includes the downtime): at-least-once, as RunPod re-queues
-    /// the jobs of a lost worker. Their records change; the change is reported.
+    /// the jobs of a lost worker; a lost run counts in `retries`. Their records change;
+    /// the change is reported.
     pub fn restore(
         &mut self,
         now: i64,
@@ -462,6 +463,10 @@ impl Model {
                 worker: None,
             });
             return Ok(&self.jobs[j].record);
+        }
+        if record.status == JobStatus::InProgress {
+            // Its run was lost with the process: counted, as for a lost worker.
+            record.retries = record.retries.saturating_add(1);
         }
         self.retried += u64::from(record.retries);
         reset_to_queued(&mut record);

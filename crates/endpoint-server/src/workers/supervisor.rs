@@ -605,6 +605,9 @@ impl Endpoint {
                         o => o,
                     };
                     e.progress = None;
+                    if let (Some(db), Some(out)) = (self.db(), e.output.as_ref()) {
+                        db.set_output(self.id(), job, out);
+                    }
                 }
                 if let Some(procs) = inner.procs.as_mut() {
                     if !failed {
