@@ -317,6 +317,12 @@ async fn cold_start_delay_execution_output_progress_and_logs_are_measured() {
         "{texts:?}"
     );
     assert!(texts.iter().any(|t| t.contains("Started")), "{texts:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["stream"] == "stderr" && l["text"].as_str().unwrap().contains("on stderr")),
+        "the handler's stderr is tied to its job too: {lines:?}"
+    );
     let all = b
         .logs(&format!("worker={}", w["id"].as_str().unwrap()))
         .await;
@@ -563,7 +569,7 @@ async fn a_crash_loop_backs_off_and_says_why() {
     })
     .await;
     let w = b
-        .workers_until(25, "crashed three times", |w| {
+        .workers_until(60, "crashed three times", |w| {
             w.iter().filter(|w| w["exitCode"] == 3).count() >= 3
         })
         .await;

@@ -6,6 +6,7 @@ load generator's), "progress": n progress updates, "fail": true (raise),
 env: STARTUP_SLEEP seconds of work at import (a model load), so cold starts are known.
 """
 import os
+import sys
 import time
 
 import runpod
@@ -16,6 +17,7 @@ time.sleep(float(os.environ.get("STARTUP_SLEEP", "0")))
 def handler(job):
     inp = job["input"]
     print(f"echo handler got {sorted(inp)}", flush=True)
+    print(f"echo handler: {len(inp)} fields (on stderr)", file=sys.stderr, flush=True)
     for i in range(int(inp.get("progress", 0))):
         runpod.serverless.progress_update(job, f"step {i + 1}")
         time.sleep(0.3)

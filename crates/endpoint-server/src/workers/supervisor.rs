@@ -8,7 +8,7 @@
 //! endpoint's; a task per endpoint runs [`Endpoint::supervise`] every
 //! [`TICK`], and one task per worker waits for the process to exit.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use endpoint_core::WorkerState;
@@ -1045,6 +1045,7 @@ impl Endpoint {
                             .unwrap_or_default()
                     ),
                 );
+                let sdk: Arc<std::sync::Mutex<BTreeSet<String>>> = Arc::default();
                 for (out, stream) in
                     [
                         (
@@ -1062,7 +1063,13 @@ impl Endpoint {
                     ]
                 {
                     if let Some(out) = out {
-                        tokio::spawn(read_lines(Arc::clone(self), id.to_string(), out, stream));
+                        tokio::spawn(read_lines(
+                            Arc::clone(self),
+                            id.to_string(),
+                            out,
+                            stream,
+                            Arc::clone(&sdk),
+                        ));
                     }
                 }
                 let ep = Arc::clone(self);
@@ -1311,15 +1318,19 @@ impl Endpoint {
 }
 
 /// Reads one output stream of worker `id` into the endpoint's log, line by line.
+/// A line that names no job belongs to the one job the worker runs, if it runs
+/// exactly one (so a handler's own prints and stderr are tied to their job): the
+/// jobs the model says it holds, and those the SDK said it started and has not
+/// finished (`sdk`, shared by both streams; it still names a cancelled job until the
+/// SDK says it stopped).
 async fn read_lines(
     ep: Arc<Endpoint>,
     id: String,
     out: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
     stream: Stream,
+    sdk: Arc<std::sync::Mutex<BTreeSet<String>>>,
 ) {
     let mut lines = BufReader::new(out).lines();
-    // The jobs the SDK said it started and has not finished yet.
-    let mut running: HashMap<String, ()> = HashMap::new();
     loop {
         let line = match lines.next_line().await {
             Ok(Some(l)) => l,
@@ -1330,18 +1341,21 @@ async fn read_lines(
             }
         };
         let named = job_in_line(&line);
-        if let Some(j) = &named {
-            if line.contains("| Started.") {
-                running.insert(j.clone(), ());
-            } else if line.contains("| Finished") || line.contains("| Job stopped") {
-                running.remove(j);
+        let mut running = {
+            let mut sdk = sdk.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(j) = &named {
+                if line.contains("| Started.") {
+                    sdk.insert(j.clone());
+                } else if line.contains("| Finished") || line.contains("| Job stopped") {
+                    sdk.remove(j);
+                }
             }
-        }
-        // A line without an id belongs to the one job running, if there is one.
-        let only = (running.len() == 1)
-            .then(|| running.keys().next().cloned())
-            .flatten();
-        let job = named.or(only);
+            sdk.clone()
+        };
+        let job = named.or_else(|| {
+            running.extend(ep.lock().model.worker_jobs(&id));
+            (running.len() == 1).then(|| running.pop_first()).flatten()
+        });
         let now = ep.clock().now_ms();
         ep.logs().push(now, &id, job, stream, line);
     }
