@@ -114,3 +114,13 @@ export async function seedDb({ jobs = 50_000, span = '24h', workers = 8, model =
   if (code !== 0) throw new Error(`endpoint-server seed exited with ${code}`);
   return db;
 }
+
+/** numpy's default percentile (type 7, linear); null for no values. */
+export function percentile(values, q) {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  const h = (s.length - 1) * q;
+  const lo = Math.floor(h);
+  const hi = Math.min(lo + 1, s.length - 1);
+  return s[lo] + (h - lo) * (s[hi] - s[lo]);
+}

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { startServer, submit, openPanel, waitForText, waitForContains } from './harness.mjs';
+import { startServer, submit, openPanel, waitForText, waitForContains, percentile } from './harness.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
 
 const api = (srv, path, init) => fetch(`${srv.url}/v2/local/${path}`, init).then((r) => r.json());
@@ -238,15 +238,6 @@ test('the detail shows the timeline: queue, the cold start it waited on, run, en
     hook.close();
   }
 });
-
-/** numpy's default percentile (type 7, linear). */
-function percentile(values, q) {
-  const s = [...values].sort((a, b) => a - b);
-  const h = (s.length - 1) * q;
-  const lo = Math.floor(h);
-  const hi = Math.min(lo + 1, s.length - 1);
-  return s[lo] + (h - lo) * (s[hi] - s[lo]);
-}
 
 test('a click on a P98 point lists exactly the jobs of that bucket at or above it', async () => {
   const srv = await startServer({ workers: 4 });

@@ -3,18 +3,9 @@
 // recovered from.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, submit, openPanel, waitForText, waitForContains } from './harness.mjs';
+import { startServer, submit, openPanel, waitForText, waitForContains, percentile } from './harness.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
 
-/** numpy's default percentile (type 7, linear). */
-function percentile(values, q) {
-  if (values.length === 0) return null;
-  const s = [...values].sort((a, b) => a - b);
-  const h = (s.length - 1) * q;
-  const lo = Math.floor(h);
-  const hi = Math.min(lo + 1, s.length - 1);
-  return s[lo] + (h - lo) * (s[hi] - s[lo]);
-}
 
 async function dataValue(page, testid) {
   return page.getAttribute(`[data-testid="${testid}"]`, 'data-value');

