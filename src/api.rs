@@ -7,6 +7,8 @@
 use endpoint_core::feed::{self, Changes, Snapshot};
 use endpoint_core::{JobStatus, RecordError};
 
+use crate::workers::{LogPage, WorkerFacts};
+
 /// Why a request did not produce data. The `Display` text is what the panel shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchError {
@@ -185,6 +187,35 @@ pub fn interpret_status(a: &Answer) -> Result<String, FetchError> {
         ));
     }
     Ok(serde_json::to_string_pretty(&v).unwrap_or_default())
+}
+
+/// Interprets an answer to `/workers` (`{"workers": [...]}`).
+pub fn interpret_workers(a: &Answer) -> Result<Vec<WorkerFacts>, FetchError> {
+    #[derive(serde::Deserialize)]
+    struct Workers {
+        workers: Vec<WorkerFacts>,
+    }
+    json_body::<Workers>(a).map(|w| w.workers)
+}
+
+/// Interprets an answer to `/logs` (`{"lines": [...], "cursor": N}`).
+pub fn interpret_logs(a: &Answer) -> Result<LogPage, FetchError> {
+    json_body(a)
+}
+
+/// What a failed read says: `what` is what was read ("the logs of worker `w`"). A
+/// bare 404 is what a server without the worker routes answers, so it says that too.
+pub fn read_message(what: &str, e: &FetchError) -> String {
+    match e {
+        FetchError::Http {
+            status: 404,
+            message,
+            ..
+        } if message.is_empty() => format!(
+            "Could not read {what}: HTTP 404 (no such endpoint, or an endpoint server without worker logs)"
+        ),
+        other => format!("Could not read {what}: {other}"),
+    }
 }
 
 /// What a failed job action says: `what` is the action ("cancel", "retry", "purge the
@@ -505,6 +536,73 @@ mod tests {
         assert!(e.to_string().contains("truncated"), "{e}");
         a.body = bytes;
         assert_eq!(interpret_snapshot(&a).unwrap().jobs.len(), 1);
+    }
+
+    #[test]
+    fn workers_and_logs_answers_and_their_failures() {
+        let w = interpret_workers(&answer(
+            200,
+            r#"{"workers":[{"id":"w1","state":"IDLE","version":"v3","gpu":"0","pid":4242,
+                "createdAt":1000,"spawnedAt":1000,"readyAt":4000,"coldStartMs":3000,"jobsDone":7},
+               {"id":"w0","state":null,"version":"v3","createdAt":10,"jobsDone":0,"endedAt":900,
+                "exitCode":1,"reason":"crashed","lastLines":["Traceback","KeyError: 'x'"]}]}"#,
+        ))
+        .unwrap();
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0].state, Some(endpoint_core::WorkerState::Idle));
+        assert_eq!(
+            (w[0].pid, w[0].cold_start_ms, w[0].jobs_done),
+            (Some(4242), Some(3000), 7)
+        );
+        assert_eq!((w[1].state, w[1].exit_code), (None, Some(1)));
+        assert_eq!(w[1].last_lines.len(), 2);
+        assert_eq!(
+            interpret_workers(&answer(200, r#"{"workers":[]}"#)),
+            Ok(vec![])
+        );
+        assert!(matches!(
+            interpret_workers(&answer(200, r#"{"items":[]}"#)),
+            Err(FetchError::BadBody(_))
+        ));
+
+        let page = interpret_logs(&answer(
+            200,
+            r#"{"lines":[{"seq":5,"at":1000,"workerId":"w1","jobId":"j","stream":"stdout","text":"INFO   | j | Started."},
+                         {"seq":6,"at":1001,"workerId":"w1","stream":"system","text":"spawned"}],"cursor":6}"#,
+        ))
+        .unwrap();
+        assert_eq!(page.cursor, 6);
+        assert_eq!(page.lines[0].job_id.as_deref(), Some("j"));
+        assert_eq!(page.lines[1].stream, crate::workers::LogStream::System);
+        let e = interpret_logs(&answer(
+            200,
+            r#"{"lines":[{"seq":5,"at":1,"workerId":"w","stream":"tty","text":""}],"cursor":5}"#,
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown variant `tty`"), "{e}");
+
+        let msg = |status: u16, body: &str| {
+            read_message(
+                "the logs of worker `w1`",
+                &interpret_logs(&answer(status, body)).unwrap_err(),
+            )
+        };
+        assert_eq!(
+            msg(404, ""),
+            "Could not read the logs of worker `w1`: HTTP 404 (no such endpoint, or an endpoint server without worker logs)"
+        );
+        assert_eq!(
+            msg(404, r#"{"error":"no endpoint named `x`"}"#),
+            "Could not read the logs of worker `w1`: HTTP 404: no such endpoint: no endpoint named `x`"
+        );
+        assert_eq!(
+            msg(401, r#"{"error":"missing API key"}"#),
+            "Could not read the logs of worker `w1`: HTTP 401: API key missing or not accepted (set it in Settings): missing API key"
+        );
+        assert_eq!(
+            read_message("the workers", &FetchError::Network("refused".into())),
+            "Could not read the workers: Cannot reach the endpoint server (refused)"
+        );
     }
 
     #[test]

@@ -162,7 +162,7 @@ pub fn apply_set(v: &mut ViewState, m: &SetMessage, cfg: &Config) -> Result<(), 
     if let Some(t) = &m.tab {
         next.tab = match Tab::parse(t) {
             Ok(Tab::Settings) if !cfg.features.settings => {
-                return Err(format!("tab: `{t}`: use metrics or jobs"));
+                return Err(format!("tab: `{t}`: use metrics, jobs or workers"));
             }
             r => r.map_err(|e| format!("tab: `{t}`: {e}"))?,
         };

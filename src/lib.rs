@@ -4,7 +4,8 @@
 //! to WebAssembly. Logic lives in plain modules that are tested without a DOM:
 //! [`view_state`] (the URL), [`range`] (windows and buckets), [`source`] (HTTP feed or
 //! in-browser Demo), [`api`] (requests and their failures), [`metrics_data`] (records
-//! and endpoint-core's aggregation), [`chart_options`] (what the charts draw);
+//! and endpoint-core's aggregation), [`chart_options`] (what the charts draw),
+//! [`worker_lanes`] (one lane per worker) and [`workers`] (worker facts and logs);
 //! [`components`] only wires them to the page.
 
 pub mod api;
@@ -24,6 +25,8 @@ pub mod settings;
 pub mod source;
 pub mod time;
 pub mod view_state;
+pub mod worker_lanes;
+pub mod workers;
 
 pub use components::app::App;
 

@@ -7,7 +7,7 @@
 //!   everything downstream is identical.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use endpoint_core::feed::{Changes, Snapshot};
 use endpoint_core::{JobRecord, JobStatus};
@@ -16,6 +16,7 @@ use endpoint_sim::model::JobError;
 
 use crate::api::{self, FetchError};
 use crate::view_state::EndpointRef;
+use crate::workers::{self, FactsFollow, LogFilter, LogPage, Origin, WorkerList};
 
 /// Most changes asked for in one page (the server's maximum).
 pub const CHANGES_LIMIT: usize = 10_000;
@@ -62,7 +63,47 @@ pub enum Source {
 
 thread_local! {
     static DEMO: RefCell<Option<Rc<RefCell<Demo>>>> = const { RefCell::new(None) };
+    /// The Demo's worker facts, followed through its change feed (a pass over its
+    /// whole history takes tens of ms; a page of changes, next to nothing).
+    static DEMO_FACTS: RefCell<Option<(Weak<RefCell<Demo>>, FactsFollow)>> =
+        const { RefCell::new(None) };
 }
+
+/// The Demo's worker facts, derived from its records: built from its history once,
+/// then kept up to date from its changes.
+fn demo_facts(demo: &Rc<RefCell<Demo>>) -> Vec<workers::WorkerFacts> {
+    let d = demo.borrow();
+    DEMO_FACTS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let current = cache
+            .as_mut()
+            .filter(|(of, _)| of.upgrade().is_some_and(|o| Rc::ptr_eq(&o, demo)))
+            .map(|(_, f)| f);
+        let followed = current.and_then(|f| {
+            loop {
+                let ch = d.changes_since(f.cursor(), CHANGES_LIMIT).ok()?;
+                let more = ch.len() >= CHANGES_LIMIT;
+                f.apply(&ch);
+                if !more {
+                    return Some(f.list());
+                }
+            }
+        });
+        followed.unwrap_or_else(|| {
+            let now = d.now();
+            let f = FactsFollow::from_snapshot(&d.snapshot(now - DEMO_FACTS_MS, now + 1));
+            let list = f.list();
+            *cache = Some((Rc::downgrade(demo), f));
+            list
+        })
+    })
+}
+
+/// How far back the Demo's made-up worker facts look (its whole history).
+const DEMO_FACTS_MS: i64 = 25 * 3_600_000;
+
+/// Where the Demo's made-up lines are looked for when the filter gives no time.
+const DEMO_LOGS_MS: i64 = 3_600_000;
 
 /// Seed of the Demo endpoint: everybody sees the same demo.
 const DEMO_SEED: u64 = 20_261_124;
@@ -88,6 +129,18 @@ impl Source {
                 id: id.clone(),
                 key,
             }),
+        }
+    }
+
+    /// Whether this is the source of `endpoint` (the poll loop swaps sources when
+    /// the endpoint changes; a reader checks it has the new one).
+    pub fn is_for(&self, endpoint: &EndpointRef) -> bool {
+        match (self, endpoint) {
+            (Source::Demo(_), EndpointRef::Demo) => true,
+            (Source::Http(h), EndpointRef::Http { api_base, id }) => {
+                h.api_base == *api_base && h.id == *id
+            }
+            _ => false,
         }
     }
 
@@ -208,6 +261,80 @@ impl Source {
                 )
                 .await?;
                 api::interpret_status(&a)
+            }
+        }
+    }
+}
+
+impl Source {
+    /// The endpoint's workers and their facts. The server lists its worker
+    /// processes (none for simulated workers, which the panel then derives from the
+    /// feed); the Demo, which has no processes, derives them from its records.
+    pub async fn workers(&self) -> Result<WorkerList, FetchError> {
+        match self {
+            Source::Demo(demo) => Ok(WorkerList {
+                origin: Origin::Demo,
+                workers: demo_facts(demo),
+            }),
+            Source::Http(h) => {
+                let a = api::fetch(
+                    &h.url("workers"),
+                    h.key.as_deref(),
+                    "application/json",
+                    api::TIMEOUT_MS,
+                )
+                .await?;
+                let workers = api::interpret_workers(&a)?;
+                let origin = if workers.is_empty() {
+                    Origin::SimulatedByServer
+                } else {
+                    Origin::Processes
+                };
+                Ok(WorkerList { origin, workers })
+            }
+        }
+    }
+
+    /// Log lines (`/logs`): a worker's or a job's, the newest, or after a cursor
+    /// (following). The Demo makes them up from its records, numbered the same way.
+    pub async fn logs(&self, filter: &LogFilter) -> Result<LogPage, FetchError> {
+        match self {
+            Source::Demo(demo) => {
+                let d = demo.borrow();
+                let now = d.now();
+                // Only the records the lines can come from: after the cursor, or
+                // since the time asked, or the last hour.
+                let from = filter
+                    .cursor
+                    .map(workers::simulated_cursor_time)
+                    .into_iter()
+                    .chain(filter.since)
+                    .max()
+                    .unwrap_or(now - DEMO_LOGS_MS)
+                    .min(now);
+                // A job's lines come from its record alone, which a snapshot of the
+                // instant it was submitted (`since`) holds.
+                let to = match (&filter.job, filter.since) {
+                    (Some(_), Some(s)) if filter.cursor.is_none() => s + 1,
+                    _ => now + 1,
+                };
+                let snap = d.snapshot(from, to.max(from + 1));
+                Ok(workers::simulated_lines(
+                    &snap.jobs,
+                    &snap.events,
+                    filter,
+                    now,
+                ))
+            }
+            Source::Http(h) => {
+                let a = api::fetch(
+                    &h.url(&format!("logs?{}", filter.query())),
+                    h.key.as_deref(),
+                    "application/json",
+                    api::TIMEOUT_MS,
+                )
+                .await?;
+                api::interpret_logs(&a)
             }
         }
     }

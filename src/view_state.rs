@@ -61,6 +61,8 @@ pub enum Tab {
     Metrics,
     /// The job list (RunPod's "Requests" view).
     Jobs,
+    /// One lane per worker, with the selected worker's facts and logs.
+    Workers,
     /// Endpoints and keys.
     Settings,
 }
@@ -81,6 +83,7 @@ impl Tab {
         match self {
             Tab::Metrics => "metrics",
             Tab::Jobs => "jobs",
+            Tab::Workers => "workers",
             Tab::Settings => "settings",
         }
     }
@@ -90,8 +93,9 @@ impl Tab {
         match s {
             "metrics" => Ok(Tab::Metrics),
             "jobs" => Ok(Tab::Jobs),
+            "workers" => Ok(Tab::Workers),
             "settings" => Ok(Tab::Settings),
-            _ => Err("use metrics, jobs or settings".into()),
+            _ => Err("use metrics, jobs, workers or settings".into()),
         }
     }
 }
@@ -177,6 +181,8 @@ pub struct ViewState {
     pub theme: Theme,
     /// The job list's filters, sort and open job.
     pub jobs: JobsView,
+    /// The worker selected in the Workers tab (its facts and logs show).
+    pub worker: Option<String>,
 }
 
 impl Default for ViewState {
@@ -190,6 +196,7 @@ impl Default for ViewState {
             tz: TimeZone::Local,
             theme: Theme::System,
             jobs: JobsView::default(),
+            worker: None,
         }
     }
 }
@@ -250,6 +257,7 @@ impl ViewState {
                     Ok(t) => v.theme = t,
                     Err(e) => warn(e),
                 },
+                "worker" if !value.is_empty() => v.worker = Some(value.clone()),
                 _ => {
                     if let Some(Err(e)) = v.jobs.read_param(key, &value) {
                         warn(e);
@@ -304,6 +312,9 @@ impl ViewState {
             parts.push(format!("theme={}", self.theme.as_str()));
         }
         parts.extend(self.jobs.params());
+        if let Some(w) = &self.worker {
+            parts.push(format!("worker={}", percent_encode(w)));
+        }
         if parts.is_empty() {
             String::new()
         } else {
@@ -416,10 +427,37 @@ mod tests {
                 job: Some("6f1c1f3e-3b0a-4c5e-9a57-8f0a2f9c1d20".into()),
                 ..Default::default()
             },
+            worker: Some("worker-3-r1".into()),
         };
         let q = v.to_query();
         assert_eq!(ViewState::from_query(&q), (v, vec![]));
         assert!(q.contains("api=https://gpu.example.com:8443/api"), "{q}");
+        assert!(q.ends_with("&worker=worker-3-r1"), "{q}");
+    }
+
+    #[test]
+    fn every_tab_round_trips() {
+        for tab in [Tab::Metrics, Tab::Jobs, Tab::Workers, Tab::Settings] {
+            let v = ViewState {
+                tab,
+                ..ViewState::default()
+            };
+            let q = v.to_query();
+            assert_eq!(ViewState::from_query(&q), (v, vec![]), "{q}");
+            assert_eq!(Tab::parse(tab.as_str()), Ok(tab));
+        }
+        let v = ViewState {
+            tab: Tab::Workers,
+            worker: Some("w 1/é".into()),
+            ..ViewState::default()
+        };
+        assert_eq!(v.to_query(), "?tab=workers&worker=w%201/%C3%A9");
+        assert_eq!(ViewState::from_query(&v.to_query()).0, v);
+        let (_, w) = ViewState::from_query("?tab=lanes");
+        assert_eq!(
+            w,
+            ["ignored tab `lanes`: use metrics, jobs, workers or settings"]
+        );
     }
 
     #[test]

@@ -344,3 +344,195 @@ async fn jobs_tab_lists_counts_sorts_and_opens_a_job() {
     );
     assert_eq!(text(&root, "detail-status"), "FAILED");
 }
+
+/// Waits (a few seconds at most) until `testid` is in `root`.
+async fn wait_for(root: &web_sys::HtmlElement, selector: &str) -> web_sys::Element {
+    for _ in 0..200 {
+        leptos::task::tick().await;
+        if let Some(el) = root.query_selector(selector).unwrap() {
+            return el;
+        }
+        gloo_timers::future::TimeoutFuture::new(25).await;
+    }
+    panic!("nothing matches {selector}");
+}
+
+#[wasm_bindgen_test]
+async fn workers_tab_draws_lanes_and_a_job_block_opens_its_job() {
+    use metrics_panel::components::metrics_tab::Feed;
+    use metrics_panel::components::workers_tab::WorkersTab;
+    use metrics_panel::view_state::{Tab, ViewState};
+    let root = container();
+    let slot = std::rc::Rc::new(std::cell::RefCell::new(None::<RwSignal<ViewState>>));
+    let s = slot.clone();
+    let _handle = leptos::mount::mount_to(root.clone(), move || {
+        let feed = Feed::new();
+        *feed.data.get_value().borrow_mut() = Some(demo_data());
+        feed.at.set(1_795_958_400_000);
+        feed.version.set(1);
+        let view = RwSignal::new(ViewState {
+            tab: Tab::Workers,
+            ..ViewState::default()
+        });
+        *s.borrow_mut() = Some(view);
+        view! { <WorkersTab view=view feed=feed /> }
+    });
+    leptos::task::tick().await;
+    let view = slot.borrow().unwrap();
+    let lanes = root
+        .query_selector_all("[data-testid=\"worker-lane\"]")
+        .unwrap();
+    assert!(lanes.length() > 1, "lanes: {}", lanes.length());
+    assert!(lanes.length() <= 80, "capped: {}", lanes.length());
+    let count = root
+        .query_selector("[data-testid=\"worker-count\"]")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        count.get_attribute("data-value").unwrap(),
+        lanes.length().to_string()
+    );
+    // Every lane has state segments, drawn with a state class and CSSOM positions.
+    let names = [
+        "initializing",
+        "idle",
+        "running",
+        "throttled",
+        "outdated",
+        "unhealthy",
+    ];
+    for i in 0..lanes.length() {
+        let lane: web_sys::Element = lanes.get(i).unwrap().unchecked_into();
+        let segs = lane
+            .query_selector_all("[data-testid=\"worker-segment\"]")
+            .unwrap();
+        assert!(segs.length() > 0, "lane {i} has no state segment");
+        let seg: web_sys::HtmlElement = segs.get(0).unwrap().unchecked_into();
+        assert!(names.contains(&seg.get_attribute("data-state").unwrap().as_str()));
+        assert!(
+            seg.style()
+                .get_property_value("width")
+                .unwrap()
+                .ends_with('%')
+        );
+        assert!(
+            seg.get_attribute("style").is_some(),
+            "set through the CSSOM"
+        );
+    }
+    let seen: std::collections::HashSet<String> = (0..lanes.length())
+        .flat_map(|i| {
+            let lane: web_sys::Element = lanes.get(i).unwrap().unchecked_into();
+            let segs = lane
+                .query_selector_all("[data-testid=\"worker-segment\"]")
+                .unwrap();
+            (0..segs.length())
+                .map(|j| {
+                    let e: web_sys::Element = segs.get(j).unwrap().unchecked_into();
+                    e.get_attribute("data-state").unwrap()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        seen.contains("idle") && seen.contains("running"),
+        "{seen:?}"
+    );
+    // A job block opens its job in the job list.
+    let block: web_sys::HtmlElement = root
+        .query_selector("[data-testid=\"worker-job\"]")
+        .unwrap()
+        .expect("job blocks on the lanes")
+        .unchecked_into();
+    let id = block.get_attribute("data-job").unwrap();
+    block.click();
+    leptos::task::tick().await;
+    view.with_untracked(|v| {
+        assert_eq!(v.jobs.job.as_deref(), Some(id.as_str()));
+        assert_eq!(v.tab, Tab::Jobs);
+    });
+}
+
+#[wasm_bindgen_test]
+async fn a_demo_worker_shows_derived_facts_and_simulated_lines() {
+    use metrics_panel::components::metrics_tab::Feed;
+    use metrics_panel::components::workers_tab::WorkersTab;
+    use metrics_panel::source::Source;
+    use metrics_panel::view_state::{Tab, ViewState};
+    let now = 1_795_958_400_000;
+    let demo = Demo::new(
+        3,
+        now,
+        DemoConfig {
+            history_ms: 3_600_000,
+            ..DemoConfig::default()
+        },
+    );
+    let w = Window::new(now - 3_600_000, now + 15_000, 15_000).unwrap();
+    let data = MetricsData::from_snapshot(demo.snapshot(w.from, w.to), w, now);
+    let demo = std::rc::Rc::new(std::cell::RefCell::new(demo));
+    let root = container();
+    let slot = std::rc::Rc::new(std::cell::RefCell::new(None::<RwSignal<ViewState>>));
+    let s = slot.clone();
+    let _handle = leptos::mount::mount_to(root.clone(), move || {
+        let feed = Feed::new();
+        *feed.data.get_value().borrow_mut() = Some(data);
+        *feed.source.get_value().borrow_mut() = Some(Source::Demo(demo));
+        feed.at.set(now);
+        feed.version.set(1);
+        let view = RwSignal::new(ViewState {
+            tab: Tab::Workers,
+            ..ViewState::default()
+        });
+        *s.borrow_mut() = Some(view);
+        view! { <WorkersTab view=view feed=feed /> }
+    });
+    leptos::task::tick().await;
+    let view = slot.borrow().unwrap();
+    // The busiest lane: the one with the most job blocks.
+    let lanes = root
+        .query_selector_all("[data-testid=\"worker-lane\"]")
+        .unwrap();
+    let busiest: web_sys::Element = (0..lanes.length())
+        .map(|i| -> web_sys::Element { lanes.get(i).unwrap().unchecked_into() })
+        .max_by_key(|l| {
+            l.query_selector_all("[data-testid=\"worker-job\"]")
+                .unwrap()
+                .length()
+        })
+        .unwrap();
+    let worker = busiest.get_attribute("data-worker").unwrap();
+    let name: web_sys::HtmlElement = busiest
+        .query_selector("[data-testid=\"worker-name\"]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    name.click();
+    leptos::task::tick().await;
+    assert_eq!(
+        view.with_untracked(|v| v.worker.clone()),
+        Some(worker.clone())
+    );
+    assert_eq!(text(&root, "worker-id"), worker);
+    // Facts derived from the Demo's records, labelled as simulated.
+    wait_for(&root, "[data-testid=\"worker-state\"]").await;
+    let facts = text(&root, "worker-facts");
+    assert!(facts.contains("Jobs done"), "{facts}");
+    assert!(text(&root, "facts-note").contains("the Demo has no processes"));
+    // Its made-up lines, labelled too; a job id in them opens the job.
+    wait_for(&root, "[data-testid=\"log-line\"]").await;
+    assert!(text(&root, "simulated-lines").starts_with("Simulated lines"));
+    let logs = text(&root, "worker-log-lines");
+    assert!(logs.contains("| Started."), "{logs}");
+    let job: web_sys::HtmlElement = root
+        .query_selector("[data-testid=\"log-job\"]")
+        .unwrap()
+        .expect("a job id in the lines")
+        .unchecked_into();
+    job.click();
+    leptos::task::tick().await;
+    view.with_untracked(|v| {
+        assert!(v.jobs.job.is_some());
+        assert_eq!(v.tab, Tab::Jobs);
+    });
+}

@@ -1,4 +1,5 @@
-//! The page: header, controls, the Metrics tab and Settings; the view lives in the URL.
+//! The page: header, controls, the tabs (Metrics, Requests, Workers, Settings); the
+//! view lives in the URL.
 
 use leptos::prelude::*;
 
@@ -9,6 +10,7 @@ use crate::components::jobs_tab::JobsTab;
 use crate::components::metrics_tab::{Feed, MetricsTab, follow};
 use crate::components::settings_view::SettingsView;
 use crate::components::status_line::StatusLine;
+use crate::components::workers_tab::WorkersTab;
 use crate::config::Config;
 use crate::job_view::Pick;
 use crate::settings;
@@ -130,6 +132,7 @@ pub fn App(
     let tab_list: Vec<(Tab, &str, &str)> = [
         (Tab::Metrics, "Metrics", "tab-metrics"),
         (Tab::Jobs, "Requests", "tab-jobs"),
+        (Tab::Workers, "Workers", "tab-workers"),
         (Tab::Settings, "Settings", "tab-settings"),
     ]
     .into_iter()
@@ -194,6 +197,9 @@ pub fn App(
             </div>
             <Show when=move || tab() == Tab::Jobs>
                 <JobsTab view=view feed=feed />
+            </Show>
+            <Show when=move || tab() == Tab::Workers>
+                <WorkersTab view=view feed=feed />
             </Show>
             <Show when=move || tab() == Tab::Settings && features.settings>
                 <SettingsView saved=saved key_version=key_version on_open=open />

@@ -5,9 +5,11 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::components::jobs_tab::JobsCtx;
+use crate::components::log_lines::LogLines;
 use crate::job_detail::{JobDetail, StepKind};
 use crate::time::{fmt_datetime, fmt_ms};
-use crate::view_state::TimeZone;
+use crate::view_state::{EndpointRef, TimeZone};
+use crate::workers::{LogFilter, LogLine, MAX_LIMIT};
 
 /// The detail of the job named in the view (`?job=`).
 #[component]
@@ -50,6 +52,53 @@ pub fn JobDetailView(
             }
         });
     });
+    // The job's own log lines, likewise; the last good ones stay when a read fails.
+    let log_lines = RwSignal::new(None::<Vec<LogLine>>);
+    let log_error = RwSignal::new(None::<String>);
+    let logs_key = Memo::new(move |_| {
+        let (id, status) = raw_key.get();
+        let since = detail.with(|d| d.as_ref().map(|d| d.record.submitted_at));
+        (id, status, since)
+    });
+    let logs_of = Memo::new(move |_| id.get());
+    Effect::new(move |_| {
+        logs_of.track();
+        log_lines.set(None);
+        log_error.set(None);
+    });
+    Effect::new(move |_| {
+        let (id, _, since) = logs_key.get();
+        let Some(src) = ctx.feed.current_source() else {
+            return;
+        };
+        spawn_local(async move {
+            let filter = LogFilter {
+                job: Some(id.clone()),
+                since,
+                limit: Some(MAX_LIMIT),
+                ..LogFilter::default()
+            };
+            let r = src.logs(&filter).await;
+            if ctx
+                .view
+                .with_untracked(|v| v.jobs.job.as_deref() != Some(id.as_str()))
+            {
+                return;
+            }
+            match r {
+                Ok(page) => {
+                    log_lines.set(Some(page.lines));
+                    log_error.set(None);
+                }
+                Err(e) => log_error.set(Some(crate::api::read_message(
+                    &format!("the logs of job `{id}`"),
+                    &e,
+                ))),
+            }
+        });
+    });
+    let is_demo = move || view.with(|v| v.endpoint == EndpointRef::Demo);
+    let lines = Signal::derive(move || log_lines.get().unwrap_or_default());
     let close = move |_| view.update(|v| v.jobs.job = None);
     let copied = RwSignal::new(false);
     let copy = move |_| {
@@ -78,6 +127,23 @@ pub fn JobDetailView(
                 }.into_any(),
                 Some(d) => facts(ctx, d, tz.get()).into_any(),
             }}
+            <h3>"Logs"</h3>
+            <div class="job-logs" data-testid="job-logs">
+                <Show when=is_demo>
+                    <p class="simulated-note" data-testid="job-logs-simulated">
+                        "Simulated lines: the Demo has no processes; these are made up from the job's record."
+                    </p>
+                </Show>
+                {move || log_error.get().map(|e| view! { <p class="worker-error" role="alert" data-testid="job-logs-error">{e}</p> })}
+                {move || match log_lines.with(|l| l.as_ref().map(Vec::is_empty)) {
+                    None if log_error.with(Option::is_none) => Some(view! { <p class="muted">"Loading…"</p> }.into_any()),
+                    Some(true) => Some(view! {
+                        <p class="muted" data-testid="job-logs-empty">"No log lines for this job (yet)."</p>
+                    }.into_any()),
+                    _ => None,
+                }}
+                <LogLines lines=lines tz=tz testid="job-log-lines" />
+            </div>
             <h3>"Raw status"</h3>
             <pre class="raw-status" data-testid="raw-status">
                 {move || match raw.get() {
