@@ -10,6 +10,8 @@ import { join, resolve } from 'node:path';
 import { startServer, submit, openPanel, waitForText, percentile } from './harness.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
+// Screenshots to look at after a run (docs/ keeps the curated ones).
+const SHOTS = process.env.E2E_SHOTS ?? tmpdir();
 
 /** A server with the simulated `local` and `w`, real workers of examples/workers/echo. */
 async function realWorkerServer({ startupSleep = '1' } = {}) {
@@ -70,7 +72,7 @@ test('the Metrics tab shows the cold starts the supervisor measured on real work
       // Each job's delay covers the cold start it waited for: at least the shortest.
       const delayP70 = Number(await page.getAttribute('[data-testid="delay-p70"]', 'data-value'));
       assert.ok(delayP70 >= Math.min(...cold) - 1000, `delay P70 ${delayP70} vs cold starts ${cold}`);
-      await page.screenshot({ path: join(ROOT, 'docs/screenshot-real-workers-metrics.png'), fullPage: true });
+      await page.screenshot({ path: join(SHOTS, 'real-workers-metrics.png'), fullPage: true });
       assert.deepEqual(problems, []);
     } finally {
       await browser.close();
@@ -132,7 +134,7 @@ test('the Workers tab: one lane per real worker, its facts and logs live, and a 
       await page.goto(`${server.url}/?endpoint=w&range=15m&refresh=off&tab=workers&worker=${first.workerId}&tz=utc`);
       await page.waitForSelector('[data-testid="worker-facts"]');
       await page.waitForFunction(() => document.querySelectorAll('[data-testid="worker-logs"] [data-testid="log-line"]').length > 3, null, { timeout: 10_000 });
-      await page.screenshot({ path: join(ROOT, 'docs/screenshot-workers.png'), fullPage: true });
+      await page.screenshot({ path: join(SHOTS, 'workers.png'), fullPage: true });
       assert.deepEqual(problems, []);
     } finally {
       await browser.close();
