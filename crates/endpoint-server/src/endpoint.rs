@@ -687,10 +687,18 @@ impl Endpoint {
 
     /// A rolling release: current workers turn OUTDATED and stop after their job.
     pub fn release(&self) {
-        self.operate(|m, now| m.release(now));
         let mut inner = self.lock();
-        self.release_workers(&mut inner);
+        self.release_in(&mut inner);
         self.tick(&mut inner);
+        drop(inner);
+        self.wake.notify_one();
+    }
+
+    /// [`Endpoint::release`] under the lock already held (the supervisor releases
+    /// when the handler's code changes).
+    pub(crate) fn release_in(&self, inner: &mut Inner) {
+        inner.model.release(self.clock.now_ms());
+        self.release_workers(inner);
     }
 
     /// Removes every queued job; returns how many.

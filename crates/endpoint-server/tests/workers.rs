@@ -166,6 +166,21 @@ impl Bench {
         }
     }
 
+    /// Waits for a worker that made its first request; returns the workers.
+    async fn ready(&self) -> Vec<Value> {
+        self.workers_until(20, "got ready", |w| w.iter().any(|w| w["readyAt"].is_i64()))
+            .await
+    }
+
+    /// Whether the feed has a transition into `state` in the last hour.
+    fn saw_state(&self, state: &str) -> bool {
+        self.snapshot_json()["transitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["state"] == state)
+    }
+
     /// Waits (10 s at most) for a line of job `id`'s log that contains `needle`.
     async fn log_until(&self, id: &str, needle: &str, what: &str) {
         let end = Instant::now() + Duration::from_secs(10);
@@ -590,14 +605,9 @@ async fn a_crash_loop_backs_off_and_says_why() {
         gaps[0] >= 900 && gaps[1] >= 1_900 && gaps[1] > gaps[0],
         "backoff gaps {gaps:?}: {crashes:#?}"
     );
-    let snap = b.snapshot_json();
     assert!(
-        snap["transitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["state"] == "UNHEALTHY"),
-        "{snap}"
+        b.saw_state("UNHEALTHY"),
+        "no UNHEALTHY transition in the feed"
     );
     b.finish().await;
 }
@@ -605,9 +615,7 @@ async fn a_crash_loop_backs_off_and_says_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_worker_is_unhealthy_and_replaced() {
     let b = bench("echo", |e, _| e.min_workers = 1).await;
-    let w = b
-        .workers_until(20, "got ready", |w| w.iter().any(|w| w["readyAt"].is_i64()))
-        .await;
+    let w = b.ready().await;
     let first = w[0].clone();
     let pid = first["pid"].as_u64().unwrap() as i32;
     nix::sys::signal::kill(
@@ -669,9 +677,7 @@ async fn scales_up_by_queue_delay_and_down_to_zero_after_the_idle_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_drains_outdated_workers_and_replaces_them() {
     let b = bench("echo", |e, _| e.min_workers = 1).await;
-    let w = b
-        .workers_until(20, "got ready", |w| w.iter().any(|w| w["readyAt"].is_i64()))
-        .await;
+    let w = b.ready().await;
     let old = w[0]["id"].clone();
     let id = b.run(json!({ "sleep": 2 })).await;
     b.until(&id, 10, |v| v["status"] == "IN_PROGRESS").await;
@@ -691,13 +697,9 @@ async fn a_release_drains_outdated_workers_and_replaces_them() {
         .find(|x| x["id"] != old && x["endedAt"].is_null())
         .unwrap();
     assert!(new["version"].as_str().unwrap().starts_with("r2-"), "{new}");
-    let snap = b.snapshot_json();
     assert!(
-        snap["transitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["state"] == "OUTDATED")
+        b.saw_state("OUTDATED"),
+        "no OUTDATED transition in the feed"
     );
     b.finish().await;
 }
@@ -779,9 +781,7 @@ async fn editing_the_handler_replaces_the_workers() {
         p.cwd = Some(d);
     })
     .await;
-    let w = b
-        .workers_until(20, "got ready", |w| w.iter().any(|w| w["readyAt"].is_i64()))
-        .await;
+    let w = b.ready().await;
     let old = w[0]["id"].clone();
     assert!(w[0]["version"].as_str().unwrap().starts_with("r1-"));
     // A developer saves a change.

@@ -130,7 +130,6 @@ pub(crate) struct Procs {
     shutting_down: bool,
     /// `http://host:port` the workers call back on; nothing starts before it is set.
     base_url: Option<String>,
-    seq: u64,
     /// The workers' HOME directories live under this one (removed at the stop).
     homes: std::path::PathBuf,
     /// Size and modification time of the files the command names, last seen.
@@ -163,7 +162,6 @@ impl Procs {
             registry,
             shutting_down: false,
             base_url: None,
-            seq: 0,
             code: None,
             next_code_check: 0,
             homes: std::env::temp_dir().join(format!(
@@ -191,6 +189,12 @@ impl Procs {
             .iter()
             .filter(|(_, p)| p.stopping.is_none() && p.linger_until.is_none())
     }
+}
+
+/// The crash-loop wait after `failures` consecutive failures (1 or more), ms: 1 s,
+/// 2 s, 4 s ... up to [`MAX_BACKOFF_MS`].
+fn backoff_ms(failures: u32) -> i64 {
+    (1000i64 << failures.saturating_sub(1).min(6)).min(MAX_BACKOFF_MS)
 }
 
 /// How often the handler's files are looked at, ms.
@@ -687,8 +691,7 @@ impl Endpoint {
             procs.code = Some(code);
             if changed {
                 // The handler's code changed on disk: a release, as POST /release.
-                inner.model.release(now);
-                self.release_workers(inner);
+                self.release_in(inner);
                 self.note(
                     "supervisor",
                     None,
@@ -893,10 +896,9 @@ impl Endpoint {
             }
             if procs.failures > 0 {
                 // Crash loop: one attempt per backoff period.
-                let backoff = (1000i64 << (procs.failures - 1).min(6)).min(MAX_BACKOFF_MS);
+                let backoff = backoff_ms(procs.failures);
                 procs.next_spawn_at = now + backoff;
             }
-            procs.seq += 1;
             let id = format!("w{}-{}", procs.generation, &random_hex()[..8]);
             let version = procs.version();
             procs.workers.insert(
@@ -1086,7 +1088,7 @@ impl Endpoint {
                     p.facts.reason = Some(reason);
                     p.failed = true;
                 }
-                self.finish_worker(inner, id, None, now);
+                self.finish_worker(inner, id, now);
             }
         }
     }
@@ -1131,13 +1133,13 @@ impl Endpoint {
         drop(inner);
         self.note(id, None, format!("{how}: {why}"));
         let mut inner = self.lock();
-        self.finish_worker(&mut inner, id, status.map(|_| ()), now);
+        self.finish_worker(&mut inner, id, now);
         self.tick(&mut inner);
     }
 
     /// Ends worker `id`: its jobs are queued again, its slot freed, its facts kept;
     /// a failed one stays UNHEALTHY through the crash-loop backoff.
-    fn finish_worker(&self, inner: &mut Inner, id: &str, _status: Option<()>, now: i64) {
+    fn finish_worker(&self, inner: &mut Inner, id: &str, now: i64) {
         let requeued = inner.model.requeue_worker(now, id).unwrap_or_default();
         for job in &requeued {
             self.note(
@@ -1172,7 +1174,7 @@ impl Endpoint {
         facts.state = None;
         if failed {
             procs.failures += 1;
-            let backoff = (1000i64 << (procs.failures - 1).min(6)).min(MAX_BACKOFF_MS);
+            let backoff = backoff_ms(procs.failures);
             procs.next_spawn_at = procs.next_spawn_at.max(now + backoff);
             let p = procs.workers.get_mut(id).expect("just seen");
             p.linger_until = Some(now + backoff);
@@ -1241,7 +1243,7 @@ impl Endpoint {
             ),
             None if throttled => {
                 // Never spawned.
-                self.finish_worker(inner, id, None, now);
+                self.finish_worker(inner, id, now);
                 return;
             }
             None => {}
