@@ -1,34 +1,33 @@
 //! # metrics-panel
 //!
 //! The Metrics tab of a serverless GPU endpoint, as a Leptos client-side app compiled
-//! to WebAssembly. Logic lives in plain modules that are tested without a DOM:
-//! [`view_state`] (the URL), [`range`] (windows and buckets), [`source`] (HTTP feed or
-//! in-browser Demo), [`api`] (requests and their failures), [`metrics_data`] (records
-//! and endpoint-core's aggregation), [`chart_options`] (what the charts draw),
-//! [`worker_lanes`] (one lane per worker) and [`workers`] (worker facts and logs);
-//! [`components`] only wires them to the page.
+//! to WebAssembly. The folders are the features; in each, the logic lives in plain
+//! modules tested without a DOM, and the components (one public component per file)
+//! only wire it to the page:
+//!
+//! - [`feed`]: where the records come from (the HTTP metrics feed or the in-browser
+//!   Demo), the records held for the window, and the live loop every tab reads.
+//! - [`charts`]: the Metrics tab; what each chart draws, and the ECharts binding.
+//! - [`jobs`]: the job list ("Requests"): filters, a job's life, actions, export.
+//! - [`workers`]: the Workers tab: a lane per worker, facts, logs.
+//! - [`view`]: the view and its URL, ranges and buckets, times, the toolbar.
+//! - [`settings`]: endpoints and keys in the browser's storage.
+//! - [`embed`]: config.json and running inside a portal.
+//! - [`app`]: the page that puts them together.
+//!
+//! Dependencies point one way: `view` (and `feed`'s IO-free parts) at the bottom,
+//! the features above them, `app` on top.
 
-pub mod api;
-pub mod chart_options;
-pub mod components;
-pub mod config;
-pub mod echarts;
+pub mod app;
+pub mod charts;
 pub mod embed;
-pub mod export;
-pub mod job_actions;
-pub mod job_detail;
-pub mod job_view;
-pub mod metrics_data;
-pub mod poll;
-pub mod range;
+pub mod feed;
+pub mod jobs;
 pub mod settings;
-pub mod source;
-pub mod time;
-pub mod view_state;
-pub mod worker_lanes;
+pub mod view;
 pub mod workers;
 
-pub use components::app::App;
+pub use app::App;
 
 /// Starts the panel: finds (or makes) its element, reads config.json, then mounts
 /// the app there, or the error screen naming the bad field.
@@ -46,7 +45,7 @@ pub fn start() {
                     .forget()
             }
             Err(error) => leptos::mount::mount_to(root, move || {
-                view! { <components::config_error::ConfigErrorScreen error=error url=url /> }
+                view! { <embed::config_error::ConfigErrorScreen error=error url=url /> }
             })
             .forget(),
         }

@@ -6,15 +6,15 @@ use std::sync::Arc;
 use endpoint_core::{Aggregation, Aggregator, JobRecord, JobStatus, JobStore, Window};
 use endpoint_sim::demo::{Demo, DemoConfig};
 use leptos::prelude::*;
-use metrics_panel::api::FetchError;
-use metrics_panel::chart_options::{Ctx, Palette};
-use metrics_panel::components::now_strip::NowStrip;
-use metrics_panel::components::percentile_chart::{Metric, PercentileChart};
-use metrics_panel::components::requests_chart::RequestsChart;
-use metrics_panel::components::status_line::StatusLine;
-use metrics_panel::metrics_data::{MetricsData, NowCounts, QUANTILES};
-use metrics_panel::poll::PollState;
-use metrics_panel::view_state::TimeZone;
+use metrics_panel::charts::now_strip::NowStrip;
+use metrics_panel::charts::options::{Ctx, Palette};
+use metrics_panel::charts::percentile_chart::{Metric, PercentileChart};
+use metrics_panel::charts::requests_chart::RequestsChart;
+use metrics_panel::feed::api::FetchError;
+use metrics_panel::feed::data::{MetricsData, NowCounts, QUANTILES};
+use metrics_panel::feed::poll::PollState;
+use metrics_panel::view::state::TimeZone;
+use metrics_panel::view::status_line::StatusLine;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
@@ -224,7 +224,7 @@ fn demo_data() -> MetricsData {
 #[wasm_bindgen_test]
 fn job_list_logic_filters_sorts_and_counts_in_wasm() {
     use endpoint_core::query::{Column, Sort, StatusSet};
-    use metrics_panel::job_view::JobsView;
+    use metrics_panel::jobs::view::JobsView;
     let d = demo_data();
     let all = d.list(&JobsView::default());
     assert!(
@@ -277,9 +277,9 @@ fn job_list_logic_filters_sorts_and_counts_in_wasm() {
 
 #[wasm_bindgen_test]
 async fn jobs_tab_lists_counts_sorts_and_opens_a_job() {
-    use metrics_panel::components::jobs_tab::JobsTab;
-    use metrics_panel::components::metrics_tab::Feed;
-    use metrics_panel::view_state::{Tab, ViewState};
+    use metrics_panel::feed::live::Feed;
+    use metrics_panel::jobs::jobs_tab::JobsTab;
+    use metrics_panel::view::state::{Tab, ViewState};
     let root = container();
     // The panel's stylesheet bounds the scroller; the test page has none.
     root.set_inner_html("<style>.job-scroll{height:400px;overflow-y:auto}</style>");
@@ -321,7 +321,7 @@ async fn jobs_tab_lists_counts_sorts_and_opens_a_job() {
     assert_eq!(first.get_attribute("data-id").unwrap(), newest);
     assert_eq!(
         text(&root, "chip-FAILED"),
-        format!("FAILED {}", metrics_panel::time::fmt_count(failed))
+        format!("FAILED {}", metrics_panel::view::time::fmt_count(failed))
     );
     // Turn every chip but FAILED off through the URL state: the list follows.
     let (_, view) = (*feed_slot.borrow()).unwrap();
@@ -359,9 +359,9 @@ async fn wait_for(root: &web_sys::HtmlElement, selector: &str) -> web_sys::Eleme
 
 #[wasm_bindgen_test]
 async fn workers_tab_draws_lanes_and_a_job_block_opens_its_job() {
-    use metrics_panel::components::metrics_tab::Feed;
-    use metrics_panel::components::workers_tab::WorkersTab;
-    use metrics_panel::view_state::{Tab, ViewState};
+    use metrics_panel::feed::live::Feed;
+    use metrics_panel::view::state::{Tab, ViewState};
+    use metrics_panel::workers::workers_tab::WorkersTab;
     let root = container();
     let slot = std::rc::Rc::new(std::cell::RefCell::new(None::<RwSignal<ViewState>>));
     let s = slot.clone();
@@ -455,10 +455,10 @@ async fn workers_tab_draws_lanes_and_a_job_block_opens_its_job() {
 
 #[wasm_bindgen_test]
 async fn a_demo_worker_shows_derived_facts_and_simulated_lines() {
-    use metrics_panel::components::metrics_tab::Feed;
-    use metrics_panel::components::workers_tab::WorkersTab;
-    use metrics_panel::source::Source;
-    use metrics_panel::view_state::{Tab, ViewState};
+    use metrics_panel::feed::live::Feed;
+    use metrics_panel::feed::source::Source;
+    use metrics_panel::view::state::{Tab, ViewState};
+    use metrics_panel::workers::workers_tab::WorkersTab;
     let now = 1_795_958_400_000;
     let demo = Demo::new(
         3,

@@ -1,0 +1,260 @@
+//! The few ECharts calls the panel makes, bound directly.
+//!
+//! Options are built in Rust as JSON ([`crate::charts::options`]); what JSON cannot
+//! carry (the tooltip formatter) is attached as Rust closures. Every
+//! call that could throw is caught, so a missing or broken ECharts shows a message
+//! instead of stopping the panel.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    /// One chart instance (`echarts.init(...)`).
+    pub type Instance;
+
+    #[wasm_bindgen(catch, js_namespace = echarts, js_name = init)]
+    fn init_js(
+        el: &web_sys::HtmlElement,
+        theme: &JsValue,
+        opts: &JsValue,
+    ) -> Result<Instance, JsValue>;
+
+    #[wasm_bindgen(catch, method, js_name = setOption)]
+    fn set_option_js(this: &Instance, option: &JsValue, opts: &JsValue) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(catch, method)]
+    fn resize(this: &Instance) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(catch, method)]
+    fn dispose(this: &Instance) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(catch, method, js_name = convertFromPixel)]
+    fn convert_from_pixel(
+        this: &Instance,
+        finder: &JsValue,
+        point: &JsValue,
+    ) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(catch, method, js_name = containPixel)]
+    fn contain_pixel(this: &Instance, finder: &JsValue, point: &JsValue) -> Result<bool, JsValue>;
+
+    /// The chart's zrender instance (clicks anywhere on the canvas).
+    type Zr;
+
+    #[wasm_bindgen(catch, method, js_name = getZr)]
+    fn get_zr(this: &Instance) -> Result<Zr, JsValue>;
+
+    #[wasm_bindgen(method, js_name = on)]
+    fn zr_on(this: &Zr, event: &str, handler: &js_sys::Function);
+}
+
+/// A click on a chart: the bucket under it and the series whose point at that bucket
+/// is nearest the click (vertically).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Click {
+    /// The bucket (category index).
+    pub bucket: usize,
+    /// The nearest series' name, if any series has a value there.
+    pub series: Option<String>,
+}
+
+/// Each series' name and values, as last drawn (what a click is matched against).
+type Drawn = std::rc::Rc<std::cell::RefCell<Vec<(String, Vec<Option<f64>>)>>>;
+
+fn drawn_series(option: &serde_json::Value) -> Vec<(String, Vec<Option<f64>>)> {
+    let value = |v: &serde_json::Value| v.as_f64().or_else(|| v.get("value")?.as_f64());
+    option["series"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|s| {
+                    let name = s["name"].as_str().unwrap_or_default().to_string();
+                    let data = s["data"]
+                        .as_array()
+                        .map(|d| d.iter().map(value).collect())
+                        .unwrap_or_default();
+                    (name, data)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The series nearest `y` at `bucket` (stacked series compare their stacked tops).
+pub fn nearest_series(
+    series: &[(String, Vec<Option<f64>>)],
+    bucket: usize,
+    y: f64,
+    stacked: bool,
+) -> Option<String> {
+    let mut top = 0.0;
+    let mut best: Option<(f64, &str)> = None;
+    for (name, data) in series {
+        let Some(v) = data.get(bucket).copied().flatten() else {
+            continue;
+        };
+        let at = if stacked {
+            top += v;
+            top
+        } else {
+            v
+        };
+        let d = (at - y).abs();
+        if best.is_none_or(|(b, _)| d < b) {
+            best = Some((d, name));
+        }
+    }
+    best.map(|(_, n)| n.to_string())
+}
+
+/// Whether the page loaded the global `echarts`.
+pub fn loaded() -> bool {
+    js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("echarts"))
+        .map(|v| !v.is_undefined())
+        .unwrap_or(false)
+}
+
+fn describe(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            js_sys::Reflect::get(e, &JsValue::from_str("message"))
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| "unknown error".into())
+}
+
+/// A chart in an element.
+pub struct Chart {
+    instance: Instance,
+    formatter: Closure<dyn Fn(JsValue) -> String>,
+    drawn: Drawn,
+    on_click: Option<Closure<dyn Fn(JsValue)>>,
+    /// The option last set, as JSON: an unchanged chart is not updated again.
+    last: std::cell::RefCell<String>,
+}
+
+impl Chart {
+    /// Creates a chart in `el` (canvas renderer); `tooltip(index)` gives the HTML of
+    /// the tooltip for a data index.
+    pub fn new(
+        el: &web_sys::HtmlElement,
+        tooltip: impl Fn(usize) -> String + 'static,
+    ) -> Result<Chart, String> {
+        if !loaded() {
+            return Err("ECharts did not load".into());
+        }
+        let opts = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&opts, &"renderer".into(), &"canvas".into());
+        let instance = init_js(el, &JsValue::NULL, &opts).map_err(|e| describe(&e))?;
+        let formatter = Closure::<dyn Fn(JsValue) -> String>::new(move |params: JsValue| {
+            let first = if js_sys::Array::is_array(&params) {
+                js_sys::Array::from(&params).get(0)
+            } else {
+                params
+            };
+            js_sys::Reflect::get(&first, &"dataIndex".into())
+                .ok()
+                .and_then(|v| v.as_f64())
+                .map(|i| tooltip(i as usize))
+                .unwrap_or_default()
+        });
+        Ok(Chart {
+            instance,
+            formatter,
+            drawn: Default::default(),
+            on_click: None,
+            last: Default::default(),
+        })
+    }
+
+    /// Replaces the chart's option (series, axes, colours), keeping the instance.
+    pub fn set_option(&self, option: &serde_json::Value) -> Result<(), String> {
+        let text = option.to_string();
+        if *self.last.borrow() == text {
+            return Ok(());
+        }
+        let js = js_sys::JSON::parse(&text).map_err(|e| describe(&e))?;
+        if let Ok(tooltip) = js_sys::Reflect::get(&js, &"tooltip".into())
+            && tooltip.is_object()
+        {
+            let _ = js_sys::Reflect::set(
+                &tooltip,
+                &"formatter".into(),
+                self.formatter.as_ref().unchecked_ref(),
+            );
+        }
+        let opts = js_sys::Object::new();
+        // Series come and go (the filling bucket's dashed twin): replace the series
+        // list, merge the rest (axes, legend, grid are updated, not rebuilt).
+        let _ = js_sys::Reflect::set(
+            &opts,
+            &"replaceMerge".into(),
+            &js_sys::Array::of1(&"series".into()),
+        );
+        // Update now (not on the next frame), so a refresh's cost is measured where it
+        // happens; ECharts still paints on the next animation frame.
+        let _ = js_sys::Reflect::set(&opts, &"lazyUpdate".into(), &JsValue::FALSE);
+        self.instance
+            .set_option_js(&js, &opts)
+            .map_err(|e| describe(&e))?;
+        *self.drawn.borrow_mut() = drawn_series(option);
+        *self.last.borrow_mut() = text;
+        Ok(())
+    }
+
+    /// Calls `f` on a click inside the plot area, with the bucket under the pointer
+    /// and the series nearest to it. Clicks anywhere in the plot count (not only on
+    /// the small symbols), so a point is easy to hit.
+    pub fn on_click(&mut self, stacked: bool, f: impl Fn(Click) + 'static) {
+        let Ok(zr) = self.instance.get_zr() else {
+            return;
+        };
+        // The extern type has no Clone of its own: clone the JsValue and re-type it.
+        let instance: Instance = JsValue::clone(&self.instance).unchecked_into();
+        let drawn = self.drawn.clone();
+        let handler = Closure::<dyn Fn(JsValue)>::new(move |ev: JsValue| {
+            let num = |k: &str| {
+                js_sys::Reflect::get(&ev, &k.into())
+                    .ok()
+                    .and_then(|v| v.as_f64())
+            };
+            let (Some(x), Some(y)) = (num("offsetX"), num("offsetY")) else {
+                return;
+            };
+            let inst = &instance;
+            let finder = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(&finder, &"gridIndex".into(), &0.into());
+            let point = js_sys::Array::of2(&x.into(), &y.into());
+            if !inst.contain_pixel(&finder, &point).unwrap_or(false) {
+                return;
+            }
+            let Ok(v) = inst.convert_from_pixel(&finder, &point) else {
+                return;
+            };
+            let v = js_sys::Array::from(&v);
+            let (Some(b), Some(val)) = (v.get(0).as_f64(), v.get(1).as_f64()) else {
+                return;
+            };
+            if b < 0.0 {
+                return;
+            }
+            let bucket = b.round() as usize;
+            let series = nearest_series(&drawn.borrow(), bucket, val, stacked);
+            f(Click { bucket, series });
+        });
+        zr.zr_on("click", handler.as_ref().unchecked_ref());
+        self.on_click = Some(handler);
+    }
+
+    /// Fits the chart to its element's new size.
+    pub fn resize(&self) {
+        let _ = self.instance.resize();
+    }
+}
+
+impl Drop for Chart {
+    fn drop(&mut self) {
+        let _ = self.instance.dispose();
+    }
+}
