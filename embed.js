@@ -21,7 +21,7 @@ const load = (tag, attrs) => new Promise((resolve, reject) => {
 
 await Promise.all([
   load('link', { rel: 'stylesheet', href: new URL('main.css', base).href }),
-  window.echarts ? null : load('script', { src: new URL('echarts.min.js', base).href }),
+  window.echarts ? null : load('script', { src: new URL('echarts.js', base).href }),
 ]);
 const { default: init } = await import(new URL('metrics-panel.js', base).href);
 await init({ module_or_path: new URL('metrics-panel_bg.wasm', base) });
