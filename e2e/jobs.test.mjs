@@ -249,7 +249,7 @@ test('a click on a P98 point lists exactly the jobs of that bucket at or above i
   }, 60_000);
   const { browser, page, problems } = await openPanel(`${srv.url}/?endpoint=local&range=15m&refresh=off&tz=utc`);
   try {
-    await waitForText(page, 'poll-state', 'Live');
+    await waitForText(page, 'poll-state', 'Paused');
     const from = Number(await page.getAttribute('[data-testid="metrics"]', 'data-from'));
     const bucket = Number(await page.getAttribute('[data-testid="metrics"]', 'data-bucket'));
     const to = Number(await page.getAttribute('[data-testid="metrics"]', 'data-to'));
@@ -272,12 +272,15 @@ test('a click on a P98 point lists exactly the jobs of that bucket at or above i
       const el = document.querySelector(sel);
       const chart = echarts.getInstanceByDom(el);
       const series = chart.getOption().series;
-      const k = series.findIndex((s) => s.name === 'P98');
-      const k90 = series.findIndex((s) => s.name === 'P90');
+      // A line is two series: the complete buckets (solid) and the still-filling one
+      // (dashed); the bucket's point is on whichever has a number there.
+      const at = (name, b) => series.findIndex((s) => s.name === name && typeof s.data[b] === 'number');
       const r = el.getBoundingClientRect();
       for (const b of candidates) {
+        const k = at('P98', b);
+        const k90 = at('P90', b);
+        if (k < 0 || k90 < 0) continue;
         const v = series[k].data[b];
-        if (typeof v !== 'number') continue;
         const [x, y] = chart.convertToPixel({ seriesIndex: k }, [b, v]);
         const [, y90] = chart.convertToPixel({ seriesIndex: k90 }, [b, series[k90].data[b]]);
         if (Math.abs(y - y90) >= 8) return { b, x: r.left + x, y: r.top + y, v };

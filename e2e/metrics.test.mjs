@@ -29,7 +29,8 @@ test('the numbers shown equal those computed independently from the server recor
   // Refresh off: one snapshot, so the page and our computation see the same records.
   const { browser, page, problems } = await openPanel(`${server.url}/?endpoint=local&range=15m&refresh=off&tz=utc`);
   try {
-    await waitForText(page, 'poll-state', 'Live');
+    // Auto-refresh off: the numbers are read once and said not to be live.
+    await waitForText(page, 'poll-state', 'Paused');
     await waitForText(page, 'total-received', String(n));
     const from = Number(await page.getAttribute('[data-testid="metrics"]', 'data-from'));
     const to = Number(await page.getAttribute('[data-testid="metrics"]', 'data-to'));
@@ -212,7 +213,7 @@ test('controls are reachable and usable from the keyboard, and every chart is la
   const server = await startServer({ workers: 0 });
   const { browser, page, problems } = await openPanel(`${server.url}/?refresh=off`);
   try {
-    await waitForText(page, 'poll-state', 'Live', 30_000);
+    await waitForText(page, 'poll-state', 'Paused', 30_000);
     // Tab from the top of the page to the range picker, then change it with the keyboard.
     let reached = false;
     for (let i = 0; i < 15 && !reached; i++) {

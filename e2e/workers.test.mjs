@@ -61,7 +61,7 @@ test('the Metrics tab shows the cold starts the supervisor measured on real work
     for (const c of cold) assert.ok(c >= 1000 && c < 90_000, `cold start ${c} ms`);
     const { browser, page, problems } = await openPanel(`${server.url}/?endpoint=w&range=15m&refresh=off&tz=utc`);
     try {
-      await waitForText(page, 'poll-state', 'Live');
+      await waitForText(page, 'poll-state', 'Paused');
       await waitForText(page, 'total-completed', String(n));
       const count = Number(await page.getAttribute('[data-testid="cold-start-count"]', 'data-value'));
       assert.equal(count, cold.length, 'one cold start per worker the supervisor started');

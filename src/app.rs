@@ -172,13 +172,21 @@ pub fn App(
                     .collect_view()}
             </nav>
         </header>
-        <Controls view=view endpoints=endpoints />
+        <Controls
+            view=view
+            endpoints=endpoints
+            width=Signal::derive(move || feed.agg.with(|a| a.as_ref().map(|a| a.window.bucket)))
+        />
         <main>
             {warnings
                 .into_iter()
                 .map(|w| view! { <p class="warning" role="alert">{w}</p> })
                 .collect_view()}
-            <StatusLine state=feed.poll tz=Signal::derive(move || view.with(|v| v.tz)) />
+            <StatusLine
+                state=feed.poll
+                tz=Signal::derive(move || view.with(|v| v.tz))
+                paused=Signal::derive(move || view.with(|v| v.refresh.is_none()))
+            />
             <Show when=is_demo>
                 <p class="demo-note" data-testid="demo-note">
                     <strong>"Demo endpoint"</strong>

@@ -153,8 +153,11 @@ fn the_demo_endpoint_runs_in_the_browser_and_merges_like_a_snapshot() {
 async fn status_line_goes_live_then_stale_with_the_cause_then_recovers() {
     let root = container();
     let state = RwSignal::new(PollState::default());
-    let _handle =
-        leptos::mount::mount_to(root.clone(), move || view! { <StatusLine state=state /> });
+    let paused = RwSignal::new(false);
+    let _handle = leptos::mount::mount_to(
+        root.clone(),
+        move || view! { <StatusLine state=state paused=paused /> },
+    );
     leptos::task::tick().await;
     assert_eq!(text(&root, "poll-state"), "Loading…");
 
@@ -182,6 +185,12 @@ async fn status_line_goes_live_then_stale_with_the_cause_then_recovers() {
     state.update(|s| s.record_ok(js_sys::Date::now()));
     leptos::task::tick().await;
     assert_eq!(text(&root, "poll-state"), "Live");
+    // With auto-refresh off the numbers are not live.
+    paused.set(true);
+    leptos::task::tick().await;
+    assert_eq!(text(&root, "poll-state"), "Paused");
+    paused.set(false);
+    leptos::task::tick().await;
     assert!(
         root.query_selector("[data-testid=\"poll-error\"]")
             .unwrap()

@@ -234,9 +234,13 @@ pub fn option(agg: &Aggregation, ctx: &Ctx, kind: Kind, unit: Unit, series: &[Se
     json!({
         "animation": false,
         "textStyle": {"fontFamily": p.font, "color": p.text},
-        "grid": {"left": 52, "right": 16, "top": 40, "bottom": 28},
+        "grid": {"left": 52, "right": 16, "top": 44, "bottom": 28},
+        // One line, however wide the font (Firefox's is wider): a legend that wrapped
+        // ran into the y axis' name below it.
         "legend": {
-            "top": 0, "left": 0, "icon": "roundRect", "itemWidth": 12, "itemHeight": 8,
+            "type": "scroll", "top": 0, "left": 0, "right": 0, "icon": "roundRect",
+            "itemWidth": 12, "itemHeight": 8, "pageIconSize": 10,
+            "pageTextStyle": {"color": p.muted},
             "textStyle": {"color": p.text, "fontSize": 12},
             "data": series.iter().map(|s| s.name).collect::<Vec<_>>(),
         },

@@ -202,7 +202,16 @@ async fn refresh(
     version: RwSignal<u64>,
 ) -> Result<(), FetchError> {
     let now = now_ms() as i64;
-    let window = range::window_at(v.range, v.bucket, now);
+    let held = shared
+        .borrow()
+        .as_ref()
+        .map(|d| (d.store().len(), d.window().bucket));
+    let window = match held {
+        Some((jobs, width)) => {
+            range::window_at(v.range, Some(bucket_for(v, jobs, Some(width))), now)
+        }
+        None => range::window_at(v.range, v.bucket, now),
+    };
     let cursor = shared
         .borrow()
         .as_ref()
@@ -236,11 +245,21 @@ async fn refresh(
             }
         }
         None => {
-            let from = window.from.max(window.to - MAX_RANGE_MS);
+            // One bucket earlier than this width needs: the automatic width chosen
+            // from the snapshot's jobs may align the window a little earlier.
+            let from = (window.from - window.bucket).max(window.to - MAX_RANGE_MS);
             let snap = src.snapshot(from, window.to, now).await?;
+            let window = range::window_at(v.range, Some(bucket_for(v, snap.jobs.len(), None)), now);
             *shared.borrow_mut() = Some(MetricsData::from_snapshot(snap, window, now));
             version.update(|v| *v += 1);
         }
     }
     Ok(())
+}
+
+/// The bucket width for `v`: the user's, or the automatic one for the `jobs` held
+/// (keeping `current` while it still gives readable percentiles).
+fn bucket_for(v: &ViewState, jobs: usize, current: Option<i64>) -> i64 {
+    v.bucket
+        .unwrap_or_else(|| range::auto_bucket_for(v.range.span(), jobs as u64, current))
 }

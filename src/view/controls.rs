@@ -16,6 +16,9 @@ pub fn Controls(
     /// Endpoints to pick from (the Demo first).
     #[prop(into)]
     endpoints: Signal<Vec<(EndpointRef, String)>>,
+    /// The bucket width on screen (the automatic one is chosen from the data).
+    #[prop(into)]
+    width: Signal<Option<i64>>,
 ) -> impl IntoView {
     let set = move |f: Box<dyn FnOnce(&mut ViewState)>| view.update(f);
     let custom_open = RwSignal::new(view.with_untracked(|v| !v.range.is_live()));
@@ -73,10 +76,18 @@ pub fn Controls(
     let span = move || view.with(|v| v.range.span());
     let bucket_options = move || {
         let span = span();
-        let auto = range::auto_bucket(span);
+        // What "auto" chose is known once the data is: until then, and while a
+        // width is set by hand, it says only "auto".
+        let auto = view
+            .with(|v| v.bucket.is_none())
+            .then(|| width.get())
+            .flatten();
         let mut opts = vec![(
             "auto".to_string(),
-            format!("auto ({})", range::label_duration(auto)),
+            auto.map_or_else(
+                || "auto".to_string(),
+                |w| format!("auto ({})", range::label_duration(w)),
+            ),
         )];
         for w in BUCKET_WIDTHS {
             let n = span / w;

@@ -127,6 +127,53 @@ pub fn auto_bucket(span: i64) -> i64 {
         .unwrap_or(D)
 }
 
+/// Fewest points the automatic width gives, when the data is too sparse for more.
+pub const MIN_POINTS: i64 = 60;
+
+/// Jobs a bucket should hold for its percentiles to mean something: with 20, P70 and
+/// P90 interpolate between real neighbours and P98 lies between the two largest.
+pub const MIN_SAMPLES: f64 = 20.0;
+
+/// The automatic width for `span` holding `jobs`: the finest round width that
+/// expects at least [`MIN_SAMPLES`] jobs per bucket, between [`MAX_POINTS`] and
+/// [`MIN_POINTS`] points (sparser data gets the coarsest, denser the finest).
+///
+/// `current` is the width on screen: it is kept while it is still reasonable (its
+/// buckets hold at least 70 % of [`MIN_SAMPLES`], and a finer width would hold less
+/// than 130 %), so a rate near a threshold does not make the charts flip back and
+/// forth between two widths.
+pub fn auto_bucket_for(span: i64, jobs: u64, current: Option<i64>) -> i64 {
+    let lo = auto_bucket(span);
+    if jobs == 0 || span <= 0 {
+        return lo;
+    }
+    let hi = BUCKET_WIDTHS
+        .iter()
+        .rev()
+        .copied()
+        .find(|&w| span / w >= MIN_POINTS)
+        .unwrap_or(lo)
+        .max(lo);
+    let per = |w: i64| jobs as f64 * w as f64 / span as f64;
+    let ideal = BUCKET_WIDTHS
+        .iter()
+        .copied()
+        .filter(|&w| (lo..=hi).contains(&w))
+        .find(|&w| per(w) >= MIN_SAMPLES)
+        .unwrap_or(hi);
+    if let Some(c) = current.filter(|c| (lo..=hi).contains(c) && BUCKET_WIDTHS.contains(c)) {
+        let keep = match c.cmp(&ideal) {
+            std::cmp::Ordering::Less => per(c) >= 0.7 * MIN_SAMPLES,
+            std::cmp::Ordering::Greater => per(ideal) < 1.3 * MIN_SAMPLES,
+            std::cmp::Ordering::Equal => true,
+        };
+        if keep {
+            return c;
+        }
+    }
+    ideal
+}
+
 /// The window for `range` at `now`, with `bucket` (or the automatic width). Widths
 /// that would give more than endpoint-core's maximum of buckets are widened.
 pub fn window_at(range: Range, bucket: Option<i64>, now: i64) -> Window {
@@ -195,6 +242,50 @@ pub fn label_duration(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn automatic_width_follows_the_data_within_60_to_300_points() {
+        // No data: the range alone decides (at most 300 points).
+        assert_eq!(auto_bucket_for(H, 0, None), 15 * S);
+        // The Demo's rate, ~600 jobs an hour: 15 s would leave 2.5 per bucket; the
+        // coarsest width that keeps 60 points is 1 min (10 per bucket).
+        assert_eq!(auto_bucket_for(H, 600, None), M);
+        // 10 jobs a second: 15 s buckets hold 150.
+        assert_eq!(auto_bucket_for(H, 36_000, None), 15 * S);
+        // 2,400 an hour: 30 s holds exactly 20.
+        assert_eq!(auto_bucket_for(H, 2_400, None), 30 * S);
+        // A day of a million jobs: 5 min (288 points); a quiet day: 15 min (96 points).
+        assert_eq!(auto_bucket_for(D, 1_000_000, None), 5 * M);
+        assert_eq!(auto_bucket_for(D, 2_000, None), 15 * M);
+        // 7 days: between 1 h (168 points) and 2 h (84 points).
+        assert_eq!(auto_bucket_for(7 * D, 100, None), 2 * H);
+        assert_eq!(auto_bucket_for(7 * D, 10_000_000, None), H);
+        for span in [15 * M, H, 6 * H, D, 7 * D] {
+            for jobs in [0, 1, 50, 1_000, 100_000, 60_000_000] {
+                let w = auto_bucket_for(span, jobs, None);
+                let points = span / w;
+                assert!(points <= MAX_POINTS, "{span} {jobs}: {points}");
+                assert!(
+                    points >= MIN_POINTS || w == auto_bucket(span),
+                    "{span} {jobs}: {points}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn automatic_width_holds_near_a_threshold() {
+        // 2,400 an hour wants 30 s; at 2,300 (19.2 per 30 s bucket) 30 s stays...
+        assert_eq!(auto_bucket_for(H, 2_300, None), M);
+        assert_eq!(auto_bucket_for(H, 2_300, Some(30 * S)), 30 * S);
+        // ...until the buckets fall under 70 % of 20 (14 per bucket = 1,680 an hour).
+        assert_eq!(auto_bucket_for(H, 1_600, Some(30 * S)), M);
+        // Coarser on screen: a finer width must hold 130 % of 20 before it is taken.
+        assert_eq!(auto_bucket_for(H, 2_500, Some(M)), M);
+        assert_eq!(auto_bucket_for(H, 3_200, Some(M)), 30 * S);
+        // A width on screen that the span does not allow is not kept.
+        assert_eq!(auto_bucket_for(H, 2_300, Some(5 * M)), M);
+    }
 
     #[test]
     fn automatic_buckets_give_60_to_300_points_for_every_preset() {

@@ -16,21 +16,25 @@ pub fn StatusLine(
     /// Time zone of the update time.
     #[prop(into, optional)]
     tz: Signal<TimeZone>,
+    /// True when auto-refresh is off: the numbers are not live, they stay as last read.
+    #[prop(into, optional)]
+    paused: Signal<bool>,
 ) -> impl IntoView {
-    let class = move || {
+    let phase = move || {
         state.with(|s| match (s.last_ok_ms, s.is_stale()) {
-            (_, true) => "status status-stale",
-            (Some(_), false) => "status status-live",
-            (None, false) => "status status-loading",
+            (_, true) => ("status status-stale", "Stale", ""),
+            (Some(_), false) if paused.get() => (
+                "status status-paused",
+                "Paused",
+                "Auto-refresh is off: the numbers change when the view does (or pick a refresh interval)",
+            ),
+            (Some(_), false) => ("status status-live", "Live", ""),
+            (None, false) => ("status status-loading", "Loading…", ""),
         })
     };
-    let label = move || {
-        state.with(|s| match (s.last_ok_ms, s.is_stale()) {
-            (_, true) => "Stale",
-            (Some(_), false) => "Live",
-            (None, false) => "Loading…",
-        })
-    };
+    let class = move || phase().0;
+    let label = move || phase().1;
+    let title = move || Some(phase().2).filter(|t| !t.is_empty());
     let updated = move || {
         let tz = tz.get();
         state.with(|s| {
@@ -43,7 +47,9 @@ pub fn StatusLine(
     view! {
         <div class=class data-testid="poll-status" role="status" aria-live="polite">
             <span class="status-dot" aria-hidden="true"></span>
-            <span class="status-label" data-testid="poll-state">{label}</span>
+            <span class="status-label" data-testid="poll-state" title=title>
+                {label}
+            </span>
             <span class="status-updated" data-testid="poll-updated">{updated}</span>
             {move || {
                 error()
