@@ -85,6 +85,7 @@ fn demo_facts(demo: &Rc<RefCell<Demo>>) -> Vec<facts::WorkerFacts> {
                 let more = ch.len() >= CHANGES_LIMIT;
                 f.apply(&ch);
                 if !more {
+                    f.forget_before(d.retained_from());
                     return Some(f.list());
                 }
             }

@@ -278,6 +278,13 @@ impl FactsFollow {
         self.cursor = ch.cursor;
     }
 
+    /// Forgets the workers that were gone before `before` (out of the retention),
+    /// so following a feed for days holds no more than its retention's workers.
+    pub fn forget_before(&mut self, before: i64) {
+        self.by
+            .retain(|_, f| f.state.is_some() || f.ended_at.is_none_or(|e| e >= before));
+    }
+
     /// Every worker's facts, ordered as [`derive_facts`] orders them.
     pub fn list(&self) -> Vec<WorkerFacts> {
         sorted(self.by.values().cloned())
@@ -937,6 +944,20 @@ mod tests {
         let want = derive_facts(&snap.jobs, &snap.events);
         assert_eq!(f.list(), want);
         assert!(want.iter().map(|w| w.jobs_done).sum::<u64>() > 1_000);
+        // Forgetting what left the retention keeps the live workers and the recent.
+        let gone = want.iter().filter(|w| w.state.is_none()).count();
+        assert!(gone > 3, "{gone}");
+        f.forget_before(i64::MIN);
+        assert_eq!(f.list(), want);
+        let cut = now - 3_600_000;
+        f.forget_before(cut);
+        let before = want.len();
+        let kept: Vec<WorkerFacts> = want
+            .into_iter()
+            .filter(|w| w.state.is_some() || w.ended_at.unwrap() >= cut)
+            .collect();
+        assert!(kept.len() < before, "{} of {before}", kept.len());
+        assert_eq!(f.list(), kept);
     }
 
     fn line(seq: u64) -> LogLine {

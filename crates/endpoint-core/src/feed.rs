@@ -59,8 +59,10 @@ pub struct Events {
 }
 
 impl Events {
-    /// Drops what happened before `t`, except each worker's last transition before
-    /// it (its state at `t`, which time-weighted worker counts start from).
+    /// Drops what happened before `t`, except each live worker's last transition
+    /// before it (its state at `t`, which time-weighted worker counts start from). A
+    /// worker that was gone by `t` leaves nothing behind, so what is held stays
+    /// bounded however many workers came and went.
     pub fn prune_before(&mut self, t: i64) {
         let mut last: std::collections::HashMap<&str, usize> = Default::default();
         for (i, tr) in self.transitions.iter().enumerate() {
@@ -70,7 +72,7 @@ impl Events {
         }
         let mut keep = vec![false; self.transitions.len()];
         for i in last.into_values() {
-            keep[i] = true;
+            keep[i] = self.transitions[i].state.is_some();
         }
         let mut i = 0;
         self.transitions.retain(|tr| {

@@ -37,6 +37,10 @@ pub struct DemoConfig {
     pub history_ms: i64,
     /// Most workers.
     pub max_workers: u32,
+    /// How long records are kept: older jobs and events are forgotten, as the server
+    /// forgets what falls out of its metrics retention, so a Demo left running for
+    /// days holds as much as it did after its first hour. At least `history_ms`.
+    pub retention_ms: i64,
 }
 
 impl Default for DemoConfig {
@@ -45,6 +49,7 @@ impl Default for DemoConfig {
             rate_per_sec: 0.4,
             history_ms: 86_400_000,
             max_workers: 6,
+            retention_ms: 86_400_000,
         }
     }
 }
@@ -63,7 +68,13 @@ pub struct Demo {
     next_arrival: f64,
     released_at: Option<i64>,
     release_due: i64,
+    retention_ms: i64,
+    next_prune: i64,
 }
+
+/// How often the Demo forgets what fell out of its retention (virtual ms): often
+/// enough that it never holds more than a few minutes beyond it.
+const PRUNE_EVERY_MS: i64 = 10 * 60_000;
 
 impl Demo {
     /// A Demo endpoint whose history ends at `now`; `seed` fixes everything.
@@ -101,6 +112,8 @@ impl Demo {
             next_arrival: start as f64,
             released_at: None,
             release_due: start + cfg.history_ms / 2,
+            retention_ms: cfg.retention_ms.max(cfg.history_ms),
+            next_prune: now + PRUNE_EVERY_MS,
         };
         demo.schedule_next();
         demo.advance(now);
@@ -143,6 +156,24 @@ impl Demo {
         }
         self.model.advance(now);
         self.publish();
+        if now >= self.next_prune {
+            self.next_prune = now + PRUNE_EVERY_MS;
+            self.log.prune(now - self.retention_ms);
+        }
+    }
+
+    /// The oldest time the Demo still holds records from.
+    pub fn retained_from(&self) -> i64 {
+        self.model.now() - self.retention_ms
+    }
+
+    /// Job records and events held (what its memory grows with).
+    pub fn held(&self) -> (usize, usize) {
+        let (_, events) = self.log.window(i64::MIN, i64::MAX);
+        (
+            self.log.store().len(),
+            events.transitions.len() + events.cold_starts.len() + events.deliveries.len(),
+        )
     }
 
     fn publish(&mut self) {
@@ -214,6 +245,38 @@ mod tests {
             history_ms: 6 * 3_600_000,
             ..DemoConfig::default()
         }
+    }
+
+    #[test]
+    fn a_demo_left_running_holds_what_it_held_after_its_first_hour() {
+        let cfg = DemoConfig {
+            history_ms: 3_600_000,
+            retention_ms: 3_600_000,
+            ..DemoConfig::default()
+        };
+        let mut demo = Demo::new(3, NOW, cfg);
+        let hour = 3_600_000;
+        demo.advance(NOW + hour);
+        let (jobs1, events1) = demo.held();
+        assert!(jobs1 > 500 && events1 > 100, "{jobs1} {events1}");
+        // A day later (the same hour of the daily wave), played in steps as the panel does.
+        for step in 1..=24 * 60 {
+            demo.advance(NOW + hour + step * 60_000);
+        }
+        let (jobs25, events25) = demo.held();
+        let within = |a: usize, b: usize| (b as f64 - a as f64).abs() <= 0.1 * a as f64;
+        assert!(within(jobs1, jobs25), "jobs {jobs1} -> {jobs25}");
+        assert!(within(events1, events25), "events {events1} -> {events25}");
+        // What is held starts at the retention.
+        let snap = demo.snapshot(i64::MIN, i64::MAX);
+        let oldest = (0..snap.jobs.len() as u32)
+            .map(|r| snap.jobs.row(r).submitted_at)
+            .min()
+            .unwrap();
+        assert!(
+            oldest >= demo.retained_from() - 2 * PRUNE_EVERY_MS - 600_000,
+            "{oldest}"
+        );
     }
 
     #[test]
