@@ -15,7 +15,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cmd = args.first().map(String::as_str).unwrap_or("help");
     let result = match cmd {
-        "setup" => setup::run_with(args.iter().any(|a| a == "--embeddings")).map(|_| ()),
+        "setup" => setup::run_with(
+            setup::Purpose::All,
+            args.iter().any(|a| a == "--embeddings"),
+        )
+        .map(|_| ()),
         "serve" => serve(&args[1..]),
         "test" => suite::run(&args[1..]),
         "bench" => bench(&args[1..]),
@@ -84,7 +88,8 @@ pub(crate) fn tool_path() -> String {
 }
 
 fn serve(args: &[String]) -> Result<(), String> {
-    setup::run()?;
+    // Only what serving needs: the browsers and their drivers are for the tests.
+    setup::run_with(setup::Purpose::Serve, false)?;
     let root = root();
     let path = tool_path();
     sh("cargo", &["build", "--quiet", "-p", "endpoint-server"])?;

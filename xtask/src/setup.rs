@@ -16,13 +16,25 @@ use crate::{root, tool_path};
 const TRUNK_VERSION: &str = "0.21.14";
 const GECKODRIVER_VERSION: &str = "0.37.1";
 
-/// Runs every step; returns the time taken.
-pub fn run() -> Result<std::time::Duration, String> {
-    run_with(false)
+/// What the tools are for: serving needs the build tools and the example workers'
+/// Python packages; the tests also need the browsers, their drivers and the test
+/// tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `cargo xtask serve`.
+    Serve,
+    /// Everything (`cargo xtask setup`, `test`, `bench`).
+    All,
 }
 
-/// [`run`], plus the optional, heavy embeddings example (PyTorch) when `embeddings`.
-pub fn run_with(embeddings: bool) -> Result<std::time::Duration, String> {
+/// Runs every step; returns the time taken.
+pub fn run() -> Result<std::time::Duration, String> {
+    run_with(Purpose::All, false)
+}
+
+/// The steps `purpose` needs, plus the optional, heavy embeddings example (PyTorch)
+/// when `embeddings`.
+pub fn run_with(purpose: Purpose, embeddings: bool) -> Result<std::time::Duration, String> {
     let start = Instant::now();
     println!("==> setup");
     step_wasm_target()?;
@@ -30,9 +42,11 @@ pub fn run_with(embeddings: bool) -> Result<std::time::Duration, String> {
     step_trunk()?;
     step_wasm_bindgen()?;
     step_npm()?;
-    step_browsers()?;
-    step_geckodriver()?;
-    step_python()?;
+    if purpose == Purpose::All {
+        step_browsers()?;
+        step_geckodriver()?;
+    }
+    step_python(purpose)?;
     if embeddings {
         step_embeddings()?;
     }
@@ -81,6 +95,32 @@ fn exec(step: &str, cmd: &str, args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo install args...` for a tool we only run (trunk, wasm-bindgen, geckodriver):
+/// without the fat LTO and single codegen unit their manifests ask for, which on 2
+/// cores makes most of a fresh machine's setup (trunk: about 22 min with them).
+fn cargo_install(step: &str, args: &[&str]) -> Result<(), String> {
+    let mut all = vec!["install"];
+    all.extend_from_slice(args);
+    say(step, &format!("running: cargo {}", all.join(" ")));
+    let t = Instant::now();
+    let status = Command::new("cargo")
+        .args(&all)
+        .env("PATH", tool_path())
+        .env("CARGO_PROFILE_RELEASE_LTO", "off")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("[{step}] cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "[{step}] `cargo {}` failed: {status}",
+            all.join(" ")
+        ));
+    }
+    say(step, &format!("done in {:.1} s", t.elapsed().as_secs_f64()));
+    Ok(())
+}
+
 fn is_root() -> bool {
     output_of("id", &["-u"]).is_some_and(|s| s.trim() == "0")
 }
@@ -123,17 +163,9 @@ fn step_trunk() -> Result<(), String> {
         say(step, &format!("found {}, want {TRUNK_VERSION}", v.trim()));
     }
     say(step, "installing (about 10 min on 2 cores)");
-    exec(
+    cargo_install(
         step,
-        "cargo",
-        &[
-            "install",
-            "trunk",
-            "--version",
-            TRUNK_VERSION,
-            "--locked",
-            "--force",
-        ],
+        &["trunk", "--version", TRUNK_VERSION, "--locked", "--force"],
     )
 }
 
@@ -168,11 +200,9 @@ fn step_wasm_bindgen() -> Result<(), String> {
     }
     // Not --locked: its lockfile pins a webpki-roots the registry mirror lacks.
     say(step, &format!("installing {want} (about 3 min)"));
-    exec(
+    cargo_install(
         step,
-        "cargo",
         &[
-            "install",
             "wasm-bindgen-cli",
             "--version",
             &format!("={want}"),
@@ -194,7 +224,8 @@ fn step_npm() -> Result<(), String> {
         _ => false,
     };
     let needed = [
-        "node_modules/echarts/dist/echarts.min.js",
+        "node_modules/echarts/core.js",
+        "node_modules/.bin/esbuild",
         "node_modules/.bin/wasm-opt",
         "node_modules/playwright-core/package.json",
         "node_modules/d3-array/package.json",
@@ -263,11 +294,7 @@ fn step_geckodriver() -> Result<(), String> {
         return Ok(());
     }
     say(step, "installing from crates.io (about 2 min)");
-    exec(
-        step,
-        "cargo",
-        &["install", "geckodriver", "--version", GECKODRIVER_VERSION],
-    )
+    cargo_install(step, &["geckodriver", "--version", GECKODRIVER_VERSION])
 }
 
 /// Path of geckodriver (cargo's bin dir), for the Firefox wasm suite.
@@ -287,8 +314,9 @@ pub fn geckodriver_path() -> String {
 const PYTHON_REQUIREMENTS: [&str; 2] =
     ["e2e/requirements.txt", "examples/workers/requirements.txt"];
 
-/// A project virtualenv with the Python test tools and the example handlers' needs.
-fn step_python() -> Result<(), String> {
+/// A project virtualenv with the example handlers' needs, and (unless only serving)
+/// the Python test tools.
+fn step_python(purpose: Purpose) -> Result<(), String> {
     let step = "python tools";
     let python = root().join(".venv/bin/python");
     if !python.exists() {
@@ -299,7 +327,29 @@ fn step_python() -> Result<(), String> {
         }
         exec(step, "python3", &["-m", "venv", ".venv"])?;
     }
-    pip_install(step, &PYTHON_REQUIREMENTS, ".installed-requirements.txt")
+    if purpose == Purpose::Serve && !pip_installed(&PYTHON_REQUIREMENTS, ALL_MARKER) {
+        return pip_install(step, &PYTHON_REQUIREMENTS[1..], ".installed-workers.txt");
+    }
+    pip_install(step, &PYTHON_REQUIREMENTS, ALL_MARKER)
+}
+
+/// The marker of everything in [`PYTHON_REQUIREMENTS`] installed.
+const ALL_MARKER: &str = ".installed-requirements.txt";
+
+/// The requirement files `reqs`, one after the other.
+fn requirements(reqs: &[&str]) -> Result<String, String> {
+    let mut wanted = String::new();
+    for f in reqs {
+        wanted += &std::fs::read_to_string(root().join(f))
+            .map_err(|e| format!("cannot read {f}: {e}"))?;
+    }
+    Ok(wanted)
+}
+
+/// Whether `.venv/<marker>` says exactly `reqs` were installed.
+fn pip_installed(reqs: &[&str], marker: &str) -> bool {
+    let marker = root().join(".venv").join(marker);
+    requirements(reqs).is_ok_and(|w| std::fs::read_to_string(marker).is_ok_and(|m| m == w))
 }
 
 /// The optional embeddings example's needs (PyTorch, sentence-transformers and the
@@ -316,17 +366,12 @@ fn step_embeddings() -> Result<(), String> {
 /// Installs the requirement files `reqs` into `.venv`, unless `.venv/<marker>` says
 /// exactly these were installed already.
 fn pip_install(step: &str, reqs: &[&str], marker: &str) -> Result<(), String> {
-    let root = root();
-    let marker = root.join(".venv").join(marker);
-    let mut wanted = String::new();
-    for f in reqs {
-        wanted += &std::fs::read_to_string(root.join(f))
-            .map_err(|e| format!("[{step}] cannot read {f}: {e}"))?;
-    }
-    if std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
+    let wanted = requirements(reqs).map_err(|e| format!("[{step}] {e}"))?;
+    if pip_installed(reqs, marker) {
         say(step, ".venv matches the requirements");
         return Ok(());
     }
+    let marker = root().join(".venv").join(marker);
     let mut args = vec![
         "-m",
         "pip",
