@@ -234,9 +234,10 @@ pub fn option(agg: &Aggregation, ctx: &Ctx, kind: Kind, unit: Unit, series: &[Se
     json!({
         "animation": false,
         "textStyle": {"fontFamily": p.font, "color": p.text},
-        "grid": {"left": 52, "right": 16, "top": 44, "bottom": 28},
-        // One line, however wide the font (Firefox's is wider): a legend that wrapped
-        // ran into the y axis' name below it.
+        "grid": {"left": 52, "right": 16, "top": 54, "bottom": 28},
+        // One line, however wide the font (Firefox's is wider and taller): a legend
+        // that wrapped ran into the y axis' name below it; the grid starts low enough
+        // for the name to sit clear of the legend in both browsers.
         "legend": {
             "type": "scroll", "top": 0, "left": 0, "right": 0, "icon": "roundRect",
             "itemWidth": 12, "itemHeight": 8, "pageIconSize": 10,
@@ -258,7 +259,7 @@ pub fn option(agg: &Aggregation, ctx: &Ctx, kind: Kind, unit: Unit, series: &[Se
         "yAxis": {
             "type": "value", "name": axis_name, "min": 0,
             "minInterval": if unit == Unit::Count { 1 } else { 0 },
-            "nameTextStyle": {"color": p.muted, "fontSize": 11, "align": "left"},
+            "nameGap": 14, "nameTextStyle": {"color": p.muted, "fontSize": 11, "align": "left"},
             "axisLabel": axis_label,
             "splitLine": {"lineStyle": {"color": p.grid}},
         },
