@@ -145,6 +145,11 @@ fn run_step(tally: &mut Tally, step: Step<'_>) {
         .push((step.name.to_string(), p, f, secs, ok && f == 0));
 }
 
+/// How long wasm-bindgen-test-runner lets a whole headless run take (its default is
+/// 20 s). The panel's suite takes about 18 s in Firefox's debug wasm here, so the
+/// default made the step fail now and then with "execute/sync timed out".
+const WASM_TEST_TIMEOUT_S: &str = "180";
+
 /// Runs the whole suite; `Err` when anything failed.
 pub fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
@@ -242,6 +247,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             &mut tally,
             Step::new(name, "cargo", args)
                 .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+                .env("WASM_BINDGEN_TEST_TIMEOUT", WASM_TEST_TIMEOUT_S)
                 .env_remove("GECKODRIVER")
                 .env_remove("SAFARIDRIVER")
                 .tests(),
@@ -255,6 +261,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             &mut tally,
             Step::new(name, "cargo", args)
                 .env("GECKODRIVER", geckodriver_path())
+                .env("WASM_BINDGEN_TEST_TIMEOUT", WASM_TEST_TIMEOUT_S)
                 .env_remove("CHROMEDRIVER")
                 .env_remove("SAFARIDRIVER")
                 .tests(),
