@@ -169,7 +169,7 @@ impl Demo {
 
     /// Job records and events held (what its memory grows with).
     pub fn held(&self) -> (usize, usize) {
-        let (_, events) = self.log.window(i64::MIN, i64::MAX);
+        let events = self.log.events();
         (
             self.log.store().len(),
             events.transitions.len() + events.cold_starts.len() + events.deliveries.len(),

@@ -106,6 +106,11 @@ impl FeedLog {
         &self.store
     }
 
+    /// The worker events, cold starts and webhook attempts held.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
     /// The rows and events that matter for the window `[from, to)`: jobs whose life
     /// (submission to end, or to now if unfinished) overlaps it; each worker's last
     /// transition before `from` (its state at the start) and every transition, cold
