@@ -8,16 +8,15 @@ use endpoint_core::Aggregation;
 use leptos::html::Div;
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
-use serde_json::Value;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
 use crate::charts::echarts;
-use crate::charts::options::Ctx;
+use crate::charts::options::{Ctx, Drawing};
 use crate::jobs::view::Pick;
 
 /// Builds a chart's option from the numbers.
-pub type BuildFn = fn(&Aggregation, &Ctx) -> Value;
+pub type BuildFn = fn(&Aggregation, &Ctx) -> Drawing;
 /// Builds the tooltip of bucket `i`.
 pub type TipFn = fn(&Aggregation, &Ctx, usize) -> String;
 /// The jobs behind a clicked point: (numbers, bucket, nearest series name).
@@ -87,7 +86,7 @@ pub fn ChartCard(
                         .map(|(a, c)| tip(a, c, i))
                         .unwrap_or_default()
                 };
-                match echarts::Chart::new(&div, tooltip) {
+                match echarts::Chart::mount(&el, tooltip) {
                     Ok(mut c) => {
                         if let (Some(pick), Some(PickTarget(go))) = (pick, target) {
                             let cur = current.clone();
@@ -112,7 +111,7 @@ pub fn ChartCard(
                 observe_size(&div, chart.clone(), &observer);
             }
             if let Some(c) = slot.as_ref()
-                && let Err(e) = c.set_option(&option)
+                && let Err(e) = c.set_option(option)
             {
                 problem.set(Some(format!("Chart could not be drawn: {e}")));
             }

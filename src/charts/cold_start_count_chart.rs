@@ -4,16 +4,15 @@ use std::sync::Arc;
 
 use endpoint_core::Aggregation;
 use leptos::prelude::*;
-use serde_json::Value;
 
 use crate::charts::chart_card::ChartCard;
-use crate::charts::options::{self, CountSeries, Ctx, Kind};
+use crate::charts::options::{self, CountSeries, Ctx, Drawing, Kind};
 use crate::charts::summary_value::{SummaryValue, count};
 use crate::jobs::view::{FocusKind, Pick};
 
 const SERIES: [CountSeries; 1] = [("cold starts", 4, |b| b.cold_starts())];
 
-fn build(agg: &Aggregation, ctx: &Ctx) -> Value {
+pub(crate) fn build(agg: &Aggregation, ctx: &Ctx) -> Drawing {
     options::counts_option(agg, ctx, Kind::Bar, &SERIES)
 }
 

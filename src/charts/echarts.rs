@@ -1,11 +1,21 @@
-//! The few ECharts calls the panel makes, bound directly.
+//! The few ECharts calls the panel makes, bound directly: our own thin runtime for the
+//! options charming builds ([`crate::charts::options`]).
 //!
-//! Options are built in Rust as JSON ([`crate::charts::options`]); what JSON cannot
-//! carry (the tooltip formatter) is attached as Rust closures. Every
-//! call that could throw is caught, so a missing or broken ECharts shows a message
-//! instead of stopping the panel.
+//! Not charming's `WasmRenderer`: it finds its element by a DOM id, hides the
+//! `setOption` merge options, has no events and no dispose, and its serializer turns
+//! maps into JS `Map`s, which ECharts ignores. Here a chart is mounted on a Leptos
+//! `NodeRef`, options go through serde-wasm-bindgen's `json_compatible` serializer
+//! (plain objects, no JSON text), the tooltip formatter is a Rust closure handed to
+//! ECharts as charming's `JsFunction`, and every call that could throw is caught, so a
+//! missing or broken ECharts shows a message instead of stopping the panel.
 
+use charming::element::{Formatter, JsFunction};
+use leptos::html::Div;
+use leptos::prelude::{GetUntracked, NodeRef};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
+
+use crate::charts::options::{ChartOption, Drawing, Drawn};
 
 #[wasm_bindgen]
 extern "C" {
@@ -59,34 +69,10 @@ pub struct Click {
 }
 
 /// Each series' name and values, as last drawn (what a click is matched against).
-type Drawn = std::rc::Rc<std::cell::RefCell<Vec<(String, Vec<Option<f64>>)>>>;
-
-fn drawn_series(option: &serde_json::Value) -> Vec<(String, Vec<Option<f64>>)> {
-    let value = |v: &serde_json::Value| v.as_f64().or_else(|| v.get("value")?.as_f64());
-    option["series"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|s| {
-                    let name = s["name"].as_str().unwrap_or_default().to_string();
-                    let data = s["data"]
-                        .as_array()
-                        .map(|d| d.iter().map(value).collect())
-                        .unwrap_or_default();
-                    (name, data)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
+type DrawnNow = std::rc::Rc<std::cell::RefCell<Vec<Drawn>>>;
 
 /// The series nearest `y` at `bucket` (stacked series compare their stacked tops).
-pub fn nearest_series(
-    series: &[(String, Vec<Option<f64>>)],
-    bucket: usize,
-    y: f64,
-    stacked: bool,
-) -> Option<String> {
+pub fn nearest_series(series: &[Drawn], bucket: usize, y: f64, stacked: bool) -> Option<String> {
     let mut top = 0.0;
     let mut best: Option<(f64, &str)> = None;
     for (name, data) in series {
@@ -127,27 +113,33 @@ fn describe(e: &JsValue) -> String {
 /// A chart in an element.
 pub struct Chart {
     instance: Instance,
-    formatter: Closure<dyn Fn(JsValue) -> String>,
-    drawn: Drawn,
+    /// The tooltip formatter, kept alive while the chart is.
+    _formatter: Closure<dyn Fn(JsValue) -> String>,
+    /// The same function, as the option carries it.
+    formatter: JsFunction,
+    drawn: DrawnNow,
     on_click: Option<Closure<dyn Fn(JsValue)>>,
-    /// The option last set, as JSON: an unchanged chart is not updated again.
-    last: std::cell::RefCell<String>,
+    /// The option last set: an unchanged chart is not updated again.
+    last: std::cell::RefCell<Option<ChartOption>>,
 }
 
 impl Chart {
-    /// Creates a chart in `el` (canvas renderer); `tooltip(index)` gives the HTML of
-    /// the tooltip for a data index.
-    pub fn new(
-        el: &web_sys::HtmlElement,
+    /// Creates a chart in the element of `node` (canvas renderer); `tooltip(index)`
+    /// gives the HTML of the tooltip for a data index.
+    pub fn mount(
+        node: &NodeRef<Div>,
         tooltip: impl Fn(usize) -> String + 'static,
     ) -> Result<Chart, String> {
         if !loaded() {
             return Err("ECharts did not load".into());
         }
+        let Some(el) = node.get_untracked() else {
+            return Err("the chart's element is not on the page".into());
+        };
         let opts = js_sys::Object::new();
         let _ = js_sys::Reflect::set(&opts, &"renderer".into(), &"canvas".into());
-        let instance = init_js(el, &JsValue::NULL, &opts).map_err(|e| describe(&e))?;
-        let formatter = Closure::<dyn Fn(JsValue) -> String>::new(move |params: JsValue| {
+        let instance = init_js(&el, &JsValue::NULL, &opts).map_err(|e| describe(&e))?;
+        let closure = Closure::<dyn Fn(JsValue) -> String>::new(move |params: JsValue| {
             let first = if js_sys::Array::is_array(&params) {
                 js_sys::Array::from(&params).get(0)
             } else {
@@ -159,8 +151,14 @@ impl Chart {
                 .map(|i| tooltip(i as usize))
                 .unwrap_or_default()
         });
+        // charming's JsFunction is a js_sys::Function that serde-wasm-bindgen passes
+        // through as it is; it is made from the closure's function, not from source
+        // text (which a strict CSP forbids).
+        let formatter: JsFunction =
+            serde_wasm_bindgen::from_value(closure.as_ref().clone()).map_err(|e| e.to_string())?;
         Ok(Chart {
             instance,
+            _formatter: closure,
             formatter,
             drawn: Default::default(),
             on_click: None,
@@ -169,24 +167,21 @@ impl Chart {
     }
 
     /// Replaces the chart's option (series, axes, colours), keeping the instance.
-    pub fn set_option(&self, option: &serde_json::Value) -> Result<(), String> {
-        let text = option.to_string();
-        if *self.last.borrow() == text {
+    pub fn set_option(&self, drawing: Drawing) -> Result<(), String> {
+        if self.last.borrow().as_ref() == Some(&drawing.option) {
             return Ok(());
         }
-        let js = js_sys::JSON::parse(&text).map_err(|e| describe(&e))?;
-        if let Ok(tooltip) = js_sys::Reflect::get(&js, &"tooltip".into())
-            && tooltip.is_object()
-        {
-            let _ = js_sys::Reflect::set(
-                &tooltip,
-                &"formatter".into(),
-                self.formatter.as_ref().unchecked_ref(),
-            );
-        }
+        let option = drawing
+            .option
+            .clone()
+            .with_formatter(Formatter::Function(self.formatter.clone()));
+        let js = option
+            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(|e| e.to_string())?;
         let opts = js_sys::Object::new();
         // Series come and go (the filling bucket's dashed twin): replace the series
-        // list, merge the rest (axes, legend, grid are updated, not rebuilt).
+        // list, merge the rest (axes, legend, grid are updated, not rebuilt; the
+        // legend keeps what the user toggled).
         let _ = js_sys::Reflect::set(
             &opts,
             &"replaceMerge".into(),
@@ -198,8 +193,8 @@ impl Chart {
         self.instance
             .set_option_js(&js, &opts)
             .map_err(|e| describe(&e))?;
-        *self.drawn.borrow_mut() = drawn_series(option);
-        *self.last.borrow_mut() = text;
+        *self.drawn.borrow_mut() = drawing.drawn;
+        *self.last.borrow_mut() = Some(drawing.option);
         Ok(())
     }
 

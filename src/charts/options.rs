@@ -1,5 +1,6 @@
-//! ECharts options for the Metrics tab's charts, built as JSON from an
-//! [`Aggregation`]: no DOM, so the drawing rules are tested natively.
+//! ECharts options for the Metrics tab's charts, built with charming's typed builders
+//! from an [`Aggregation`]: no DOM, so the drawing rules are tested natively, and each
+//! chart's option is snapshot as JSON (`src/charts/snapshots/`).
 //!
 //! The rules every chart follows:
 //! - one point per bucket on a category axis of bucket starts (in UTC or local time);
@@ -9,9 +10,22 @@
 //!   segment, or a faded bar;
 //! - colours come from the page's CSS custom properties ([`Palette`]), so a portal's
 //!   theme reaches the charts.
+//!
+//! Where charming has no field for what ECharts takes (a series' `color`, a bar's
+//! `barMaxWidth`, the tooltip's `confine`, the legend's icon and page controls, a cartesian
+//! axis line's colour), its type is wrapped in [`With`], which flattens our few extra
+//! fields into the same JSON object: still typed, never raw JSON.
 
+use charming::component::{Axis, Grid, Legend, LegendType};
+use charming::datatype::{CompositeValue, DataPoint, DataPointItem};
+use charming::element::{
+    AreaStyle, AxisLabel, AxisPointer, AxisPointerType, AxisTick, AxisType, BorderType, Emphasis,
+    EmphasisFocus, Formatter, Icon, ItemStyle, LineStyle, LineStyleType, SplitLine, Symbol,
+    TextStyle, Tooltip, Trigger,
+};
+use charming::series::{Bar, Line};
 use endpoint_core::{Aggregation, Distribution, Window};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::view::state::TimeZone;
 use crate::view::time::{fmt_axis, fmt_count, fmt_datetime, fmt_ms};
@@ -139,15 +153,140 @@ pub fn quantile(
         .collect()
 }
 
-fn point(v: Option<f64>, scale: f64) -> Value {
+/// A charming type with the few ECharts fields it lacks, serialized as one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct With<T, M> {
+    /// charming's part.
+    #[serde(flatten)]
+    pub base: T,
+    /// Ours.
+    #[serde(flatten)]
+    pub more: M,
+}
+
+/// What a series needs beyond charming's `Line` / `Bar`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesMore {
+    /// The series' colour (line, symbols, area, legend icon and tooltip dot).
+    pub color: String,
+    /// A bar's widest width, px (bars of a short window stay slim).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bar_max_width: Option<f64>,
+}
+
+/// What the tooltip needs beyond charming's `Tooltip`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TooltipMore {
+    /// Kept inside the chart (a card near the page edge does not clip it).
+    pub confine: bool,
+    /// Its text.
+    pub text_style: TextStyle,
+}
+
+/// What the legend needs beyond charming's `Legend`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegendMore {
+    /// Every item's icon (charming has it per item only).
+    pub icon: Icon,
+    /// The size of the scroll legend's page arrows, px.
+    pub page_icon_size: f64,
+    /// The style of its "1/2" page counter.
+    pub page_text_style: TextStyle,
+}
+
+/// A cartesian axis line's colour (charming's `AxisLine` carries a gauge's colour
+/// stops instead).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AxisMore {
+    /// The axis line.
+    pub axis_line: AxisLineColor,
+}
+
+/// `axisLine: {lineStyle: {color}}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AxisLineColor {
+    /// Its style.
+    pub line_style: LineStyle,
+}
+
+/// A series: a line or bars (boxed: charming's `Line` is 5 KB). Not charming's
+/// `Series` enum: serializing that links the code of every series type charming knows
+/// (3D bars, sankeys, maps...) into the wasm.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ChartSeries {
+    /// Lines and stacked areas.
+    Line(Box<Line>),
+    /// Bars.
+    Bar(Box<Bar>),
+}
+
+/// A chart's whole option as ECharts receives it, made of charming's component types.
+/// Not charming's `Chart`: its serializer reaches every component and series type
+/// charming has, about 90 KB of gzipped wasm the panel never uses.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChartOption {
+    /// Always off: live refreshes redraw in place.
+    pub animation: bool,
+    /// The chart's default text.
+    pub text_style: TextStyle,
+    /// Where the plot sits in the card.
+    pub grid: Grid,
+    /// The legend.
+    pub legend: With<Legend, LegendMore>,
+    /// The tooltip (its formatter is set by the binding: a Rust closure).
+    pub tooltip: With<Tooltip, TooltipMore>,
+    /// The x axis: bucket starts.
+    pub x_axis: With<Axis, AxisMore>,
+    /// The y axis: the values.
+    pub y_axis: Axis,
+    /// The series.
+    pub series: Vec<With<ChartSeries, SeriesMore>>,
+}
+
+impl ChartOption {
+    /// The option with `formatter` as its tooltip's formatter.
+    pub fn with_formatter(mut self, formatter: Formatter) -> Self {
+        let tip = std::mem::replace(&mut self.tooltip.base, Tooltip::new());
+        self.tooltip.base = tip.formatter(formatter);
+        self
+    }
+}
+
+/// One series as drawn: its name and its values in the axis' unit (what a click is
+/// matched against).
+pub type Drawn = (String, Vec<Option<f64>>);
+
+/// A chart's option and the values it draws.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drawing {
+    /// The option.
+    pub option: ChartOption,
+    /// Each series' values as drawn.
+    pub drawn: Vec<Drawn>,
+}
+
+/// A value in the axis' unit, rounded to 3 decimals.
+fn scaled(v: Option<f64>, scale: f64) -> Option<f64> {
+    v.map(|x| (x / scale * 1000.0).round() / 1000.0)
+}
+
+/// A point, or a gap (`"-"`).
+fn point(v: Option<f64>) -> DataPoint {
     match v {
-        Some(x) => json!((x / scale * 1000.0).round() / 1000.0),
-        None => json!("-"),
+        Some(x) => DataPoint::from(x),
+        None => DataPoint::from("-"),
     }
 }
 
 /// The option of a chart over `agg`'s window.
-pub fn option(agg: &Aggregation, ctx: &Ctx, kind: Kind, unit: Unit, series: &[Series]) -> Value {
+pub fn option(agg: &Aggregation, ctx: &Ctx, kind: Kind, unit: Unit, series: &[Series]) -> Drawing {
     let w = &agg.window;
     let span = w.to - w.from;
     let labels: Vec<String> = (0..w.buckets())
@@ -165,113 +304,187 @@ pub fn option(agg: &Aggregation, ctx: &Ctx, kind: Kind, unit: Unit, series: &[Se
         Unit::Duration => (1.0, "ms"),
     };
     let p = &ctx.palette;
+    let more = |color: &str, bar_max_width| SeriesMore {
+        color: color.to_string(),
+        bar_max_width,
+    };
     let mut out_series = Vec::new();
+    let mut drawn = Vec::new();
     for s in series {
         let color = p.color(s.color);
+        let values: Vec<Option<f64>> = s.values.iter().map(|v| scaled(*v, scale)).collect();
         match kind {
             Kind::Line | Kind::Stack => {
                 // The filling bucket is left out of the solid line and drawn dashed
                 // from the last complete bucket.
-                let solid: Vec<Value> = s
-                    .values
+                let solid: Vec<Option<f64>> = values
                     .iter()
                     .enumerate()
-                    .map(|(i, v)| point(if Some(i) == filling { None } else { *v }, scale))
+                    .map(|(i, v)| if Some(i) == filling { None } else { *v })
                     .collect();
                 // Isolated points between gaps are invisible without a symbol.
-                let sparse = s.values.iter().filter(|v| v.is_none()).count() * 4 > s.values.len();
-                let mut line = json!({
-                    "name": s.name, "type": "line", "data": solid, "showSymbol": sparse,
-                    "symbolSize": 4, "connectNulls": false, "color": color,
-                    "lineStyle": {"width": 1.6}, "emphasis": {"focus": "series"},
+                let sparse = values.iter().filter(|v| v.is_none()).count() * 4 > values.len();
+                let mut line = Line::new()
+                    .name(s.name)
+                    .data(solid.iter().map(|v| point(*v)).collect())
+                    .show_symbol(sparse)
+                    .symbol_size(4)
+                    .connect_nulls(false)
+                    .emphasis(Emphasis::new().focus(EmphasisFocus::Series));
+                line = if kind == Kind::Stack {
+                    line.stack("workers")
+                        .area_style(AreaStyle::new().opacity(0.55))
+                        .line_style(LineStyle::new().width(0.8))
+                } else {
+                    line.line_style(LineStyle::new().width(1.6))
+                };
+                out_series.push(With {
+                    base: ChartSeries::Line(Box::new(line)),
+                    more: more(color, None),
                 });
-                if kind == Kind::Stack {
-                    line["stack"] = json!("workers");
-                    line["areaStyle"] = json!({"opacity": 0.55});
-                    line["lineStyle"] = json!({"width": 0.8});
-                }
-                out_series.push(line);
+                drawn.push((s.name.to_string(), solid));
                 if let Some(f) = filling {
-                    let dashed: Vec<Value> = s
-                        .values
+                    let dashed: Vec<Option<f64>> = values
                         .iter()
                         .enumerate()
-                        .map(|(i, v)| point(if i == f || i + 1 == f { *v } else { None }, scale))
+                        .map(|(i, v)| if i == f || i + 1 == f { *v } else { None })
                         .collect();
-                    let mut d = json!({
-                        "name": s.name, "type": "line", "data": dashed, "showSymbol": true,
-                        "symbol": "emptyCircle", "symbolSize": 4, "connectNulls": false,
-                        "color": color, "lineStyle": {"width": 1.4, "type": "dashed"},
-                    });
+                    let mut d = Line::new()
+                        .name(s.name)
+                        .data(dashed.iter().map(|v| point(*v)).collect())
+                        .show_symbol(true)
+                        .symbol(Symbol::Custom("emptyCircle".into()))
+                        .symbol_size(4)
+                        .connect_nulls(false)
+                        .line_style(LineStyle::new().width(1.4).type_(LineStyleType::Dashed));
                     if kind == Kind::Stack {
-                        d["stack"] = json!("workers-filling");
+                        d = d.stack("workers-filling");
                     }
-                    out_series.push(d);
+                    out_series.push(With {
+                        base: ChartSeries::Line(Box::new(d)),
+                        more: more(color, None),
+                    });
+                    drawn.push((s.name.to_string(), dashed));
                 }
             }
             Kind::Bar => {
-                let data: Vec<Value> = s
-                    .values
+                let data: Vec<DataPoint> = values
                     .iter()
                     .enumerate()
                     .map(|(i, v)| {
-                        let y = point(*v, scale);
                         if Some(i) == filling {
-                            json!({"value": y, "itemStyle": {"opacity": 0.4, "borderColor": color, "borderType": "dashed", "borderWidth": 1}})
+                            let value = v.map_or(CompositeValue::from("-"), CompositeValue::from);
+                            DataPointItem::new(value)
+                                .item_style(
+                                    ItemStyle::new()
+                                        .opacity(0.4)
+                                        .border_color(color)
+                                        .border_type(BorderType::Dashed)
+                                        .border_width(1),
+                                )
+                                .into()
                         } else {
-                            y
+                            point(*v)
                         }
                     })
                     .collect();
-                out_series.push(json!({
-                    "name": s.name, "type": "bar", "data": data, "color": color,
-                    "barMaxWidth": 14, "emphasis": {"focus": "series"},
-                }));
+                let bar = Bar::new()
+                    .name(s.name)
+                    .data(data)
+                    .emphasis(Emphasis::new().focus(EmphasisFocus::Series));
+                out_series.push(With {
+                    base: ChartSeries::Bar(Box::new(bar)),
+                    more: more(color, Some(14.0)),
+                });
+                drawn.push((s.name.to_string(), values));
             }
         }
     }
-    let axis_label = json!({"color": p.muted, "fontFamily": p.font, "fontSize": 11});
-    json!({
-        "animation": false,
-        "textStyle": {"fontFamily": p.font, "color": p.text},
-        "grid": {"left": 52, "right": 16, "top": 54, "bottom": 28},
-        // One line, however wide the font (Firefox's is wider and taller): a legend
-        // that wrapped ran into the y axis' name below it; the grid starts low enough
-        // for the name to sit clear of the legend in both browsers.
-        "legend": {
-            "type": "scroll", "top": 0, "left": 0, "right": 0, "icon": "roundRect",
-            "itemWidth": 12, "itemHeight": 8, "pageIconSize": 10,
-            "pageTextStyle": {"color": p.muted},
-            "textStyle": {"color": p.text, "fontSize": 12},
-            "data": series.iter().map(|s| s.name).collect::<Vec<_>>(),
+    let axis_label = || {
+        AxisLabel::new()
+            .color(p.muted.as_str())
+            .font_family(p.font.as_str())
+            .font_size(11)
+    };
+    let option = ChartOption {
+        animation: false,
+        // One line of legend, however wide the font (Firefox's is wider and taller):
+        // the grid starts low enough for the y axis' name to sit clear of it in both
+        // browsers.
+        grid: Grid::new().left(52).right(16).top(54).bottom(28),
+        y_axis: Axis::new()
+            .type_(AxisType::Value)
+            .name(axis_name)
+            .min(0)
+            .min_interval(if unit == Unit::Count { 1.0 } else { 0.0 })
+            .name_gap(14)
+            .name_text_style(
+                TextStyle::new()
+                    .color(p.muted.as_str())
+                    .font_size(11)
+                    .align("left"),
+            )
+            .axis_label(axis_label())
+            .split_line(SplitLine::new().line_style(LineStyle::new().color(p.grid.as_str()))),
+        text_style: TextStyle::new()
+            .font_family(p.font.as_str())
+            .color(p.text.as_str()),
+        legend: With {
+            // A scroll legend is always one line: a legend that wrapped ran into the y
+            // axis' name below it.
+            base: Legend::new()
+                .type_(LegendType::Scroll)
+                .top(0)
+                .left(0)
+                .right(0)
+                .item_width(12)
+                .item_height(8)
+                .text_style(TextStyle::new().color(p.text.as_str()).font_size(12))
+                .data(series.iter().map(|s| s.name).collect()),
+            more: LegendMore {
+                icon: Icon::RoundRect,
+                page_icon_size: 10.0,
+                page_text_style: TextStyle::new().color(p.muted.as_str()),
+            },
         },
-        "tooltip": {
-            "trigger": "axis", "confine": true,
-            "backgroundColor": p.surface, "borderColor": p.grid,
-            "textStyle": {"color": p.text, "fontSize": 12},
-            "axisPointer": {"type": if kind == Kind::Bar { "shadow" } else { "line" }},
+        tooltip: With {
+            base: Tooltip::new()
+                .trigger(Trigger::Axis)
+                .background_color(p.surface.as_str())
+                .border_color(p.grid.as_str())
+                .axis_pointer(AxisPointer::new().type_(if kind == Kind::Bar {
+                    AxisPointerType::Shadow
+                } else {
+                    AxisPointerType::Line
+                })),
+            more: TooltipMore {
+                confine: true,
+                text_style: TextStyle::new().color(p.text.as_str()).font_size(12),
+            },
         },
-        "xAxis": {
-            "type": "category", "data": labels, "boundaryGap": kind == Kind::Bar,
-            "axisLabel": axis_label, "axisLine": {"lineStyle": {"color": p.grid}},
-            "axisTick": {"show": false},
+        x_axis: With {
+            base: Axis::new()
+                .type_(AxisType::Category)
+                .data(labels)
+                .boundary_gap(kind == Kind::Bar)
+                .axis_label(axis_label())
+                .axis_tick(AxisTick::new().show(false)),
+            more: AxisMore {
+                axis_line: AxisLineColor {
+                    line_style: LineStyle::new().color(p.grid.as_str()),
+                },
+            },
         },
-        "yAxis": {
-            "type": "value", "name": axis_name, "min": 0,
-            "minInterval": if unit == Unit::Count { 1 } else { 0 },
-            "nameGap": 14, "nameTextStyle": {"color": p.muted, "fontSize": 11, "align": "left"},
-            "axisLabel": axis_label,
-            "splitLine": {"lineStyle": {"color": p.grid}},
-        },
-        "series": out_series,
-    })
+        series: out_series,
+    };
+    Drawing { option, drawn }
 }
 
 /// A count series: legend name, palette index, and the count of a bucket.
 pub type CountSeries = (&'static str, usize, fn(&endpoint_core::BucketStats) -> u64);
 
 /// The option of a chart of counts (future buckets are gaps).
-pub fn counts_option(agg: &Aggregation, ctx: &Ctx, kind: Kind, series: &[CountSeries]) -> Value {
+pub fn counts_option(agg: &Aggregation, ctx: &Ctx, kind: Kind, series: &[CountSeries]) -> Drawing {
     let series: Vec<Series> = series
         .iter()
         .map(|&(name, color, pick)| Series {
@@ -400,6 +613,47 @@ mod tests {
             .result()
     }
 
+    /// The option as ECharts would receive it (natively, through serde_json).
+    fn json(d: Drawing) -> serde_json::Value {
+        serde_json::to_value(&d.option).unwrap()
+    }
+
+    /// Each chart's whole option over the fixture, as JSON: a change to what ECharts
+    /// is given shows in review (`cargo insta review`, or `INSTA_UPDATE=always`).
+    #[test]
+    fn every_charts_option_matches_its_snapshot() {
+        use crate::charts::{
+            cold_start_count_chart, percentile_chart, requests_chart, webhook_chart, worker_chart,
+        };
+        let a = agg();
+        let c = ctx(T0 + 150_000);
+        insta::assert_json_snapshot!("execution", json(percentile_chart::build::<0>(&a, &c)));
+        insta::assert_json_snapshot!("requests", json(requests_chart::build(&a, &c)));
+        insta::assert_json_snapshot!("webhooks", json(webhook_chart::build(&a, &c)));
+        insta::assert_json_snapshot!(
+            "cold_start_count",
+            json(cold_start_count_chart::build(&a, &c))
+        );
+        insta::assert_json_snapshot!("workers", json(worker_chart::build(&a, &c)));
+    }
+
+    #[test]
+    fn the_drawn_values_are_the_points_in_the_axis_unit() {
+        let a = agg();
+        let d = crate::charts::percentile_chart::build::<0>(&a, &ctx(T0 + 150_000));
+        // P70 solid line, its dashed filling twin, P90, ..., in seconds.
+        assert_eq!(d.drawn.len(), 6);
+        assert_eq!(d.drawn[0].0, "P70");
+        assert_eq!(
+            d.drawn[1].1[2],
+            Some(5.0),
+            "the filling bucket, on the dashed twin"
+        );
+        let o = json(d);
+        assert_eq!(o["series"][1]["data"][2], 5.0);
+        assert_eq!(o["series"][0]["color"], Palette::default().series[1]);
+    }
+
     fn ctx(now: i64) -> Ctx {
         Ctx {
             tz: TimeZone::Utc,
@@ -414,7 +668,7 @@ mod tests {
         let now = T0 + 150_000; // in bucket 2
         let p70 = quantile(&a, 0, |b| &b.execution);
         assert_eq!(p70[1], None, "no job ended in bucket 1");
-        let o = option(
+        let o = json(option(
             &a,
             &ctx(now),
             Kind::Line,
@@ -424,7 +678,7 @@ mod tests {
                 color: 0,
                 values: p70,
             }],
-        );
+        ));
         let s = o["series"].as_array().unwrap();
         assert_eq!(s.len(), 2, "solid + dashed filling segment");
         assert_eq!(s[0]["data"][1], "-", "gap, not zero");
@@ -439,7 +693,7 @@ mod tests {
         // Counts: future buckets are gaps, past empty buckets are real zeros.
         let done = counts(&a, now, |b| b.requests.completed);
         assert_eq!(done, vec![Some(2.0), Some(0.0), Some(1.0), None, None]);
-        let o = option(
+        let o = json(option(
             &a,
             &ctx(now),
             Kind::Bar,
@@ -449,7 +703,7 @@ mod tests {
                 color: 1,
                 values: done,
             }],
-        );
+        ));
         assert_eq!(o["series"][0]["data"][2]["itemStyle"]["opacity"], 0.4);
         assert_eq!(o["series"][0]["data"][3], "-");
     }

@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use endpoint_core::{Aggregation, BucketStats, Distribution};
 use leptos::prelude::*;
-use serde_json::Value;
 
 use crate::charts::chart_card::{BuildFn, ChartCard, PickFn, TipFn};
-use crate::charts::options::{self, Ctx, Kind, Series, TipRow, Unit};
+use crate::charts::options::{self, Ctx, Drawing, Kind, Series, TipRow, Unit};
 use crate::charts::summary_value::{SummaryValue, count, duration};
 use crate::jobs::view::{FocusKind, Pick};
 
@@ -33,7 +32,7 @@ fn dist<const M: u8>(b: &BucketStats) -> &Distribution {
     }
 }
 
-fn build<const M: u8>(agg: &Aggregation, ctx: &Ctx) -> Value {
+pub(crate) fn build<const M: u8>(agg: &Aggregation, ctx: &Ctx) -> Drawing {
     let series: Vec<Series> = (0..3)
         .map(|q| Series {
             name: NAMES[q],

@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use endpoint_core::Aggregation;
 use leptos::prelude::*;
-use serde_json::Value;
 
 use crate::charts::chart_card::ChartCard;
-use crate::charts::options::{self, CountSeries, Ctx, Kind};
+use crate::charts::options::{self, CountSeries, Ctx, Drawing, Kind};
 use crate::charts::summary_value::{SummaryValue, count};
 use crate::jobs::view::{FocusKind, Pick};
 use endpoint_core::JobStatus;
@@ -23,7 +22,7 @@ const SERIES: [CountSeries; 6] = [
     ("timed out", 4, |b| b.requests.timed_out),
 ];
 
-fn build(agg: &Aggregation, ctx: &Ctx) -> Value {
+pub(crate) fn build(agg: &Aggregation, ctx: &Ctx) -> Drawing {
     options::counts_option(agg, ctx, Kind::Line, &SERIES)
 }
 

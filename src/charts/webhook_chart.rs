@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use endpoint_core::Aggregation;
 use leptos::prelude::*;
-use serde_json::Value;
 
 use crate::charts::chart_card::ChartCard;
-use crate::charts::options::{self, CountSeries, Ctx, Kind};
+use crate::charts::options::{self, CountSeries, Ctx, Drawing, Kind};
 use crate::charts::summary_value::{SummaryValue, count};
 use crate::jobs::view::{FocusKind, Pick};
 
@@ -17,7 +16,7 @@ const SERIES: [CountSeries; 3] = [
     ("failure", 2, |b| b.webhooks.failure),
 ];
 
-fn build(agg: &Aggregation, ctx: &Ctx) -> Value {
+pub(crate) fn build(agg: &Aggregation, ctx: &Ctx) -> Drawing {
     options::counts_option(agg, ctx, Kind::Bar, &SERIES)
 }
 

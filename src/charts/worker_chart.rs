@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use endpoint_core::{Aggregation, WorkerState};
 use leptos::prelude::*;
-use serde_json::Value;
 
 use crate::charts::chart_card::ChartCard;
-use crate::charts::options::{self, Ctx, Kind, Series, TipRow, Unit};
+use crate::charts::options::{self, Ctx, Drawing, Kind, Series, TipRow, Unit};
 use crate::charts::summary_value::{SummaryValue, workers};
 use crate::jobs::view::{FocusKind, Pick};
 
@@ -21,7 +20,7 @@ const STATES: [(&str, usize); 6] = [
     ("unhealthy", 2),
 ];
 
-fn build(agg: &Aggregation, ctx: &Ctx) -> Value {
+pub(crate) fn build(agg: &Aggregation, ctx: &Ctx) -> Drawing {
     let series: Vec<Series> = STATES
         .iter()
         .enumerate()
