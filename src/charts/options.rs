@@ -12,7 +12,7 @@
 //!   theme reaches the charts.
 //!
 //! Where charming has no field for what ECharts takes (a series' `color`, a bar's
-//! `barMaxWidth`, the tooltip's `confine`, the legend's icon and page controls, a cartesian
+//! `barMaxWidth`, a mark area by bucket index, the tooltip's `confine`, the legend's icon and page controls, a cartesian
 //! axis line's colour), its type is wrapped in [`With`], which flattens our few extra
 //! fields into the same JSON object: still typed, never raw JSON.
 
@@ -20,8 +20,8 @@ use charming::component::{Axis, Grid, Legend, LegendType};
 use charming::datatype::{CompositeValue, DataPoint, DataPointItem};
 use charming::element::{
     AreaStyle, AxisLabel, AxisPointer, AxisPointerType, AxisTick, AxisType, BorderType, Emphasis,
-    EmphasisFocus, Formatter, Icon, ItemStyle, LineStyle, LineStyleType, SplitLine, Symbol,
-    TextStyle, Tooltip, Trigger,
+    EmphasisFocus, Formatter, Icon, ItemStyle, LineStyle, LineStyleType, MarkArea, SplitLine,
+    Symbol, TextStyle, Tooltip, Trigger,
 };
 use charming::series::{Bar, Line};
 use endpoint_core::{Aggregation, Distribution, Window};
@@ -173,6 +173,50 @@ pub struct SeriesMore {
     /// A bar's widest width, px (bars of a short window stay slim).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bar_max_width: Option<f64>,
+    /// Shaded spans of buckets (see [`thin_buckets`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mark_area: Option<With<MarkArea, Spans>>,
+}
+
+/// A mark area's spans by bucket index (charming's `MarkAreaData` takes a category's
+/// name, and two buckets can share a label).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spans {
+    /// `[[{xAxis: first}, {xAxis: last}], ...]`.
+    pub data: Vec<[Edge; 2]>,
+}
+
+/// One edge of a span.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Edge {
+    /// The bucket's index on the category axis.
+    pub x_axis: usize,
+}
+
+/// Shades the runs of buckets whose percentiles rest on fewer than [`LOW_SAMPLES`]
+/// samples (but some), so a thin point reads as such without hovering it; the
+/// tooltip of such a point says how thin it is. `None` when no bucket is thin.
+pub fn thin_buckets(counts: &[u64], palette: &Palette) -> Option<With<MarkArea, Spans>> {
+    let thin = |n: u64| n > 0 && n < LOW_SAMPLES;
+    let mut data = Vec::new();
+    let mut i = 0;
+    while i < counts.len() {
+        if thin(counts[i]) {
+            let start = i;
+            while i + 1 < counts.len() && thin(counts[i + 1]) {
+                i += 1;
+            }
+            data.push([Edge { x_axis: start }, Edge { x_axis: i }]);
+        }
+        i += 1;
+    }
+    (!data.is_empty()).then(|| With {
+        base: MarkArea::new()
+            .silent(true)
+            .item_style(ItemStyle::new().color(palette.muted.as_str()).opacity(0.1)),
+        more: Spans { data },
+    })
 }
 
 /// What the tooltip needs beyond charming's `Tooltip`.
@@ -307,6 +351,7 @@ pub fn option(agg: &Aggregation, ctx: &Ctx, kind: Kind, unit: Unit, series: &[Se
     let more = |color: &str, bar_max_width| SeriesMore {
         color: color.to_string(),
         bar_max_width,
+        mark_area: None,
     };
     let mut out_series = Vec::new();
     let mut drawn = Vec::new();
@@ -635,6 +680,36 @@ mod tests {
             json(cold_start_count_chart::build(&a, &c))
         );
         insta::assert_json_snapshot!("workers", json(worker_chart::build(&a, &c)));
+    }
+
+    #[test]
+    fn runs_of_thin_buckets_are_shaded_as_one_span_each() {
+        let spans = |counts: &[u64]| {
+            thin_buckets(counts, &Palette::default())
+                .map(|m| {
+                    m.more
+                        .data
+                        .iter()
+                        .map(|[a, b]| (a.x_axis, b.x_axis))
+                        .collect()
+                })
+                .unwrap_or_else(Vec::new)
+        };
+        // Empty buckets are gaps, not thin; 5 samples are enough.
+        assert_eq!(spans(&[0, 3, 4, 10, 1, 0, 2]), vec![(1, 2), (4, 4), (6, 6)]);
+        assert_eq!(spans(&[0, 5, 9, 0]), vec![]);
+        assert_eq!(spans(&[1, 1, 1]), vec![(0, 2)]);
+        let a = agg();
+        let o = json(crate::charts::percentile_chart::build::<0>(
+            &a,
+            &ctx(T0 + 150_000),
+        ));
+        // Buckets 0 (2 jobs) and 2 (1 job) are thin, on the first series only.
+        assert_eq!(
+            o["series"][0]["markArea"]["data"],
+            serde_json::json!([[{"xAxis": 0}, {"xAxis": 0}], [{"xAxis": 2}, {"xAxis": 2}]])
+        );
+        assert_eq!(o["series"][1].get("markArea"), None);
     }
 
     #[test]

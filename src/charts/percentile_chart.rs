@@ -40,7 +40,12 @@ pub(crate) fn build<const M: u8>(agg: &Aggregation, ctx: &Ctx) -> Drawing {
             values: options::quantile(agg, q, dist::<M>),
         })
         .collect();
-    options::option(agg, ctx, Kind::Line, Unit::Duration, &series)
+    let mut d = options::option(agg, ctx, Kind::Line, Unit::Duration, &series);
+    let counts: Vec<u64> = agg.buckets.iter().map(|b| dist::<M>(b).count).collect();
+    if let Some(first) = d.option.series.first_mut() {
+        first.more.mark_area = options::thin_buckets(&counts, &ctx.palette);
+    }
+    d
 }
 
 fn tip<const M: u8>(agg: &Aggregation, ctx: &Ctx, i: usize) -> String {
@@ -90,7 +95,7 @@ fn spec(m: Metric) -> Spec {
     match m {
         Metric::Execution => Spec {
             title: "Execution time",
-            description: "Line chart of the 70th, 90th and 98th percentile of job execution time per bucket; the window percentiles are listed as text",
+            description: "Line chart of the 70th, 90th and 98th percentile of job execution time per bucket, buckets of fewer than 5 samples shaded; the window percentiles are listed as text",
             testid: "chart-execution",
             ids: [
                 "execution-p70",
@@ -105,7 +110,7 @@ fn spec(m: Metric) -> Spec {
         },
         Metric::Delay => Spec {
             title: "Delay time",
-            description: "Line chart of the 70th, 90th and 98th percentile of the time jobs waited in queue per bucket; the window percentiles are listed as text",
+            description: "Line chart of the 70th, 90th and 98th percentile of the time jobs waited in queue per bucket, buckets of fewer than 5 samples shaded; the window percentiles are listed as text",
             testid: "chart-delay",
             ids: ["delay-p70", "delay-p90", "delay-p98", "delay-count"],
             build: build::<1>,
@@ -115,7 +120,7 @@ fn spec(m: Metric) -> Spec {
         },
         Metric::ColdStart => Spec {
             title: "Cold start time",
-            description: "Line chart of the 70th, 90th and 98th percentile of worker cold start time per bucket; the window percentiles are listed as text",
+            description: "Line chart of the 70th, 90th and 98th percentile of worker cold start time per bucket, buckets of fewer than 5 samples shaded; the window percentiles are listed as text",
             testid: "chart-cold-start",
             ids: [
                 "cold-start-p70",
