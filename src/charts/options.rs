@@ -684,7 +684,7 @@ mod tests {
 
     #[test]
     fn runs_of_thin_buckets_are_shaded_as_one_span_each() {
-        let spans = |counts: &[u64]| {
+        let spans = |counts: &[u64]| -> Vec<(usize, usize)> {
             thin_buckets(counts, &Palette::default())
                 .map(|m| {
                     m.more
@@ -693,7 +693,7 @@ mod tests {
                         .map(|[a, b]| (a.x_axis, b.x_axis))
                         .collect()
                 })
-                .unwrap_or_else(Vec::new)
+                .unwrap_or_default()
         };
         // Empty buckets are gaps, not thin; 5 samples are enough.
         assert_eq!(spans(&[0, 3, 4, 10, 1, 0, 2]), vec![(1, 2), (4, 4), (6, 6)]);
