@@ -216,10 +216,11 @@ fn parse_run(
     Ok(req)
 }
 
-async fn check_webhook(endpoint: &crate::Endpoint, req: &RunRequest) -> Result<(), AppError> {
+/// The webhook URL's form only: what its host resolves to is checked at each delivery
+/// attempt, so a DNS outage does not stop job intake.
+fn check_webhook(endpoint: &crate::Endpoint, req: &RunRequest) -> Result<(), AppError> {
     if let Some(url) = &req.webhook {
-        crate::webhook::check_target(url, endpoint.allows_private_webhooks())
-            .await
+        crate::webhook::check_form(url, endpoint.allows_private_webhooks())
             .map_err(|e| AppError::BadRequest(format!("field `webhook`: {e}")))?;
     }
     Ok(())
@@ -233,7 +234,7 @@ async fn accept(
     sync: bool,
 ) -> Result<endpoint_core::JobRecord, AppError> {
     let req = parse_run(body, limit_mb)?;
-    check_webhook(endpoint, &req).await?;
+    check_webhook(endpoint, &req)?;
     let spec = endpoint.spec_for(&req.input, req.policy.as_ref(), req.webhook.is_some());
     endpoint
         .submit(req.input, req.webhook, req.policy_json, spec, sync)

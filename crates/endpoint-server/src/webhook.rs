@@ -85,24 +85,57 @@ pub fn is_private(ip: IpAddr) -> bool {
     }
 }
 
-/// Checks a webhook URL: http(s), a host, and (unless `allow_private`) no private
-/// address among what the host resolves to. The error names the problem.
-pub async fn check_target(url: &str, allow_private: bool) -> Result<(), String> {
+/// The parts of a webhook URL a delivery needs.
+struct Target<'a> {
+    host: &'a str,
+    port: u16,
+}
+
+/// Checks a webhook URL's form, with no network and no DNS: http(s), a host, and
+/// (unless `allow_private`) not a private address written out (`127.0.0.1`, `[::1]`,
+/// `10.0.0.5`, `localhost`). This is what `/run` checks, so job intake does not depend
+/// on DNS; what a name resolves to is checked at each delivery ([`check_target`]).
+pub fn check_form(url: &str, allow_private: bool) -> Result<(), String> {
     let uri: hyper::Uri = url
         .parse()
         .map_err(|_| format!("`{url}` is not a valid URL"))?;
+    form(url, &uri, allow_private).map(|_| ())
+}
+
+fn form<'a>(url: &str, uri: &'a hyper::Uri, allow_private: bool) -> Result<Target<'a>, String> {
     let scheme = uri.scheme_str().unwrap_or("");
     if scheme != "http" && scheme != "https" {
         return Err(format!("`{url}` must start with http:// or https://"));
     }
     let host = uri.host().ok_or_else(|| format!("`{url}` has no host"))?;
-    if allow_private {
-        return Ok(());
-    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
     let port = uri
         .port_u16()
         .unwrap_or(if scheme == "https" { 443 } else { 80 });
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if !allow_private {
+        let literal = host.parse::<IpAddr>().ok();
+        let local = host.eq_ignore_ascii_case("localhost")
+            || host.to_ascii_lowercase().ends_with(".localhost");
+        if local || literal.is_some_and(is_private) {
+            return Err(format!(
+                "`{host}` is a private address (allow private webhook targets in the server config to use it)"
+            ));
+        }
+    }
+    Ok(Target { host, port })
+}
+
+/// Checks a webhook URL before an attempt: its form, and (unless `allow_private`) no
+/// private address among what the host resolves to now. The error names the problem;
+/// a delivery records it as a failed attempt and retries.
+pub async fn check_target(url: &str, allow_private: bool) -> Result<(), String> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|_| format!("`{url}` is not a valid URL"))?;
+    let Target { host, port } = form(url, &uri, allow_private)?;
+    if allow_private {
+        return Ok(());
+    }
     let addrs = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| format!("`{host}` does not resolve: {e}"))?;
@@ -204,14 +237,41 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_form_is_checked_without_dns() {
+        // A name that cannot resolve is accepted: it is looked up at delivery.
+        assert_eq!(check_form("https://hooks.example.invalid/h", false), Ok(()));
+        for url in [
+            "http://127.0.0.1:9/h",
+            "http://[::1]/h",
+            "http://10.1.2.3/h",
+            "http://LOCALHOST:8080/h",
+            "http://api.localhost/h",
+        ] {
+            let e = check_form(url, false).unwrap_err();
+            assert!(e.contains("is a private address"), "{url}: {e}");
+            assert_eq!(check_form(url, true), Ok(()), "{url}");
+        }
+        assert!(
+            check_form("ftp://x/h", true)
+                .unwrap_err()
+                .contains("http://")
+        );
+        assert!(check_form("http:///h", true).is_err());
+    }
+
     #[tokio::test]
     async fn targets_are_checked() {
         assert!(
             check_target("http://127.0.0.1:9/h", false)
                 .await
                 .unwrap_err()
-                .contains("private address 127.0.0.1")
+                .contains("private address")
         );
+        let e = check_target("http://hooks.example.invalid/h", false)
+            .await
+            .unwrap_err();
+        assert!(e.contains("does not resolve"), "{e}");
         assert!(check_target("http://127.0.0.1:9/h", true).await.is_ok());
         assert!(
             check_target("ftp://x/h", true)

@@ -141,9 +141,45 @@ async fn private_targets_are_refused_unless_allowed() {
     assert_eq!(code, StatusCode::BAD_REQUEST);
     let msg = v["error"].as_str().unwrap();
     assert!(
-        msg.contains("field `webhook`") && msg.contains("private address 127.0.0.1"),
+        msg.contains("field `webhook`") && msg.contains("`127.0.0.1` is a private address"),
         "{msg}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_does_not_resolve_is_accepted_and_its_attempts_are_recorded_and_retried() {
+    // `.invalid` never resolves (RFC 2606): /run must not ask DNS, the delivery must.
+    let st = state(false);
+    let (code, v) = post_json(
+        &st,
+        "/v2/local/run",
+        r#"{"input":{"sleepMs":10},"webhook":"https://hooks.example.invalid/h"}"#.into(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let ep = st.endpoints["local"].clone();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if ep
+            .job(&id)
+            .unwrap()
+            .record
+            .webhook
+            .is_some_and(|w| w.attempts == 3)
+        {
+            break;
+        }
+    }
+    let w = ep.job(&id).unwrap().record.webhook.unwrap();
+    assert_eq!((w.attempts, w.delivered, w.last_status), (3, false, None));
+    let e = w.last_error.unwrap();
+    assert!(
+        e.contains("`hooks.example.invalid` does not resolve"),
+        "{e}"
+    );
+    let changes = ep.changes_since(0, 10_000).unwrap();
+    assert_eq!(changes.deliveries.len(), 3, "every attempt recorded once");
 }
 
 /// An https receiver with a fresh self-signed certificate for 127.0.0.1: answers 200
