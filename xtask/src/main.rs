@@ -222,7 +222,7 @@ fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
 /// same aggregation in headless Chromium beside the d3-array baseline, then the panel
 /// itself against the server (first render, refresh, long tasks, wasm size).
 fn bench(args: &[String]) -> Result<(), String> {
-    setup::run()?;
+    setup::run_with(setup::Purpose::Bench, false)?;
     let panel_only = args.iter().any(|a| a == "--panel-only");
     let wasm_only = args.iter().any(|a| a == "--wasm-only");
     let server_only = args.iter().any(|a| a == "--server-only");

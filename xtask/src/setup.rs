@@ -23,8 +23,10 @@ const GECKODRIVER_VERSION: &str = "0.37.1";
 pub enum Purpose {
     /// `cargo xtask serve`.
     Serve,
-    /// Everything (`cargo xtask setup`, `test`, `bench`).
+    /// Everything the tests need (`cargo xtask setup`, `test`).
     All,
+    /// Everything, plus the load generator the benchmarks drive (`cargo xtask bench`).
+    Bench,
 }
 
 /// Runs every step; returns the time taken.
@@ -42,9 +44,12 @@ pub fn run_with(purpose: Purpose, embeddings: bool) -> Result<std::time::Duratio
     step_trunk()?;
     step_wasm_bindgen()?;
     step_npm()?;
-    if purpose == Purpose::All {
+    if purpose != Purpose::Serve {
         step_browsers()?;
         step_geckodriver()?;
+    }
+    if purpose == Purpose::Bench {
+        step_bench_tools()?;
     }
     step_python(purpose)?;
     if embeddings {
@@ -267,6 +272,23 @@ fn step_browsers() -> Result<(), String> {
         );
         return Ok(());
     }
+    // Debian's firefox-esr and chromium need these at run time even headless.
+    apt_install(step, &missing, &["fonts-dejavu-core", "xauth"])
+}
+
+/// wrk, the HTTP load generator of the server benchmark (Debian's package).
+fn step_bench_tools() -> Result<(), String> {
+    let step = "bench tools";
+    if output_of("sh", &["-c", "command -v wrk"]).is_some() {
+        say(step, "wrk already installed");
+        return Ok(());
+    }
+    apt_install(step, &["wrk"], &[])
+}
+
+/// Installs the Debian packages `missing` (plus `extra`) with apt-get, or, without
+/// root, says the command to run.
+fn apt_install(step: &str, missing: &[&str], extra: &[&str]) -> Result<(), String> {
     if !is_root() {
         return Err(format!(
             "[{step}] missing Debian packages: {0}. Install them with:\n    sudo apt-get update && sudo apt-get install -y {0}",
@@ -276,8 +298,7 @@ fn step_browsers() -> Result<(), String> {
     exec(step, "apt-get", &["update", "-qq"])?;
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
     args.extend(missing.iter().copied());
-    // Debian's firefox-esr and chromium need these at run time even headless.
-    args.extend(["fonts-dejavu-core", "xauth"]);
+    args.extend(extra.iter().copied());
     exec(step, "apt-get", &args)
 }
 
