@@ -253,6 +253,35 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
 mod tests {
     use super::*;
 
+    /// Hostile config files: every truncation and every byte replaced names a cause
+    /// (a field, or "not valid JSON"), never a panic; nesting 100,000 deep and an
+    /// oversized file are refused too.
+    #[test]
+    fn hostile_config_files_are_refused_clearly() {
+        let good = br#"{"apiBase": "/api", "endpoints": [{"id": "a", "label": "A"}], "range": "1h", "features": {"cancel": false}}"#;
+        assert!(parse(good).is_ok());
+        for cut in 0..good.len() {
+            let e = parse(&good[..cut]).unwrap_err().to_string();
+            assert!(e.contains("not valid JSON"), "cut at {cut}: {e}");
+        }
+        for at in 0..good.len() {
+            for v in [b'"', b'{', b'}', b'1', 0xff, b'\\'] {
+                let mut bad = good.to_vec();
+                bad[at] = v;
+                if let Err(e) = parse(&bad) {
+                    assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+        let deep = format!(r#"{{"endpoints": {}"#, "[".repeat(100_000));
+        let e = parse(deep.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("endpoints[0]"), "the field is named: {e}");
+        let mut huge = br#"{"range": ""#.to_vec();
+        huge.extend(std::iter::repeat_n(b'1', 8 << 20));
+        huge.extend(br#""}"#);
+        assert!(parse(&huge).is_err(), "an 8 MB range");
+    }
+
     #[test]
     fn a_full_config_sets_endpoints_defaults_and_features() {
         let c = parse(

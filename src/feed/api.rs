@@ -377,6 +377,61 @@ mod tests {
     use crate::workers::facts::{LogStream, interpret_logs, interpret_workers};
     use endpoint_core::{JobRecord, JobStore};
 
+    /// Hostile change pages: every truncation, every byte replaced by a few others,
+    /// nesting past serde_json's limit, an oversized body. Always a named error (or,
+    /// when the corruption still reads as a page, a page), never a panic.
+    #[test]
+    fn hostile_change_pages_are_refused_clearly() {
+        let mut r = JobRecord::queued("job-1", 1_000);
+        r.error = Some("CUDA out of memory".into());
+        let page = Changes {
+            cursor: 9,
+            jobs: vec![r],
+            transitions: vec![endpoint_core::WorkerTransition {
+                worker_id: "w1".into(),
+                state: Some(endpoint_core::WorkerState::Idle),
+                at: 5,
+            }],
+            cold_starts: vec![],
+            deliveries: vec![],
+        };
+        let body = serde_json::to_vec(&page).unwrap();
+        let with = |b: &[u8]| {
+            interpret_changes(&Answer {
+                status: 200,
+                content_type: "application/json".into(),
+                retry_after_s: None,
+                body: b.to_vec(),
+            })
+        };
+        assert_eq!(with(&body).unwrap(), page);
+        for cut in 0..body.len() {
+            let e = with(&body[..cut]).unwrap_err();
+            assert!(
+                matches!(&e, FetchError::BadBody(m) if !m.is_empty()),
+                "cut at {cut}: {e:?}"
+            );
+        }
+        for at in 0..body.len() {
+            for v in [b'"', b'{', b']', b'9', b'-', 0xff, 0] {
+                let mut bad = body.clone();
+                bad[at] = v;
+                if let Err(e) = with(&bad) {
+                    assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+        // 100,000 levels deep: refused at the first level, no stack overflow.
+        let deep = "[".repeat(100_000);
+        let e = with(deep.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("invalid type: sequence"), "{e}");
+        let mut huge =
+            br#"{"cursor":1,"jobs":[],"transitions":[],"coldStarts":[],"deliveries":[],"x":""#
+                .to_vec();
+        huge.extend(std::iter::repeat_n(b'a', 8 << 20));
+        assert!(with(&huge).is_err(), "an unterminated 8 MB string");
+    }
+
     fn answer(status: u16, body: &str) -> Answer {
         Answer {
             status,
