@@ -7,6 +7,14 @@
 //! acknowledged job survives `kill -9` of the server (WAL with `synchronous = NORMAL`
 //! is durable against process crashes; an OS crash may lose the last commits).
 //!
+//! Checkpoints (copying the WAL back into the database file) are off the commit path:
+//! the writer's connection never checkpoints (`wal_autocheckpoint = 0`), and a
+//! checkpointer thread with its own connection runs a `PASSIVE` checkpoint every
+//! [`CHECKPOINT_EVERY`], which waits for no one and blocks no writer. SQLite's own
+//! automatic checkpoint runs inside the commit that crosses 1,000 WAL pages, and that
+//! commit, with every `/run` grouped into it, waited for it: the p99 of `/run` under
+//! load (docs/benchmarks.md).
+//!
 //! The schema uses portable SQL (no SQLite-only types; upserts with `ON CONFLICT`, as
 //! PostgreSQL has them), so a PostgreSQL backend can implement the same four
 //! operations: insert a job, update a job, append events, load everything retained.
@@ -104,11 +112,16 @@ enum Cmd {
     },
 }
 
+/// How often the checkpointer copies the WAL into the database file.
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Handle to the writer thread. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
     tx: mpsc::Sender<Cmd>,
     path: PathBuf,
+    /// Dropped with the last handle: the checkpointer then stops.
+    _checkpointer: std::sync::Arc<mpsc::Sender<()>>,
 }
 
 impl std::fmt::Debug for Cmd {
@@ -164,12 +177,28 @@ impl Db {
         let path = path.into();
         let conn = open(&path)?;
         let (tx, rx) = mpsc::channel();
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(|source| DbError::Sqlite {
+                path: path.display().to_string(),
+                source,
+            })?;
+        let checkpoints = open(&path)?;
         let p = path.clone();
         std::thread::Builder::new()
             .name("db-writer".into())
             .spawn(move || writer(conn, rx, p))
             .map_err(|_| DbError::WriterGone)?;
-        Ok(Db { tx, path })
+        let (stop, stopped) = mpsc::channel::<()>();
+        let p = path.clone();
+        std::thread::Builder::new()
+            .name("db-checkpointer".into())
+            .spawn(move || checkpointer(checkpoints, stopped, p))
+            .map_err(|_| DbError::WriterGone)?;
+        Ok(Db {
+            tx,
+            path,
+            _checkpointer: std::sync::Arc::new(stop),
+        })
     }
 
     /// The database file.
@@ -369,6 +398,29 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, path: PathBuf) {
     }
 }
 
+/// Copies the WAL into the database file every [`CHECKPOINT_EVERY`] until every [`Db`]
+/// handle is gone. `PASSIVE`: it copies what no reader still needs and never waits,
+/// so the writer is never held up; once a checkpoint has copied everything, the next
+/// commit starts the WAL from its beginning again, so the file stays small.
+fn checkpointer(conn: Connection, stop: mpsc::Receiver<()>, path: PathBuf) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        });
+        match r {
+            // A WAL that writes keep ahead of (64 MB of 4 KB pages) is reset once,
+            // with a RESTART checkpoint: it waits for the commit under way, a rare
+            // pause that bounds the file.
+            Ok((log, done)) if log > 16_384 => {
+                tracing::debug!(log, done, "WAL over 64 MB: restart checkpoint");
+                let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+            }
+            Ok((log, done)) => tracing::trace!(log, done, "checkpoint"),
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "checkpoint failed"),
+        }
+    }
+}
+
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
@@ -504,6 +556,43 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("endpoint.db")
+    }
+
+    /// The checkpointer keeps the WAL small while the writer never checkpoints: 4
+    /// rounds of 4 MB of jobs, a pause of two [`CHECKPOINT_EVERY`] after each.
+    /// Without the checkpointer the WAL holds all 16 MB.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_is_checkpointed_off_the_commit_path() {
+        let path = temp_db("checkpoint");
+        let db = Db::open(&path).unwrap();
+        let pad = "x".repeat(4_000);
+        let mut written = 0;
+        for round in 0..4 {
+            let mut acks = Vec::new();
+            for i in 0..1_000 {
+                let job = StoredJob {
+                    record: JobRecord::queued(format!("j{round}-{i}"), 1_000),
+                    input: serde_json::json!({"pad": pad}),
+                    webhook_url: None,
+                    policy: None,
+                    output: None,
+                };
+                written += pad.len();
+                acks.push(db.insert_job("local", job));
+            }
+            for a in acks {
+                a.await.unwrap().unwrap();
+            }
+            tokio::time::sleep(CHECKPOINT_EVERY * 2).await;
+        }
+        let wal = std::fs::metadata(path.with_extension("db-wal"))
+            .unwrap()
+            .len() as usize;
+        assert!(
+            wal < written / 2,
+            "WAL {wal} bytes after {written} bytes written"
+        );
+        drop(db);
     }
 
     #[tokio::test]
