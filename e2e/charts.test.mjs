@@ -3,19 +3,7 @@
 // user hid in a legend stays hidden when a refresh sets a new option.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, submit, openPanel, waitForText } from './harness.mjs';
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function settled(srv, n) {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const h = await (await fetch(`${srv.url}/v2/local/health`)).json();
-    if (h.jobs.completed + h.jobs.failed >= n && h.jobs.inQueue === 0 && h.jobs.inProgress === 0) return;
-    if (Date.now() > deadline) throw new Error(`jobs did not finish: ${JSON.stringify(h.jobs)}`);
-    await sleep(200);
-  }
-}
+import { startServer, submit, openPanel, waitForText, waitSettled } from './harness.mjs';
 
 const pad = (n) => String(n).padStart(2, '0');
 const utcDateTime = (ms) => {
@@ -28,7 +16,7 @@ test("a chart's tooltip is the panel's own formatter: the bucket's span and its 
   const srv = await startServer({ workers: 3 });
   const n = 30;
   for (let i = 0; i < n; i++) await submit(srv.url, { sleepMs: 20 + ((i * 31) % 200), fail: i % 7 === 3 });
-  await settled(srv, n);
+  await waitSettled(srv, n);
   const { browser, page, problems } = await openPanel(`${srv.url}/?endpoint=local&range=15m&refresh=off&tz=utc`);
   try {
     await waitForText(page, 'poll-state', 'Paused');
@@ -76,19 +64,36 @@ test("a chart's tooltip is the panel's own formatter: the bucket's span and its 
   }
 });
 
+/**
+ * The jobs received as the Requests chart draws them, each bucket once: a bucket's
+ * point is on the solid line, or on the dashed twin that joins the last complete
+ * bucket to the filling one (so the twin repeats the last complete bucket).
+ */
+function receivedOnChart() {
+  const chart = echarts.getInstanceByDom(document.querySelector('[data-testid="chart-requests"] .chart'));
+  const lines = chart.getOption().series.filter((s) => s.name === 'received');
+  const n = Math.max(...lines.map((s) => s.data.length));
+  let sum = 0;
+  for (let b = 0; b < n; b++) {
+    const v = lines.map((s) => s.data[b]).find((x) => typeof x === 'number');
+    if (v !== undefined) sum += v;
+  }
+  return sum;
+}
+
 test('a series hidden from a legend stays hidden when a refresh brings new numbers', async () => {
   const srv = await startServer({ workers: 2 });
   for (let i = 0; i < 5; i++) await submit(srv.url, { sleepMs: 20 });
-  await settled(srv, 5);
+  await waitSettled(srv, 5);
   const { browser, page, problems } = await openPanel(`${srv.url}/?endpoint=local&range=15m&refresh=2s&tz=utc`);
   try {
     await waitForText(page, 'total-received', '5');
-    const state = () => page.evaluate(() => {
-      const chart = echarts.getInstanceByDom(document.querySelector('[data-testid="chart-requests"] .chart'));
-      const o = chart.getOption();
-      const received = o.series.filter((s) => s.name === 'received')
-        .flatMap((s) => s.data).filter((v) => typeof v === 'number').reduce((a, v) => a + v, 0);
-      return { selected: o.legend[0].selected ?? {}, received };
+    const state = async () => ({
+      received: await page.evaluate(receivedOnChart),
+      selected: await page.evaluate(() => {
+        const chart = echarts.getInstanceByDom(document.querySelector('[data-testid="chart-requests"] .chart'));
+        return chart.getOption().legend[0].selected ?? {};
+      }),
     });
     // What a click on the legend item does (ECharts' legend dispatches this action).
     await page.evaluate(() => {
@@ -99,14 +104,20 @@ test('a series hidden from a legend stays hidden when a refresh brings new numbe
     const before = await state();
     assert.equal(before.selected.failed, false);
     assert.equal(before.selected.completed, false);
-    // New jobs: the next refreshes set new options on the same chart.
-    for (let i = 0; i < 7; i++) await submit(srv.url, { sleepMs: 20 });
+    // New jobs: the next refreshes set new options on the same chart. Some land before
+    // a bucket boundary and some after it, so the dashed twin of the filling bucket
+    // repeats a complete bucket with data, on any machine.
+    const width = Number(await page.getAttribute('[data-testid="metrics"]', 'data-bucket'));
+    for (let i = 0; i < 3; i++) await submit(srv.url, { sleepMs: 20 });
+    const start = Math.floor(Date.now() / width);
+    while (Math.floor(Date.now() / width) === start) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < 4; i++) await submit(srv.url, { sleepMs: 20 });
     await waitForText(page, 'total-received', '12', 30_000);
-    await page.waitForFunction(() => {
-      const chart = echarts.getInstanceByDom(document.querySelector('[data-testid="chart-requests"] .chart'));
-      return chart.getOption().series.filter((s) => s.name === 'received')
-        .flatMap((s) => s.data).filter((v) => typeof v === 'number').reduce((a, v) => a + v, 0) === 12;
-    }, null, { timeout: 20_000 });
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline;) {
+      if (await page.evaluate(receivedOnChart) === 12) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const after = await state();
     assert.equal(after.received, 12, 'the chart was given the new numbers');
     assert.equal(after.selected.failed, false, 'failed is still hidden');

@@ -50,6 +50,17 @@ export async function submit(base, input, endpoint = 'local') {
   return (await res.json()).id;
 }
 
+/** Waits (up to 60 s) until `n` jobs have ended and nothing is queued or running. */
+export async function waitSettled(server, n) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const h = await (await fetch(`${server.url}/v2/local/health`)).json();
+    if (h.jobs.completed + h.jobs.failed >= n && h.jobs.inQueue === 0 && h.jobs.inProgress === 0) return;
+    if (Date.now() > deadline) throw new Error(`jobs did not finish: ${JSON.stringify(h.jobs)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 export async function health(base, endpoint = 'local') {
   const res = await fetch(`${base}/v2/${endpoint}/health`);
   return res.json();

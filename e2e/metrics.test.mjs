@@ -3,22 +3,12 @@
 // recovered from.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, submit, openPanel, waitForText, waitForContains, percentile } from './harness.mjs';
+import { startServer, submit, openPanel, waitForText, waitForContains, percentile, waitSettled } from './harness.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
 
 
 async function dataValue(page, testid) {
   return page.getAttribute(`[data-testid="${testid}"]`, 'data-value');
-}
-
-async function waitSettled(server, n) {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const h = await (await fetch(`${server.url}/v2/local/health`)).json();
-    if (h.jobs.completed + h.jobs.failed >= n && h.jobs.inQueue === 0 && h.jobs.inProgress === 0) return;
-    if (Date.now() > deadline) throw new Error(`jobs did not finish: ${JSON.stringify(h.jobs)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 test('the numbers shown equal those computed independently from the server records', async () => {

@@ -8,6 +8,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::routing::post;
+use endpoint_core::WebhookSummary;
 use endpoint_server::{AppState, Clock, Endpoint, app};
 use endpoint_sim::Dist;
 use endpoint_sim::model::ModelConfig;
@@ -51,6 +52,22 @@ fn state(allow_private: bool) -> AppState {
     let st = AppState::new([ep]);
     st.spawn_drivers();
     st
+}
+
+/// The job's webhook summary once its three attempts are recorded (within 5 s).
+async fn three_attempts(ep: &Endpoint, id: &str) -> WebhookSummary {
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(w) = ep.job(id).unwrap().record.webhook
+            && w.attempts == 3
+        {
+            return w;
+        }
+    }
+    panic!(
+        "three attempts within 5 s: {:?}",
+        ep.job(id).unwrap().record.webhook
+    )
 }
 
 async fn post_json(st: &AppState, uri: &str, body: String) -> (StatusCode, serde_json::Value) {
@@ -112,19 +129,7 @@ async fn an_unreachable_receiver_is_recorded_as_transport_errors() {
     .await;
     let id = v["id"].as_str().unwrap().to_string();
     let ep = st.endpoints["local"].clone();
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if ep
-            .job(&id)
-            .unwrap()
-            .record
-            .webhook
-            .is_some_and(|w| w.attempts == 3)
-        {
-            break;
-        }
-    }
-    let w = ep.job(&id).unwrap().record.webhook.unwrap();
+    let w = three_attempts(&ep, &id).await;
     assert_eq!((w.attempts, w.delivered, w.last_status), (3, false, None));
     assert!(w.last_error.unwrap().contains("transport error"));
 }
@@ -159,19 +164,7 @@ async fn a_host_that_does_not_resolve_is_accepted_and_its_attempts_are_recorded_
     assert_eq!(code, StatusCode::OK, "{v}");
     let id = v["id"].as_str().unwrap().to_string();
     let ep = st.endpoints["local"].clone();
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if ep
-            .job(&id)
-            .unwrap()
-            .record
-            .webhook
-            .is_some_and(|w| w.attempts == 3)
-        {
-            break;
-        }
-    }
-    let w = ep.job(&id).unwrap().record.webhook.unwrap();
+    let w = three_attempts(&ep, &id).await;
     assert_eq!((w.attempts, w.delivered, w.last_status), (3, false, None));
     let e = w.last_error.unwrap();
     assert!(
