@@ -168,13 +168,14 @@ impl Chart {
 
     /// Replaces the chart's option (series, axes, colours), keeping the instance.
     pub fn set_option(&self, drawing: Drawing) -> Result<(), String> {
-        if self.last.borrow().as_ref() == Some(&drawing.option) {
-            return Ok(());
-        }
+        // The formatter is the same function every time, so an option that compares
+        // equal with it attached is the one on screen.
         let option = drawing
             .option
-            .clone()
             .with_formatter(Formatter::Function(self.formatter.clone()));
+        if self.last.borrow().as_ref() == Some(&option) {
+            return Ok(());
+        }
         let js = option
             .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
             .map_err(|e| e.to_string())?;
@@ -194,7 +195,7 @@ impl Chart {
             .set_option_js(&js, &opts)
             .map_err(|e| describe(&e))?;
         *self.drawn.borrow_mut() = drawing.drawn;
-        *self.last.borrow_mut() = Some(drawing.option);
+        *self.last.borrow_mut() = Some(option);
         Ok(())
     }
 
