@@ -789,10 +789,11 @@ mod tests {
         );
         assert_eq!(
             r.total.webhooks,
+            // The 204 is a failure: RunPod retries anything but 200.
             WebhookCounts {
                 sent: 4,
-                success: 2,
-                failure: 2
+                success: 1,
+                failure: 3
             }
         );
     }

@@ -118,9 +118,11 @@ pub struct WebhookDelivery {
 }
 
 impl WebhookDelivery {
-    /// A delivery succeeded when it was answered with a 2xx status.
+    /// A delivery succeeded when it was answered 200: RunPod retries any other
+    /// answer, a 204 included, so counting it a success would show a delivery as done
+    /// while it is being retried.
     pub fn succeeded(&self) -> bool {
-        self.status.is_some_and(|s| (200..300).contains(&s))
+        self.status == Some(200)
     }
 }
 

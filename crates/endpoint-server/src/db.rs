@@ -16,14 +16,15 @@
 //! load (docs/benchmarks.md).
 //!
 //! The schema uses portable SQL (no SQLite-only types; upserts with `ON CONFLICT`, as
-//! PostgreSQL has them), so a PostgreSQL backend can implement the same four
-//! operations: insert a job, update a job, append events, load everything retained.
+//! PostgreSQL has them), so a PostgreSQL backend can implement the same operations:
+//! insert a job, update a job, append events, change the webhook outbox in the same
+//! transaction as those, load everything retained.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use endpoint_core::{
-    ColdStart, JobRecord, JobStatus, WebhookSummary, WorkerState, WorkerTransition,
+    ColdStart, JobRecord, JobStatus, WebhookDelivery, WebhookSummary, WorkerState, WorkerTransition,
 };
 use endpoint_sim::model::Change;
 use rusqlite::{Connection, params};
@@ -73,7 +74,56 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     error        TEXT
 );
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_time ON webhook_deliveries (endpoint_id, at);
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    endpoint_id  TEXT    NOT NULL,
+    job_id       TEXT    NOT NULL,
+    url          TEXT    NOT NULL,
+    payload      TEXT    NOT NULL,  -- the /status body posted
+    attempts     INTEGER NOT NULL,  -- attempts made and recorded
+    due_at       BIGINT  NOT NULL,  -- when the next attempt is due
+    PRIMARY KEY (endpoint_id, job_id)
+);
 ";
+
+/// A webhook delivery still owed: stored in the transaction that stores the job's end,
+/// advanced in the one that records each attempt, deleted in the one that records the
+/// last. So after a crash the outbox holds exactly the deliveries whose next attempt
+/// was not recorded: they are resumed at [`Outbox::due_at`], and an attempt sent but
+/// not yet recorded at the crash is sent again (at least once; recorded once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbox {
+    /// The job.
+    pub job_id: String,
+    /// Where it is posted.
+    pub url: String,
+    /// The body posted (the job's `/status` body when it ended).
+    pub payload: String,
+    /// Attempts made and recorded so far.
+    pub attempts: u8,
+    /// When the next attempt is due, ms since the epoch.
+    pub due_at: i64,
+}
+
+/// A change of the webhook outbox, committed with the job changes sent beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxOp {
+    /// A delivery is owed (the job ended).
+    Owe(Outbox),
+    /// Attempt `attempts` was made and failed; the next is due at `due_at`.
+    Retry {
+        /// The job.
+        job_id: String,
+        /// Attempts made.
+        attempts: u8,
+        /// When the next attempt is due.
+        due_at: i64,
+    },
+    /// Nothing more is owed: delivered, or the last retry failed.
+    Settle {
+        /// The job.
+        job_id: String,
+    },
+}
 
 /// A job as stored: its record and what the model needs to run it again.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +149,7 @@ enum Cmd {
     Changes {
         endpoint: String,
         changes: Vec<Change>,
+        outbox: Vec<OutboxOp>,
     },
     Flush(oneshot::Sender<()>),
     Output {
@@ -223,10 +274,17 @@ impl Db {
 
     /// Records changes (job updates, worker events, deliveries); not acknowledged.
     pub fn record_changes(&self, endpoint: &str, changes: Vec<Change>) {
-        if !changes.is_empty() {
+        self.record(endpoint, changes, Vec::new());
+    }
+
+    /// Records changes and the webhook outbox's changes in one transaction; not
+    /// acknowledged.
+    pub fn record(&self, endpoint: &str, changes: Vec<Change>, outbox: Vec<OutboxOp>) {
+        if !changes.is_empty() || !outbox.is_empty() {
             let _ = self.tx.send(Cmd::Changes {
                 endpoint: endpoint.to_string(),
                 changes,
+                outbox,
             });
         }
     }
@@ -308,6 +366,56 @@ impl Db {
                     webhook_url: row.get(12)?,
                     policy: policy.and_then(|p| serde_json::from_str(&p).ok()),
                     output: output.and_then(|o| serde_json::from_str(&o).ok()),
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    /// Every recorded webhook attempt of `endpoint`, in time order.
+    pub fn load_deliveries(&self, endpoint: &str) -> Result<Vec<WebhookDelivery>, DbError> {
+        let conn = self.reader()?;
+        let err = |source| self.err(source);
+        let mut stmt = conn
+            .prepare(
+                "SELECT job_id, attempt, at, http_status, error FROM webhook_deliveries
+                 WHERE endpoint_id = ?1 ORDER BY at, seq",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![endpoint], |row| {
+                Ok(WebhookDelivery {
+                    job_id: row.get(0)?,
+                    attempt: row.get::<_, i64>(1)?.clamp(0, 255) as u8,
+                    at: row.get(2)?,
+                    status: row
+                        .get::<_, Option<i64>>(3)?
+                        .and_then(|s| u16::try_from(s).ok()),
+                    error: row.get(4)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    /// The webhook deliveries `endpoint` still owes, soonest due first.
+    pub fn load_outbox(&self, endpoint: &str) -> Result<Vec<Outbox>, DbError> {
+        let conn = self.reader()?;
+        let err = |source| self.err(source);
+        let mut stmt = conn
+            .prepare(
+                "SELECT job_id, url, payload, attempts, due_at FROM webhook_outbox
+                 WHERE endpoint_id = ?1 ORDER BY due_at, job_id",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![endpoint], |row| {
+                Ok(Outbox {
+                    job_id: row.get(0)?,
+                    url: row.get(1)?,
+                    payload: row.get(2)?,
+                    attempts: row.get::<_, i64>(3)?.clamp(0, 255) as u8,
+                    due_at: row.get(4)?,
                 })
             })
             .map_err(err)?;
@@ -452,6 +560,18 @@ fn commit(conn: &mut Connection, batch: &[Cmd]) -> rusqlite::Result<()> {
             "INSERT INTO webhook_deliveries (endpoint_id, job_id, attempt, at, http_status, error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
+        let mut owe = tx.prepare_cached(
+            "INSERT INTO webhook_outbox (endpoint_id, job_id, url, payload, attempts, due_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (endpoint_id, job_id) DO UPDATE SET
+                url = excluded.url, payload = excluded.payload,
+                attempts = excluded.attempts, due_at = excluded.due_at",
+        )?;
+        let mut retry = tx.prepare_cached(
+            "UPDATE webhook_outbox SET attempts = ?3, due_at = ?4 WHERE endpoint_id = ?1 AND job_id = ?2",
+        )?;
+        let mut settle =
+            tx.prepare_cached("DELETE FROM webhook_outbox WHERE endpoint_id = ?1 AND job_id = ?2")?;
         let ms = |v: Option<f64>| v.map(|x| x.round() as i64);
         let mut write_job = |endpoint: &str, r: &JobRecord, request: Option<&StoredJob>| {
             upsert.execute(params![
@@ -477,7 +597,30 @@ fn commit(conn: &mut Connection, batch: &[Cmd]) -> rusqlite::Result<()> {
                 Cmd::Insert { endpoint, job, .. } => {
                     write_job(endpoint, &job.record, Some(job))?;
                 }
-                Cmd::Changes { endpoint, changes } => {
+                Cmd::Changes {
+                    endpoint,
+                    changes,
+                    outbox,
+                } => {
+                    for op in outbox {
+                        match op {
+                            OutboxOp::Owe(o) => {
+                                owe.execute(params![
+                                    endpoint, o.job_id, o.url, o.payload, o.attempts, o.due_at
+                                ])?;
+                            }
+                            OutboxOp::Retry {
+                                job_id,
+                                attempts,
+                                due_at,
+                            } => {
+                                retry.execute(params![endpoint, job_id, attempts, due_at])?;
+                            }
+                            OutboxOp::Settle { job_id } => {
+                                settle.execute(params![endpoint, job_id])?;
+                            }
+                        }
+                    }
                     for c in changes {
                         match c {
                             Change::Job(r) => {

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::{Duration, Instant};
 
-use crate::db::{Db, DbError, StoredJob};
+use crate::db::{Db, DbError, Outbox, OutboxOp, StoredJob};
 use endpoint_sim::feed::{CursorExpired, FeedLog};
 
 /// Milliseconds since the Unix epoch, advancing with tokio's clock (so a paused test
@@ -120,6 +120,10 @@ pub(crate) struct Inner {
     pub(crate) procs: Option<crate::workers::supervisor::Procs>,
     /// Default execution timeout and ttl of jobs whose policy does not say, ms.
     defaults: (i64, i64),
+    /// Webhook outbox changes, stored with this tick's changes (one transaction).
+    outbox: Vec<OutboxOp>,
+    /// Deliveries owed at start-up, resumed when the driver starts.
+    resume: Vec<Outbox>,
 }
 
 /// A serverless endpoint shared by the HTTP handlers and its driver task.
@@ -190,6 +194,8 @@ impl Endpoint {
                     endpoint_sim::model::DEFAULT_EXECUTION_TIMEOUT_MS,
                     endpoint_sim::model::DEFAULT_TTL_MS,
                 ),
+                outbox: Vec::new(),
+                resume: Vec::new(),
             }),
             wake: Notify::new(),
             jobs_ready: Notify::new(),
@@ -213,6 +219,10 @@ impl Endpoint {
         let id = id.into();
         let stored = db.load_jobs(&id)?;
         let (events, cold_starts) = db.load_events(&id)?;
+        let deliveries = db.load_deliveries(&id)?;
+        let owed = db.load_outbox(&id)?;
+        let owing: std::collections::HashSet<&str> =
+            owed.iter().map(|o| o.job_id.as_str()).collect();
         // Workers whose last transition left them in a state were alive at the stop.
         let mut last: HashMap<&str, bool> = HashMap::new();
         for t in &events {
@@ -245,6 +255,9 @@ impl Endpoint {
             for c in &cold_starts {
                 publish(&mut inner.metrics, Change::ColdStart(c.clone()));
             }
+            for d in deliveries {
+                publish(&mut inner.metrics, Change::Delivery(d));
+            }
             for c in &stops {
                 publish(&mut inner.metrics, c.clone());
             }
@@ -264,8 +277,12 @@ impl Endpoint {
                     if let Err(e) = inner.metrics.load(&job.record) {
                         tracing::error!(job = %job.record.id, error = %e, "stored record rejected by the metrics store");
                     }
-                    let expires = job.record.completed_at.unwrap_or(job.record.submitted_at)
+                    let mut expires = job.record.completed_at.unwrap_or(job.record.submitted_at)
                         + inner.retention.run_results_ms;
+                    if owing.contains(id.as_str()) {
+                        // Kept until its owed delivery can have made every attempt.
+                        expires = expires.max(now + crate::webhook::longest_delivery_ms());
+                    }
                     if expires <= now {
                         // Its result has expired: only the metrics and the counts keep it.
                         inner.model.count_finished(&job.record);
@@ -291,6 +308,16 @@ impl Endpoint {
                     );
                 }
             }
+            // A delivery of a job no longer stored (pruned) is owed to no one.
+            let (resume, orphans): (Vec<Outbox>, Vec<Outbox>) = owed
+                .into_iter()
+                .partition(|o| inner.model.job(&o.job_id).is_some());
+            inner.outbox.extend(
+                orphans
+                    .into_iter()
+                    .map(|o| OutboxOp::Settle { job_id: o.job_id }),
+            );
+            inner.resume = resume;
             ep.tick(&mut inner);
         }
         Ok(ep)
@@ -400,8 +427,10 @@ impl Endpoint {
             }
         }
         self.sweep(inner);
+        let outbox = std::mem::take(&mut inner.outbox);
         if let Some(db) = &self.db {
-            db.record_changes(&self.id, changes.clone());
+            // A job's end and the delivery it owes are stored in one transaction.
+            db.record(&self.id, changes.clone(), outbox);
         }
         for c in changes {
             publish(&mut inner.metrics, c);
@@ -409,7 +438,8 @@ impl Endpoint {
         inner.model.next_event_at()
     }
 
-    /// Starts the webhook delivery of a job that just ended (once; not for CANCELLED).
+    /// Starts the webhook delivery of a job that just ended (once; not for CANCELLED),
+    /// and owes it in the outbox stored with the job's end.
     fn start_webhook(&self, inner: &mut Inner, r: &JobRecord) {
         if r.status == JobStatus::Cancelled {
             return;
@@ -423,19 +453,30 @@ impl Endpoint {
         if extra.webhook_started {
             return;
         }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        extra.webhook_started = true;
+        let owed = Outbox {
+            job_id: r.id.clone(),
+            url,
+            payload: status_json(&view(inner, r.clone())).to_string(),
+            attempts: 0,
+            due_at: self.clock.now_ms(),
+        };
+        inner.outbox.push(OutboxOp::Owe(owed.clone()));
+        self.send_webhook(owed);
+    }
+
+    /// Sends an owed delivery's next attempts (a task of its own).
+    fn send_webhook(&self, owed: Outbox) {
         let (Some(this), Ok(rt)) = (self.this.upgrade(), tokio::runtime::Handle::try_current())
         else {
             return;
         };
-        extra.webhook_started = true;
-        let payload = status_json(&view(inner, r.clone()));
         let allow = self
             .allow_private_webhooks
             .load(std::sync::atomic::Ordering::Relaxed);
-        let gap = Duration::from_millis(
-            self.webhook_retry_gap_ms
-                .load(std::sync::atomic::Ordering::Relaxed),
-        );
         let client = {
             let mut slot = self
                 .webhook_client
@@ -450,15 +491,7 @@ impl Endpoint {
             slot.clone()
         };
         let Some(client) = client else { return };
-        rt.spawn(crate::webhook::deliver(
-            client,
-            this,
-            r.id.clone(),
-            url,
-            payload,
-            allow,
-            gap,
-        ));
+        rt.spawn(crate::webhook::deliver(client, this, owed, allow));
     }
 
     /// Allows webhook targets in private address ranges (tests, local setups).
@@ -490,23 +523,38 @@ impl Endpoint {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Records one webhook attempt of job `id`.
+    /// Records webhook attempt `attempt` of job `id`, with the outbox's change in the
+    /// same transaction; returns when the next attempt is due (ms since the epoch), or
+    /// `None` when nothing more is owed (answered 200, or the last retry failed).
     pub fn record_webhook(
         &self,
         id: &str,
         attempt: u8,
         status: Option<u16>,
         error: Option<String>,
-    ) {
+    ) -> Option<i64> {
         let mut inner = self.lock();
         let now = self.clock.now_ms();
-        if inner
-            .model
-            .record_webhook(now, id, attempt, status, error)
-            .is_ok()
-        {
-            self.tick(&mut inner);
+        let gap = self
+            .webhook_retry_gap_ms
+            .load(std::sync::atomic::Ordering::Relaxed) as i64;
+        let next = (!crate::webhook::accepted(status)
+            && attempt <= endpoint_sim::model::WEBHOOK_RETRIES)
+            .then_some(now + gap);
+        let job_id = id.to_string();
+        inner.outbox.push(match next {
+            Some(due_at) => OutboxOp::Retry {
+                job_id,
+                attempts: attempt,
+                due_at,
+            },
+            None => OutboxOp::Settle { job_id },
+        });
+        if let Err(e) = inner.model.record_webhook(now, id, attempt, status, error) {
+            tracing::warn!(job = %id, error = ?e, "webhook attempt of a job no longer held");
         }
+        self.tick(&mut inner);
+        next
     }
 
     /// Drops results whose retention ran out, and prunes old metrics hourly.
@@ -549,6 +597,14 @@ impl Endpoint {
 
     /// Runs the model in real time until the runtime shuts down.
     pub fn spawn_driver(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        // Deliveries a previous run owed go on where they stopped.
+        let resume = std::mem::take(&mut self.lock().resume);
+        if !resume.is_empty() {
+            tracing::info!(endpoint = %self.id, owed = resume.len(), "resuming webhook deliveries");
+        }
+        for owed in resume {
+            self.send_webhook(owed);
+        }
         let ep = Arc::clone(self);
         tokio::spawn(async move {
             loop {

@@ -3,6 +3,11 @@
 //! retried up to 2 more times, 10 s apart. Every attempt is recorded (status code or
 //! transport error) in the job's webhook summary and as a delivery event.
 //!
+//! Deliveries are durable: what is owed is stored with the job's end and each attempt
+//! with the outbox's next due time ([`crate::db::Outbox`]), so a restart resumes every
+//! delivery where it stopped (at least once: an attempt sent but not yet recorded at a
+//! crash is sent again, and recorded once).
+//!
 //! Targets in private address ranges (loopback, RFC 1918, link-local, unique local,
 //! CGNAT) are refused unless the configuration allows them, both when the job is
 //! submitted and again before each attempt (the name may resolve elsewhere by then).
@@ -10,6 +15,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::db::Outbox;
 
 use endpoint_sim::model::WEBHOOK_RETRIES;
 use http_body_util::Full;
@@ -150,28 +157,40 @@ pub async fn check_target(url: &str, allow_private: bool) -> Result<(), String> 
     Ok(())
 }
 
-/// Delivers one job's webhook with RunPod's retries, recording every attempt.
+/// True when an attempt's answer ends the delivery: RunPod retries anything but 200.
+pub fn accepted(status: Option<u16>) -> bool {
+    status == Some(200)
+}
+
+/// The longest a delivery can take from its first attempt to its last (every attempt
+/// timing out, RunPod's gaps between them), ms.
+pub fn longest_delivery_ms() -> i64 {
+    let attempts = 1 + i64::from(WEBHOOK_RETRIES);
+    attempts * ATTEMPT_TIMEOUT.as_millis() as i64
+        + i64::from(WEBHOOK_RETRIES) * endpoint_sim::model::WEBHOOK_RETRY_GAP_MS
+}
+
+/// Sends an owed delivery's remaining attempts, each when due, recording every one
+/// (the endpoint stores the attempt and the outbox's next due time together and says
+/// when the next attempt is due, if any).
 pub async fn deliver(
     client: WebhookClient,
     endpoint: Arc<Endpoint>,
-    job_id: String,
-    url: String,
-    payload: serde_json::Value,
+    owed: Outbox,
     allow_private: bool,
-    retry_gap: Duration,
 ) {
-    let body = Bytes::from(payload.to_string());
-    for attempt in 1..=(1 + WEBHOOK_RETRIES) {
-        let (status, error) = match attempt_once(&client, &url, body.clone(), allow_private).await {
-            Ok(code) => (Some(code), None),
-            Err(e) => (None, Some(e)),
-        };
-        endpoint.record_webhook(&job_id, attempt, status, error);
-        if status == Some(200) {
-            return;
-        }
-        if attempt <= WEBHOOK_RETRIES {
-            tokio::time::sleep(retry_gap).await;
+    let body = Bytes::from(owed.payload);
+    let mut due = owed.due_at;
+    for attempt in (owed.attempts + 1)..=(1 + WEBHOOK_RETRIES) {
+        tokio::time::sleep_until(endpoint.clock().instant_of(due)).await;
+        let (status, error) =
+            match attempt_once(&client, &owed.url, body.clone(), allow_private).await {
+                Ok(code) => (Some(code), None),
+                Err(e) => (None, Some(e)),
+            };
+        match endpoint.record_webhook(&owed.job_id, attempt, status, error) {
+            Some(next) => due = next,
+            None => return,
         }
     }
 }

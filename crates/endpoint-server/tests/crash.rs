@@ -1,6 +1,8 @@
 //! Durability: `kill -9` the real server binary while clients submit jobs, restart it
 //! on the same database, and find every acknowledged job again; the jobs that were
-//! queued or running at the crash run to completion after the restart.
+//! queued or running at the crash run to completion after the restart. And a webhook
+//! delivery killed between its first failed attempt and its retry is resumed on
+//! schedule after the restart, with every attempt recorded once.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -12,6 +14,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn start(db: &Path) -> (Child, SocketAddr) {
+    start_with(db, &[])
+}
+
+fn start_with(db: &Path, extra: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_endpoint-server"))
         .args([
             "serve",
@@ -26,6 +32,7 @@ fn start(db: &Path) -> (Child, SocketAddr) {
             "--db",
         ])
         .arg(db)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -173,5 +180,134 @@ async fn every_acknowledged_job_survives_kill_9() {
         "{} acknowledged jobs survived kill -9; {unfinished} were re-queued",
         acked.len()
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a receiver got: when, and the body.
+type Got = Arc<Mutex<Vec<(Instant, serde_json::Value)>>>;
+
+/// A webhook receiver answering 500 to the first attempt and 200 afterwards.
+async fn receiver() -> (String, Got) {
+    use axum::{body::Bytes, http::StatusCode, routing::post};
+    let got: Got = Arc::default();
+    let g = got.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        post(move |body: Bytes| {
+            let g = g.clone();
+            async move {
+                let mut g = g.lock().unwrap();
+                g.push((Instant::now(), serde_json::from_slice(&body).unwrap()));
+                if g.len() == 1 {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
+    (format!("http://{addr}/hook"), got)
+}
+
+/// The job's record and its delivery attempts (attempt, status) in the metrics feed.
+async fn deliveries(addr: SocketAddr, id: &str) -> (serde_json::Value, Vec<(u64, Option<u64>)>) {
+    let (code, snap) = http(addr, "GET", "/v2/local/metrics/snapshot?format=json", "")
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{snap}");
+    let snap: serde_json::Value = serde_json::from_str(&snap).unwrap();
+    let job = snap["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == id)
+        .cloned()
+        .unwrap_or_default();
+    let attempts = snap["deliveries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no deliveries in the snapshot: {snap}"))
+        .iter()
+        .filter(|d| d["jobId"] == id)
+        .map(|d| (d["attempt"].as_u64().unwrap(), d["status"].as_u64()))
+        .collect();
+    (job, attempts)
+}
+
+async fn wait_for(what: &str, secs: u64, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done().await {
+        assert!(Instant::now() < deadline, "{what} within {secs} s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_retry_survives_kill_9() {
+    let dir = std::env::temp_dir().join(format!("endpoint-crash-hook-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("crash.db");
+    let (url, got) = receiver().await;
+    let args = ["--allow-private-webhooks"];
+    let (mut server, addr) = start_with(&db, &args);
+
+    let body = format!(r#"{{"input":{{"sleepMs":10}},"webhook":"{url}"}}"#);
+    let (code, b) = http(addr, "POST", "/v2/local/run", &body).await.unwrap();
+    assert_eq!(code, 200, "{b}");
+    let id = serde_json::from_str::<serde_json::Value>(&b).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The first attempt is answered 500 and recorded; RunPod's retry is due 10 s later.
+    wait_for("the first attempt recorded", 20, async || {
+        deliveries(addr, &id).await.1 == [(1, Some(500))]
+    })
+    .await;
+    // Recorded in memory; give the group commit a moment to store it, then kill.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    let first = got.lock().unwrap()[0].clone();
+
+    let (mut server, addr) = start_with(&db, &args);
+    wait_for("the retry sent after the restart", 30, async || {
+        got.lock().unwrap().len() >= 2
+    })
+    .await;
+    let second = got.lock().unwrap()[1].clone();
+    let gap = second.0 - first.0;
+    assert!(
+        gap >= Duration::from_millis(9_500),
+        "the retry came {gap:?} after the first attempt: the 10 s schedule was lost"
+    );
+    assert_eq!(second.1, first.1, "the retry posts the same result");
+    assert_eq!(first.1["id"], id.as_str());
+    assert_eq!(first.1["status"], "COMPLETED");
+    wait_for("the retry recorded", 10, async || {
+        deliveries(addr, &id).await.1.len() == 2
+    })
+    .await;
+    let (job, attempts) = deliveries(addr, &id).await;
+    assert_eq!(attempts, [(1, Some(500)), (2, Some(200))], "history: {job}");
+    assert_eq!(job["webhook"]["attempts"], 2, "{job}");
+    assert_eq!(job["webhook"]["delivered"], true, "{job}");
+
+    // Delivered means settled: another crash and restart sends nothing again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let (mut server, addr) = start_with(&db, &args);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        got.lock().unwrap().len(),
+        2,
+        "a settled delivery was sent again"
+    );
+    assert_eq!(deliveries(addr, &id).await.1.len(), 2);
+    server.kill().unwrap();
+    server.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -493,7 +493,8 @@ impl Model {
     ) -> Result<(), JobError> {
         self.advance(now);
         let j = *self.by_id.get(id).ok_or(JobError::NotFound)?;
-        let ok = status.is_some_and(|s| (200..300).contains(&s));
+        // RunPod retries any answer but 200 (see `WebhookDelivery::succeeded`).
+        let ok = status == Some(200);
         self.changes.push(Change::Delivery(WebhookDelivery {
             job_id: id.to_string(),
             attempt,
