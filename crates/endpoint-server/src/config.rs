@@ -1,7 +1,16 @@
 //! The server's configuration file (TOML): which endpoints it serves and how their
-//! simulated workers behave. Without a file there is one endpoint, `local`.
+//! simulated workers behave, and who may call them. Without a file there is one
+//! endpoint, `local`.
 //!
 //! ```toml
+//! # API keys with roles (see `auth`): `read` sees, `operate` also acts. Prefer
+//! # `key_env` (the key is read from that environment variable) to `key`.
+//! [[keys]]
+//! name = "portal-viewers"
+//! role = "read"
+//! key_env = "VIEWERS_KEY"
+//! endpoints = ["local"]           # optional: only these endpoints
+//!
 //! [[endpoints]]
 //! id = "local"
 //! min_workers = 0
@@ -56,6 +65,9 @@ pub struct ServerConfig {
     /// Allow webhook targets in private address ranges (default false).
     #[serde(default)]
     pub allow_private_webhooks: bool,
+    /// API keys with roles, besides `api_key` (which may operate everything).
+    #[serde(default)]
+    pub keys: Vec<KeyConfig>,
     /// The endpoints served under `/v2/{id}/`.
     #[serde(default = "default_endpoints")]
     pub endpoints: Vec<EndpointConfig>,
@@ -72,8 +84,81 @@ impl Default for ServerConfig {
             cors_origins: Vec::new(),
             rate_limits: true,
             allow_private_webhooks: false,
+            keys: Vec::new(),
             endpoints: default_endpoints(),
         }
+    }
+}
+
+/// One `[[keys]]` entry.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// Shown in answers and logs instead of the key.
+    pub name: String,
+    /// `read` or `operate`.
+    pub role: crate::auth::Role,
+    /// The key itself (prefer `key_env`, so the key is not in a file).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The environment variable holding the key.
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// The endpoints it opens (default: all).
+    #[serde(default)]
+    pub endpoints: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for KeyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyConfig")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("key_env", &self.key_env)
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerConfig {
+    /// The `[[keys]]`, their secrets read (from `env` for `key_env`), checked: a name
+    /// given once, exactly one of `key` and `key_env`, a set variable, known endpoints.
+    pub fn api_keys(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<crate::auth::ApiKey>, String> {
+        let mut names = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for k in &self.keys {
+            let at = format!("keys `{}`", k.name);
+            if k.name.is_empty() || !names.insert(k.name.as_str()) {
+                return Err(format!("{at}: each key needs a name of its own"));
+            }
+            let secret = match (&k.key, &k.key_env) {
+                (Some(s), None) => s.clone(),
+                (None, Some(var)) => env(var).ok_or_else(|| {
+                    format!("{at}: the environment variable `{var}` (key_env) is not set")
+                })?,
+                _ => return Err(format!("{at}: give exactly one of `key` and `key_env`")),
+            };
+            if secret.trim().len() < 8 {
+                return Err(format!("{at}: the key is shorter than 8 characters"));
+            }
+            if let Some(list) = &k.endpoints {
+                for e in list {
+                    if !self.endpoints.iter().any(|d| &d.id == e) {
+                        return Err(format!("{at}: no endpoint `{e}` is declared"));
+                    }
+                }
+            }
+            out.push(crate::auth::ApiKey {
+                name: k.name.clone(),
+                secret: secret.trim().to_string(),
+                role: k.role,
+                endpoints: k.endpoints.clone(),
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -267,6 +352,56 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_with_roles() {
+        let c = ServerConfig::parse(
+            "[[keys]]\nname = \"viewers\"\nrole = \"read\"\nkey_env = \"VIEW_KEY\"\nendpoints = [\"local\"]\n\
+             [[keys]]\nname = \"ops\"\nrole = \"operate\"\nkey = \"ops-key-1234\"\n",
+        )
+        .unwrap();
+        let env = |v: &str| (v == "VIEW_KEY").then(|| "viewer-key-1234".to_string());
+        let keys = c.api_keys(env).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].secret, "viewer-key-1234");
+        assert_eq!(keys[0].role, crate::auth::Role::Read);
+        assert_eq!(keys[1].role, crate::auth::Role::Operate);
+        assert!(!format!("{c:?}").contains("ops-key-1234"), "a key in Debug");
+        // Each mistake is named.
+        for (toml, needle) in [
+            (
+                "[[keys]]\nname = \"a\"\nrole = \"read\"\n",
+                "exactly one of",
+            ),
+            (
+                "[[keys]]\nname = \"a\"\nrole = \"read\"\nkey_env = \"NOPE\"\n",
+                "`NOPE`",
+            ),
+            (
+                "[[keys]]\nname = \"a\"\nrole = \"read\"\nkey = \"short\"\n",
+                "shorter than 8",
+            ),
+            (
+                "[[keys]]\nname = \"a\"\nrole = \"read\"\nkey = \"long-enough\"\nendpoints = [\"x\"]\n",
+                "no endpoint `x`",
+            ),
+            (
+                "[[keys]]\nname = \"a\"\nrole = \"read\"\nkey = \"long-enough\"\n[[keys]]\nname = \"a\"\nrole = \"read\"\nkey = \"long-enough2\"\n",
+                "a name of its own",
+            ),
+        ] {
+            let e = ServerConfig::parse(toml)
+                .unwrap()
+                .api_keys(env)
+                .unwrap_err();
+            assert!(e.contains(needle), "{toml}: {e}");
+        }
+        let e = ServerConfig::parse(
+            "[[keys]]\nname = \"a\"\nrole = \"admin\"\nkey = \"long-enough\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("admin"), "{e}");
+    }
 
     #[test]
     fn default_is_one_local_endpoint() {

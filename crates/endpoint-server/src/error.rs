@@ -29,6 +29,10 @@ pub enum AppError {
     /// No or wrong API key.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A known key without the role (or the endpoint) the route needs; the message
+    /// names the key, its role and the role needed.
+    #[error("{0}")]
+    Forbidden(String),
     /// The job is in a state the operation does not apply to.
     #[error("{0}")]
     Conflict(String),
@@ -52,6 +56,7 @@ impl AppError {
                 StatusCode::NOT_FOUND
             }
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Gone(_) => StatusCode::GONE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -8,6 +8,7 @@
 //! - [`run`] serves a bound listener until a shutdown future resolves.
 //! - [`config`] reads the TOML file that declares the endpoints.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod endpoint;
@@ -25,10 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
 use tokio::net::TcpListener;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -42,9 +40,9 @@ pub struct AppState {
     pub endpoints: Arc<HashMap<String, Arc<Endpoint>>>,
     /// Directory of the built panel (trunk's `dist/`), served at `/` when set.
     pub panel_dir: Option<PathBuf>,
-    /// The API key every `/v2` request must carry; `None` leaves the API open (the
+    /// The API keys and their roles ([`auth`]); none leaves the API open (the
     /// server then only listens on loopback).
-    pub api_key: Option<Arc<str>>,
+    pub keys: Arc<auth::Keys>,
     /// Per-route rate limits (RunPod's by default).
     pub limiter: Arc<ratelimit::RateLimiter>,
     /// Browser origins allowed to call the API (CORS); empty = same origin only.
@@ -62,7 +60,7 @@ impl AppState {
                     .collect(),
             ),
             panel_dir: None,
-            api_key: None,
+            keys: Arc::default(),
             limiter: Arc::new(ratelimit::RateLimiter::new(Some(ratelimit::Limits::RUNPOD))),
             cors_origins: Vec::new(),
         }
@@ -101,8 +99,17 @@ impl AppState {
 
 /// The router: RunPod's API under `/v2/{endpoint_id}/`, plus the panel when configured.
 pub fn app(state: AppState) -> Router {
-    let api = routes::api()
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_key))
+    let api = routes::read_api()
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_read,
+        ))
+        .merge(
+            routes::operate_api().route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_operate,
+            )),
+        )
         // Worker routes check the calling worker's own secret, never the API key.
         .merge(workers::api::routes())
         // The API's description is public, like RunPod's docs.
@@ -142,38 +149,6 @@ async fn openapi() -> impl axum::response::IntoResponse {
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         OPENAPI,
     )
-}
-
-/// Checks the API key: `Authorization: Bearer <key>`, or the bare key as RunPod also
-/// accepts. The key is compared in constant time and never logged.
-async fn require_key(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Result<Response, AppError> {
-    let Some(key) = state.api_key.as_deref() else {
-        return Ok(next.run(req).await);
-    };
-    let given = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim())
-        .map(|v| v.strip_prefix("Bearer ").map(str::trim).unwrap_or(v));
-    match given {
-        None => Err(AppError::Unauthorized(
-            "missing Authorization header (use: Bearer <api key>)",
-        )),
-        Some(g) if constant_time_eq(g.as_bytes(), key.as_bytes()) => Ok(next.run(req).await),
-        Some(_) => Err(AppError::Unauthorized("API key not accepted")),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then drains open requests.

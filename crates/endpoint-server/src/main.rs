@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use endpoint_server::auth::{ApiKey, Keys, Role};
 use endpoint_server::config::{EndpointConfig, Runtime, ServerConfig};
 use endpoint_server::db::Db;
 use endpoint_server::workers::ProcessConfig;
@@ -86,10 +87,14 @@ struct ServeArgs {
     /// TOML file declaring the endpoints (default: one endpoint, `local`).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// API key required on every /v2 request (`Authorization: Bearer <key>`).
-    /// Without one the server only listens on loopback.
+    /// API key required on every /v2 request (`Authorization: Bearer <key>`); it may
+    /// operate every endpoint. Without any key the server only listens on loopback.
     #[arg(long, env = "ENDPOINT_SERVER_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// A read-only key (metrics, status, health, workers, logs), e.g. for a portal's
+    /// viewers. More keys, with roles and endpoints, go in the config's [[keys]].
+    #[arg(long, env = "ENDPOINT_SERVER_READ_KEY", hide_env_values = true)]
+    read_key: Option<String>,
     /// Override for every endpoint: workers kept warm.
     #[arg(long)]
     min_workers: Option<u32>,
@@ -297,11 +302,31 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
     }
     config.check()?;
-    let api_key = args
-        .api_key
-        .or(config.api_key.clone())
-        .filter(|k| !k.is_empty());
-    if api_key.is_none() && !args.listen.ip().is_loopback() {
+    let mut keys = Vec::new();
+    let given = |k: Option<String>| k.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
+    if let Some(k) = given(args.api_key.clone().or(config.api_key.clone())) {
+        keys.push(ApiKey {
+            name: "api-key".into(),
+            secret: k,
+            role: Role::Operate,
+            endpoints: None,
+        });
+    }
+    if let Some(k) = given(args.read_key.clone()) {
+        keys.push(ApiKey {
+            name: "read-key".into(),
+            secret: k,
+            role: Role::Read,
+            endpoints: None,
+        });
+    }
+    keys.extend(
+        config
+            .api_keys(|var| std::env::var(var).ok())
+            .map_err(|e| format!("config: {e}"))?,
+    );
+    let keys = Keys::new(keys);
+    if keys.is_open() && !args.listen.ip().is_loopback() {
         return Err(format!(
             "refusing to listen on {}: no API key is configured (--api-key or ENDPOINT_SERVER_API_KEY), so only loopback addresses are allowed",
             args.listen
@@ -356,7 +381,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let mut state = AppState::new(endpoints.clone());
     state.panel_dir = args.panel_dir;
-    state.api_key = api_key.map(Arc::from);
+    state.keys = Arc::new(keys);
     state.cors_origins = if args.cors_origins.is_empty() {
         config.cors_origins.clone()
     } else {
@@ -378,7 +403,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     // Tests read this line to find the port.
     println!("listening on http://{addr}");
     let ids: Vec<&str> = endpoints.iter().map(|e| e.id()).collect();
-    tracing::info!(%addr, endpoints = ?ids, auth = state.api_key.is_some(), "endpoint-server started");
+    tracing::info!(%addr, endpoints = ?ids, keys = state.keys.len(), "endpoint-server started");
     state.start_workers(&format!("http://{addr}"));
     let workers = state.clone();
     // Workers stop first (their held polls end at once), then the server drains.

@@ -36,8 +36,24 @@ pub const RUNSYNC_LIMIT_MB: usize = 20;
 /// How long `/runsync` waits for the result before answering with the current state.
 pub const RUNSYNC_WAIT: Duration = Duration::from_secs(90);
 
-/// The API routes (state is attached by [`crate::app`]).
-pub fn api() -> Router<AppState> {
+/// The routes a `read` key opens (state is attached by [`crate::app`]).
+pub fn read_api() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v2/{endpoint_id}/status/{job_id}",
+            get(job_status).post(job_status),
+        )
+        .route("/v2/{endpoint_id}/health", get(health))
+        .route("/v2/{endpoint_id}/metrics/changes", get(changes))
+        .route("/v2/{endpoint_id}/metrics/snapshot", get(snapshot))
+        .route("/v2/{endpoint_id}/workers", get(workers))
+        .route("/v2/{endpoint_id}/logs", get(logs))
+        .route("/v2/{endpoint_id}/access", get(access))
+}
+
+/// The routes that need the `operate` role: they change jobs or workers (`/stream`
+/// too: it hands each chunk out once).
+pub fn operate_api() -> Router<AppState> {
     Router::new()
         .route(
             "/v2/{endpoint_id}/run",
@@ -46,10 +62,6 @@ pub fn api() -> Router<AppState> {
         .route(
             "/v2/{endpoint_id}/runsync",
             post(run_sync).layer(DefaultBodyLimit::max(RUNSYNC_LIMIT_MB * 1024 * 1024)),
-        )
-        .route(
-            "/v2/{endpoint_id}/status/{job_id}",
-            get(job_status).post(job_status),
         )
         .route(
             "/v2/{endpoint_id}/stream/{job_id}",
@@ -61,12 +73,18 @@ pub fn api() -> Router<AppState> {
         )
         .route("/v2/{endpoint_id}/retry/{job_id}", post(retry_job))
         .route("/v2/{endpoint_id}/purge-queue", post(purge_queue))
-        .route("/v2/{endpoint_id}/health", get(health))
         .route("/v2/{endpoint_id}/release", post(release))
-        .route("/v2/{endpoint_id}/metrics/changes", get(changes))
-        .route("/v2/{endpoint_id}/metrics/snapshot", get(snapshot))
-        .route("/v2/{endpoint_id}/workers", get(workers))
-        .route("/v2/{endpoint_id}/logs", get(logs))
+}
+
+/// Not RunPod's: what the caller's key may do on this endpoint, so a panel shows only
+/// the actions it can take: `{"key": name or null, "role": "read" | "operate"}`.
+async fn access(
+    State(state): State<AppState>,
+    Path(endpoint_id): Path<String>,
+    axum::Extension(access): axum::Extension<crate::auth::Access>,
+) -> Result<Json<crate::auth::Access>, AppError> {
+    state.endpoint(&endpoint_id)?;
+    Ok(Json(access))
 }
 
 /// Not RunPod's: the workers of the endpoint (live, then recently ended) with their

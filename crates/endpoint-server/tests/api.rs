@@ -310,7 +310,7 @@ async fn run_with(st: &AppState, body: &str) -> String {
 #[tokio::test]
 async fn api_key_bearer_or_bare() {
     let mut st = state(0);
-    st.api_key = Some("s3cret-key".into());
+    st.keys = std::sync::Arc::new(endpoint_server::auth::Keys::operate("s3cret-key"));
     let (code, v) = call(&st, "GET", "/v2/local/health", None).await;
     assert_eq!(code, StatusCode::UNAUTHORIZED);
     assert!(v["error"].as_str().unwrap().contains("Bearer"));
@@ -331,6 +331,130 @@ async fn api_key_bearer_or_bare() {
     assert_eq!(code, StatusCode::OK);
     let (code, _) = call_with(&st, "GET", "/v2/local/health", None, Some("s3cret-key")).await;
     assert_eq!(code, StatusCode::OK, "RunPod's bare-key form");
+}
+
+/// Every API route under each kind of key: none and unknown are 401; a `read` key
+/// opens the read routes and is 403 on the others, naming the role needed; an
+/// `operate` key opens them all; a key for another endpoint is 403 everywhere here.
+/// `/access` tells each key its role.
+#[tokio::test]
+async fn every_route_takes_the_roles_it_documents() {
+    use endpoint_server::auth::{ApiKey, Keys, Role};
+    let mut st = state(0);
+    let key = |name: &str, secret: &str, role, endpoints: Option<Vec<String>>| ApiKey {
+        name: name.into(),
+        secret: secret.into(),
+        role,
+        endpoints,
+    };
+    st.keys = std::sync::Arc::new(Keys::new([
+        key("viewers", "viewer-key-1", Role::Read, None),
+        key("ops", "operator-key-1", Role::Operate, None),
+        key(
+            "b-ops",
+            "b-operator-key",
+            Role::Operate,
+            Some(vec!["b".into()]),
+        ),
+    ]));
+    let (_, doc) = call(&st, "GET", "/openapi.json", None).await;
+    let job = r#"{"input":{}}"#;
+    let routes: [(&str, &str, Option<&str>, Role); 20] = [
+        ("GET", "/v2/local/status/nope", None, Role::Read),
+        ("POST", "/v2/local/status/nope", None, Role::Read),
+        ("GET", "/v2/local/health", None, Role::Read),
+        ("GET", "/v2/local/metrics/snapshot", None, Role::Read),
+        (
+            "GET",
+            "/v2/local/metrics/changes?cursor=0",
+            None,
+            Role::Read,
+        ),
+        ("GET", "/v2/local/workers", None, Role::Read),
+        ("GET", "/v2/local/logs", None, Role::Read),
+        ("GET", "/v2/local/access", None, Role::Read),
+        ("POST", "/v2/local/run", Some(job), Role::Operate),
+        (
+            "POST",
+            "/v2/local/runsync?wait=10",
+            Some(job),
+            Role::Operate,
+        ),
+        ("GET", "/v2/local/stream/nope", None, Role::Operate),
+        ("POST", "/v2/local/stream/nope", None, Role::Operate),
+        ("POST", "/v2/local/cancel/nope", None, Role::Operate),
+        ("GET", "/v2/local/cancel/nope", None, Role::Operate),
+        ("POST", "/v2/local/retry/nope", None, Role::Operate),
+        ("POST", "/v2/local/purge-queue", None, Role::Operate),
+        ("POST", "/v2/local/release", None, Role::Operate),
+        // An unknown endpoint is refused by the key check first for a scoped key.
+        ("GET", "/v2/nowhere/health", None, Role::Read),
+        ("POST", "/v2/nowhere/run", Some(job), Role::Operate),
+        ("GET", "/v2/local/status/nope?x=1", None, Role::Read),
+    ];
+    for (method, uri, body, needs) in routes {
+        let at = format!("{method} {uri}");
+        if let Some(rest) = uri.strip_prefix("/v2/local/") {
+            // The description says the role the route takes.
+            let template = format!("/v2/{{endpoint_id}}/{}", rest.split('?').next().unwrap())
+                .replace("/nope", "/{job_id}");
+            let documented = &doc["paths"][&template][method.to_lowercase()]["x-role"];
+            let role = if needs == Role::Read {
+                "read"
+            } else {
+                "operate"
+            };
+            assert_eq!(documented, role, "{at}: x-role of {template}");
+        }
+        let (code, v) = call_with(&st, method, uri, body, None).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED, "{at} without a key: {v}");
+        let (code, v) = call_with(&st, method, uri, body, Some("Bearer wrong-key-1")).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED, "{at} with a wrong key: {v}");
+        let (code, v) = call_with(&st, method, uri, body, Some("Bearer viewer-key-1")).await;
+        if needs == Role::Operate {
+            assert_eq!(code, StatusCode::FORBIDDEN, "{at} with the read key: {v}");
+            let msg = v["error"].as_str().unwrap();
+            assert!(
+                msg.contains("`viewers` has the `read` role")
+                    && msg.contains("needs the `operate` role"),
+                "{at}: {msg}"
+            );
+        } else {
+            assert!(
+                code != StatusCode::UNAUTHORIZED && code != StatusCode::FORBIDDEN,
+                "{at} with the read key: {code} {v}"
+            );
+        }
+        let (code, v) = call_with(&st, method, uri, body, Some("operator-key-1")).await;
+        assert!(
+            code != StatusCode::UNAUTHORIZED && code != StatusCode::FORBIDDEN,
+            "{at} with the operate key: {code} {v}"
+        );
+        let (code, v) = call_with(&st, method, uri, body, Some("Bearer b-operator-key")).await;
+        assert_eq!(
+            code,
+            StatusCode::FORBIDDEN,
+            "{at} with endpoint b's key: {v}"
+        );
+        assert!(
+            v["error"].as_str().unwrap().contains("is not for endpoint"),
+            "{at}: {v}"
+        );
+        assert!(!v.to_string().contains("key-1"), "a key in an answer: {v}");
+    }
+    for (auth, name, role) in [
+        ("Bearer viewer-key-1", "viewers", "read"),
+        ("operator-key-1", "ops", "operate"),
+    ] {
+        let (code, v) = call_with(&st, "GET", "/v2/local/access", None, Some(auth)).await;
+        assert_eq!(code, StatusCode::OK, "{v}");
+        assert_eq!(v, json!({"key": name, "role": role}));
+    }
+    // Without keys (loopback only) everyone may operate, and /access says so.
+    let open = state(0);
+    let (code, v) = call(&open, "GET", "/v2/local/access", None).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(v, json!({"key": null, "role": "operate"}));
 }
 
 #[tokio::test(start_paused = true)]
@@ -603,7 +727,7 @@ async fn cors_allows_only_the_listed_origins() {
 #[tokio::test]
 async fn openapi_is_public_and_describes_every_route() {
     let mut st = state(0);
-    st.api_key = Some("k".into());
+    st.keys = std::sync::Arc::new(endpoint_server::auth::Keys::operate("k"));
     let (code, doc) = call(&st, "GET", "/openapi.json", None).await;
     assert_eq!(code, StatusCode::OK, "no key needed for the description");
     assert_eq!(doc["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
@@ -622,6 +746,7 @@ async fn openapi_is_public_and_describes_every_route() {
         "release",
         "workers",
         "logs",
+        "access",
         "job-take/{worker}",
         "job-take-batch/{worker}",
         "job-stop/{worker}",

@@ -15,7 +15,7 @@ async fn load_sends_jobs_through_the_api() {
         ..ModelConfig::default()
     };
     let mut st = AppState::new([Endpoint::new("local", cfg, 1, Clock::system())]);
-    st.api_key = Some("load-key".into());
+    st.keys = std::sync::Arc::new(endpoint_server::auth::Keys::operate("load-key"));
     st.spawn_drivers();
     let ep = st.endpoints["local"].clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

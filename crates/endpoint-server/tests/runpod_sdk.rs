@@ -27,7 +27,7 @@ async fn runpod_python_sdk_works_against_the_server() {
         ..ModelConfig::default()
     };
     let mut state = AppState::new([Endpoint::new("local", cfg, 5, Clock::system())]);
-    state.api_key = Some(Arc::from("sdk-test-key"));
+    state.keys = Arc::new(endpoint_server::auth::Keys::operate("sdk-test-key"));
     state.spawn_drivers();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -72,7 +72,20 @@ async fn bench(
     ep.set_job_defaults(e.execution_timeout_ms, e.ttl_ms);
     let mut state = AppState::new([ep.clone()]);
     // A client key: it must not open the worker routes (and worker secrets not these).
-    state.api_key = Some(Arc::from("client-key"));
+    state.keys = Arc::new(endpoint_server::auth::Keys::new([
+        endpoint_server::auth::ApiKey {
+            name: "client".into(),
+            secret: "client-key".into(),
+            role: endpoint_server::auth::Role::Operate,
+            endpoints: None,
+        },
+        endpoint_server::auth::ApiKey {
+            name: "viewers".into(),
+            secret: "viewer-key".into(),
+            role: endpoint_server::auth::Role::Read,
+            endpoints: None,
+        },
+    ]));
     state.limiter = Arc::new(endpoint_server::ratelimit::RateLimiter::new(None));
     state.spawn_drivers();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -366,25 +379,79 @@ async fn cold_start_delay_execution_output_progress_and_logs_are_measured() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn worker_routes_take_only_the_workers_own_secret() {
+async fn worker_routes_take_only_the_workers_own_secret_and_keys_their_roles() {
     let b = bench("echo", |_, _| {}).await;
     let id = b.run(json!({})).await;
     b.ended(&id, 20).await;
-    let w = b.workers()[0]["id"].as_str().unwrap().to_string();
-    for auth in [
-        None,
-        Some("Bearer client-key"),
-        Some("client-key"),
-        Some("wrong"),
-    ] {
+    let w = &b.workers()[0];
+    let (w, pid) = (
+        w["id"].as_str().unwrap().to_string(),
+        w["pid"].as_u64().unwrap(),
+    );
+    // The worker's secret, as its process got it (RUNPOD_AI_API_KEY).
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let secret = environ
+        .split(|b| *b == 0)
+        .find_map(|v| v.strip_prefix(b"RUNPOD_AI_API_KEY="))
+        .map(|v| String::from_utf8(v.to_vec()).unwrap())
+        .expect("the worker's environment holds its secret");
+    for auth in [None, Some("wrong")] {
         let (code, v) = http(b.addr, "GET", &format!("/v2/w/ping/{w}"), "", auth).await;
         assert_eq!(code, 401, "{auth:?}: {v}");
     }
+    // API keys of either role are known, and refused for want of the worker role.
+    for (auth, role) in [
+        ("Bearer client-key", "operate"),
+        ("client-key", "operate"),
+        ("Bearer viewer-key", "read"),
+    ] {
+        for path in [
+            format!("/v2/w/ping/{w}"),
+            format!("/v2/w/job-take/{w}"),
+            format!("/v2/w/job-stop/{w}"),
+        ] {
+            let (code, v) = http(b.addr, "GET", &path, "", Some(auth)).await;
+            assert_eq!(code, 403, "{path} {auth}: {v}");
+            let msg = v["error"].as_str().unwrap();
+            assert!(
+                msg.contains(&format!("`{role}` role")) && msg.contains("`worker` role"),
+                "{msg}"
+            );
+        }
+        let (code, v) = http(
+            b.addr,
+            "POST",
+            &format!("/v2/w/job-done/{w}/{id}"),
+            "{}",
+            Some(auth),
+        )
+        .await;
+        assert_eq!(code, 403, "job-done {auth}: {v}");
+    }
+    let (code, v) = http(b.addr, "GET", &format!("/v2/w/ping/{w}"), "", Some(&secret)).await;
+    assert_eq!(code, 200, "the worker's own secret opens its routes: {v}");
     let (code, _) = http(b.addr, "GET", "/v2/w/ping/nobody", "", Some("x")).await;
     assert_eq!(code, 404);
-    // And a client route does not take a worker's secret either.
-    let (code, _) = http(b.addr, "GET", "/v2/w/health", "", Some("wrong")).await;
-    assert_eq!(code, 401);
+    // And a client route does not take a worker's secret: it is known, and refused.
+    for (method, path) in [("GET", "/v2/w/health"), ("POST", "/v2/w/run")] {
+        let (code, v) = http(b.addr, method, path, r#"{"input":{}}"#, Some(&secret)).await;
+        assert_eq!(code, 403, "{path}: {v}");
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains(&format!("secret of worker `{w}`")), "{msg}");
+        assert!(!msg.contains(&secret), "the secret in an answer");
+    }
+    // The read key reads here and may not act.
+    let (code, _) = http(b.addr, "GET", "/v2/w/health", "", Some("viewer-key")).await;
+    assert_eq!(code, 200);
+    let (code, v) = http(
+        b.addr,
+        "POST",
+        "/v2/w/run",
+        r#"{"input":{}}"#,
+        Some("viewer-key"),
+    )
+    .await;
+    assert_eq!(code, 403, "{v}");
     b.finish().await;
 }
 

@@ -62,9 +62,18 @@ fn authorized(
         Err(WorkerRefusal::Unknown) => Err(AppError::NotFound(format!(
             "no live worker `{worker}` on endpoint `{endpoint_id}`"
         ))),
-        Err(WorkerRefusal::BadSecret) => Err(AppError::Unauthorized(
-            "worker secret not accepted (the worker routes take only the worker's own secret)",
-        )),
+        Err(WorkerRefusal::BadSecret) => {
+            match crate::auth::presented(headers).and_then(|k| state.keys.find(k)) {
+                Some(key) => Err(AppError::Forbidden(format!(
+                    "the key `{}` is an API key with the `{}` role; worker routes need the `worker` role: the worker's own secret",
+                    key.name,
+                    key.role.as_str()
+                ))),
+                None => Err(AppError::Unauthorized(
+                    "worker secret not accepted (the worker routes take only the worker's own secret)",
+                )),
+            }
+        }
     }
 }
 

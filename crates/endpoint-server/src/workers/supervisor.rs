@@ -247,12 +247,6 @@ fn random_hex() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Constant-time comparison of a presented secret with the expected one.
-fn same_secret(given: &str, want: &str) -> bool {
-    let (a, b) = (given.as_bytes(), want.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Why a worker request was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum WorkerRefusal {
@@ -401,11 +395,26 @@ impl Endpoint {
             .strip_prefix("Bearer ")
             .map(str::trim)
             .unwrap_or(given);
-        if same_secret(given, &w.secret) {
+        if crate::auth::same_secret(given, &w.secret) {
             Ok(())
         } else {
             Err(WorkerRefusal::BadSecret)
         }
+    }
+
+    /// The live worker whose secret `given` is, if any (compared with every worker's
+    /// secret in constant time), so an API route can say why it refuses a worker's
+    /// secret.
+    pub fn worker_with_secret(&self, given: &str) -> Option<String> {
+        let inner = self.lock();
+        let procs = inner.procs.as_ref()?;
+        let mut found = None;
+        for (id, w) in &procs.workers {
+            if crate::auth::same_secret(given, &w.secret) {
+                found = Some(id.clone());
+            }
+        }
+        found
     }
 
     /// A request from `worker` arrived at `now`: its first one ends its cold start.
