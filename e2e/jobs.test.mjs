@@ -124,6 +124,51 @@ test('a cancel the server refuses says why (401, 404, 429, 5xx, no answer), show
   }
 });
 
+test('a read-only key sees the jobs and is offered no action; an operate key gets them back', async () => {
+  const [opKey, viewKey] = ['e2e-operate-key-1', 'e2e-viewer-key-1'];
+  const srv = await startServer({ workers: 1, extraArgs: ['--api-key', opKey, '--read-key', viewKey] });
+  const auth = (k) => ({ headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' } });
+  const res = await fetch(`${srv.url}/v2/local/run`, { method: 'POST', body: '{"input":{"sleepMs":120000}}', ...auth(opKey) });
+  const { id } = await res.json();
+  const { browser, page, problems } = await openPanel(`${srv.url}/?endpoint=local&range=15m&refresh=1s&tab=jobs`);
+  const useKey = async (key) => {
+    await page.click('[data-testid="tab-settings"]');
+    await page.fill('[data-testid="add-endpoint-id"]', 'local');
+    await page.fill('[data-testid="add-endpoint-key"]', key);
+    await page.click('[data-testid="add-endpoint-submit"]');
+    await page.click('[data-testid="tab-jobs"]');
+  };
+  try {
+    await useKey(viewKey);
+    await page.waitForSelector(`${row(id)}[data-status="IN_PROGRESS"]`, { timeout: 30_000 });
+    await waitForText(page, 'read-only', 'Read-only key: no actions');
+    // The server said `read`: no Cancel, no bulk cancel, no purge, in the list or the detail.
+    for (const sel of [`${row(id)} [data-testid="job-cancel"]`, '[data-testid="bulk-cancel"]', '[data-testid="purge-queue"]']) {
+      assert.equal(await page.$(sel), null, `${sel} is shown to a read-only key`);
+    }
+    await page.click(`${row(id)} [data-testid="job-open"]`);
+    await page.waitForSelector('[data-testid="detail-status"]');
+    assert.equal(await page.$('[data-testid="detail-cancel"]'), null, 'Cancel in the detail');
+    // What the panel hides, the server refuses, naming the role.
+    const refused = await fetch(`${srv.url}/v2/local/cancel/${id}`, { method: 'POST', ...auth(viewKey) });
+    assert.equal(refused.status, 403);
+    assert.match((await refused.json()).error, /needs the `operate` role/);
+    // The operate key: the actions come back, and Cancel works.
+    await useKey(opKey);
+    await page.waitForSelector(`${row(id)} [data-testid="job-cancel"]`, { timeout: 30_000 });
+    assert.equal(await page.$('[data-testid="read-only"]'), null);
+    assert.ok(await page.$('[data-testid="purge-queue"]'), 'purge offered to an operate key');
+    await page.click(`${row(id)} [data-testid="job-cancel"]`);
+    await page.click('[data-testid="confirm-yes"]');
+    await waitForContains(page, 'job-notice', `Job ${id} cancelled.`);
+    // Before any key the feed answered 401; nothing else went wrong.
+    assert.deepEqual(problems.filter((p) => !p.includes('401')), []);
+  } finally {
+    await browser.close();
+    await srv.stop();
+  }
+});
+
 test('retry a failed job from the list: RunPod /retry queues it again', async () => {
   const srv = await startServer({ workers: 1 });
   const id = await submit(srv.url, { sleepMs: 50, fail: true });

@@ -176,6 +176,31 @@ pub fn interpret_purge(a: &Answer) -> Result<u64, FetchError> {
     json_body::<Purged>(a).map(|x| x.removed)
 }
 
+/// What the panel's key may do on its endpoint (the server's `/access`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyRole {
+    /// Read the metrics, jobs, workers and logs; no actions.
+    Read,
+    /// Also cancel, retry and purge.
+    Operate,
+}
+
+/// Interprets an answer to `/access` (`{"key", "role"}`). A server from before key
+/// roles has no such route and answers a bare 404: its one key may do everything.
+pub fn interpret_access(a: &Answer) -> Result<KeyRole, FetchError> {
+    #[derive(serde::Deserialize)]
+    struct Access {
+        role: KeyRole,
+    }
+    if a.status == 404
+        && matches!(http_error(a), FetchError::Http { message, .. } if message.is_empty())
+    {
+        return Ok(KeyRole::Operate);
+    }
+    json_body::<Access>(a).map(|x| x.role)
+}
+
 /// Interprets an answer to `/status/{id}`: the JSON, pretty-printed for reading.
 pub fn interpret_status(a: &Answer) -> Result<String, FetchError> {
     let v: serde_json::Value = json_body(a)?;
@@ -468,6 +493,22 @@ mod tests {
 
     #[test]
     fn action_answers_and_their_failures() {
+        assert_eq!(
+            interpret_access(&answer(200, r#"{"key":"viewers","role":"read"}"#)),
+            Ok(KeyRole::Read)
+        );
+        assert_eq!(
+            interpret_access(&answer(200, r#"{"key":null,"role":"operate"}"#)),
+            Ok(KeyRole::Operate)
+        );
+        assert_eq!(
+            interpret_access(&answer(404, "")),
+            Ok(KeyRole::Operate),
+            "a server from before roles"
+        );
+        assert!(interpret_access(&answer(404, r#"{"error":"no endpoint named `x`"}"#)).is_err());
+        assert!(interpret_access(&answer(401, r#"{"error":"API key not accepted"}"#)).is_err());
+        assert!(interpret_access(&answer(200, r#"{"role":"admin"}"#)).is_err());
         let ok = answer(200, r#"{"id":"j","status":"CANCELLED"}"#);
         assert_eq!(interpret_id_status(&ok), Ok(JobStatus::Cancelled));
         let done = answer(200, r#"{"id":"j","status":"COMPLETED"}"#);

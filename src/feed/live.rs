@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 
-use crate::feed::api::FetchError;
+use crate::feed::api::{FetchError, KeyRole};
 use crate::feed::data::{MetricsData, NowCounts};
 use crate::feed::poll::PollState;
 use crate::feed::source::{CHANGES_LIMIT, Source};
@@ -44,6 +44,9 @@ pub struct Feed {
     pub source: StoredValue<Rc<RefCell<Option<Source>>>, LocalStorage>,
     /// Set to ask the poll loop for a refresh now (after a cancel, say).
     pub poke: RwSignal<u32>,
+    /// What the key may do on the endpoint (`None` until the server said): actions
+    /// are shown only to a key that may take them.
+    pub role: RwSignal<Option<KeyRole>>,
 }
 
 impl Feed {
@@ -58,7 +61,13 @@ impl Feed {
             data: StoredValue::new_local(Rc::default()),
             source: StoredValue::new_local(Rc::default()),
             poke: RwSignal::new(0),
+            role: RwSignal::new(None),
         }
+    }
+
+    /// Whether the key may act (cancel, retry, purge); false until known.
+    pub fn may_operate(&self) -> bool {
+        self.role.get() == Some(KeyRole::Operate)
     }
 
     /// The source being followed, if any.
@@ -126,6 +135,7 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
                 feed.poll.set(PollState::default());
             }
             if !same_endpoint || source.as_ref().is_some_and(|(_, k, _)| *k != key) {
+                feed.role.set(None);
                 let src = Source::for_endpoint(&v.endpoint, key.clone(), now_ms() as i64);
                 *shared_source.borrow_mut() = Some(src.clone());
                 source = Some((v.endpoint.clone(), key, src));
@@ -167,6 +177,18 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
                     crate::view::time::measure("em-refresh", Some("em-body"));
                     if std::mem::take(&mut first_render) {
                         crate::view::time::measure("em-first-render", None);
+                    }
+                    // Once per source (and after a failure), after the numbers are on
+                    // screen: what the key may do decides which actions are shown.
+                    if feed.role.get_untracked().is_none()
+                        && let Some((_, _, src)) = source.as_ref()
+                    {
+                        match src.access().await {
+                            Ok(role) => feed.role.set(Some(role)),
+                            Err(e) => {
+                                leptos::logging::warn!("cannot learn what the key may do: {e}")
+                            }
+                        }
                     }
                 }
                 Err(FetchError::Http { status: 410, .. }) => {

@@ -245,6 +245,23 @@ impl Source {
         }
     }
 
+    /// What the key may do here (`/access`); the Demo's user may do everything.
+    pub async fn access(&self) -> Result<api::KeyRole, FetchError> {
+        match self {
+            Source::Demo(_) => Ok(api::KeyRole::Operate),
+            Source::Http(h) => {
+                let a = api::fetch(
+                    &h.url("access"),
+                    h.key.as_deref(),
+                    "application/json",
+                    api::TIMEOUT_MS,
+                )
+                .await?;
+                api::interpret_access(&a)
+            }
+        }
+    }
+
     /// `/status/{id}`, pretty-printed (the detail view's raw JSON).
     pub async fn status_json(&self, id: &str) -> Result<String, FetchError> {
         match self {

@@ -90,15 +90,31 @@ impl JobsCtx {
         });
     }
 
-    /// Whether a job in `status` gets a Cancel button (queued or running, and the
-    /// portal allows it).
+    /// Whether a job in `status` gets a Cancel button (queued or running, the portal
+    /// allows it, and the key may act). Reactive: it follows the key's role.
     pub fn can_cancel(&self, status: JobStatus) -> bool {
-        self.features.cancel && !status.is_terminal()
+        self.features.cancel && !status.is_terminal() && self.feed.may_operate()
     }
 
     /// Whether a job in `status` gets a Retry button.
     pub fn can_retry(&self, status: JobStatus) -> bool {
-        self.features.retry && status.is_retryable()
+        self.features.retry && status.is_retryable() && self.feed.may_operate()
+    }
+
+    /// Whether the bulk cancel is offered.
+    pub fn can_bulk_cancel(&self) -> bool {
+        self.features.cancel && self.feed.may_operate()
+    }
+
+    /// Whether Purge queue is offered.
+    pub fn can_purge(&self) -> bool {
+        self.features.purge && self.feed.may_operate()
+    }
+
+    /// True when the key is known to be read-only (the list says why it shows no
+    /// actions).
+    pub fn read_only(&self) -> bool {
+        self.feed.role.get() == Some(crate::feed::api::KeyRole::Read)
     }
 
     /// Asks, then cancels job `id`.

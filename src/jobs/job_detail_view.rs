@@ -192,13 +192,19 @@ fn facts(ctx: JobsCtx, d: JobDetail, tz: TimeZone) -> impl IntoView {
             <span class=format!("badge status-{}", status.as_str().to_lowercase()) data-testid="detail-status">
                 {status.as_str()}
             </span>
-            {ctx.can_cancel(status).then(|| view! {
-                <button type="button" class="small danger" data-testid="detail-cancel"
-                    on:click=move |_| ctx.ask_cancel(id.clone(), status)>"Cancel"</button>
+            {move || ctx.can_cancel(status).then(|| {
+                let id = id.clone();
+                view! {
+                    <button type="button" class="small danger" data-testid="detail-cancel"
+                        on:click=move |_| ctx.ask_cancel(id.clone(), status)>"Cancel"</button>
+                }
             })}
-            {ctx.can_retry(status).then(|| view! {
-                <button type="button" class="small" data-testid="detail-retry"
-                    on:click=move |_| ctx.ask_retry(id_retry.clone())>"Retry"</button>
+            {move || ctx.can_retry(status).then(|| {
+                let id = id_retry.clone();
+                view! {
+                    <button type="button" class="small" data-testid="detail-retry"
+                        on:click=move |_| ctx.ask_retry(id.clone())>"Retry"</button>
+                }
             })}
         </div>
         <dl class="facts">

@@ -227,7 +227,7 @@ fn Toolbar(
                 </span>
             })}
             <div class="job-buttons">
-                {ctx.features.cancel.then(|| view! {
+                {move || ctx.can_bulk_cancel().then(|| view! {
                     <button
                         type="button"
                         data-testid="bulk-cancel"
@@ -245,10 +245,16 @@ fn Toolbar(
                         "Clear selection"
                     </button>
                 })}
-                {ctx.features.purge.then(|| view! {
+                {move || ctx.can_purge().then(|| view! {
                     <button type="button" class="danger" data-testid="purge-queue" on:click=purge>
                         "Purge queue…"
                     </button>
+                })}
+                {move || ctx.read_only().then(|| view! {
+                    <span class="read-only-note" data-testid="read-only"
+                        title="The server's /access says this API key has the read role: cancel, retry and purge need an operate key.">
+                        "Read-only key: no actions"
+                    </span>
                 })}
                 {ctx.features.export.then(|| view! {
                     <button type="button" data-testid="export-csv" on:click=move |_| export(false)>
