@@ -49,6 +49,7 @@ fn invalid_config_is_refused_naming_the_field() {
 async fn the_key_never_reaches_the_logs() {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     let key = "sekrit-key-4f1a9c";
+    let read_key = "read-sekrit-77b2e0";
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_endpoint-server"))
         .args([
             "serve",
@@ -57,6 +58,8 @@ async fn the_key_never_reaches_the_logs() {
             "--in-memory",
             "--api-key",
             key,
+            "--read-key",
+            read_key,
         ])
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
@@ -73,19 +76,37 @@ async fn the_key_never_reaches_the_logs() {
         .strip_prefix("listening on http://")
         .unwrap()
         .to_string();
-    for auth in [
-        format!("Bearer {key}"),
-        "Bearer wrong".into(),
-        key.to_string(),
+    // Accepted, refused (401), and refused for its role (403, the answer names the
+    // key's name and role, never the key).
+    for (method, path, auth, code) in [
+        ("GET", "/v2/local/health", format!("Bearer {key}"), "200"),
+        ("GET", "/v2/local/health", "Bearer wrong".into(), "401"),
+        ("GET", "/v2/local/health", key.to_string(), "200"),
+        (
+            "GET",
+            "/v2/local/health",
+            format!("Bearer {read_key}"),
+            "200",
+        ),
+        (
+            "POST",
+            "/v2/local/purge-queue",
+            format!("Bearer {read_key}"),
+            "403",
+        ),
     ] {
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
         let req = format!(
-            "GET /v2/local/health HTTP/1.1\r\nhost: x\r\nauthorization: {auth}\r\nconnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nhost: x\r\nauthorization: {auth}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
         );
         s.write_all(req.as_bytes()).await.unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).await.unwrap();
-        assert!(!out.contains(key), "an answer echoed the key");
+        assert_eq!(&out[9..12], code, "{method} {path}: {out}");
+        assert!(
+            !out.contains(key) && !out.contains(read_key),
+            "an answer echoed a key: {out}"
+        );
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     child.start_kill().unwrap();
@@ -101,5 +122,13 @@ async fn the_key_never_reaches_the_logs() {
         logs.contains("request rejected") || logs.contains("started"),
         "debug logs were written: {logs}"
     );
+    assert!(
+        logs.contains("needs the `operate` role"),
+        "the refusal is logged: {logs}"
+    );
     assert!(!logs.contains(key), "the key is in the logs:\n{logs}");
+    assert!(
+        !logs.contains(read_key),
+        "the read key is in the logs:\n{logs}"
+    );
 }
