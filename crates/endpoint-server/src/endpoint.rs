@@ -357,6 +357,11 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Whether endpoint-sim's simulated workers run its jobs (not worker processes).
+    pub fn simulated(&self) -> bool {
+        !self.lock().model.config().external_workers
+    }
+
     /// Sets the default execution timeout and ttl of jobs whose policy does not say.
     pub fn set_job_defaults(&self, execution_timeout_ms: i64, ttl_ms: i64) {
         self.lock().defaults = (execution_timeout_ms, ttl_ms);
@@ -868,7 +873,7 @@ fn view(inner: &Inner, record: JobRecord) -> JobView {
 /// Reads what a simulated worker does with a job from its `input` and `policy`.
 pub fn spec_from(input: &Value, policy: Option<&Policy>, has_webhook: bool) -> JobSpec {
     let mut spec = JobSpec {
-        sleep_ms: input.get("sleepMs").and_then(Value::as_u64),
+        sleep_ms: input.get("sleepMs").and_then(whole_number),
         fail: input.get("fail").and_then(Value::as_bool).unwrap_or(false),
         webhook: has_webhook,
         ..JobSpec::default()
@@ -885,15 +890,50 @@ pub fn spec_from(input: &Value, policy: Option<&Policy>, has_webhook: bool) -> J
     spec
 }
 
-/// RunPod's `policy` object.
+/// A whole number from 0 to int64's maximum, as JSON Schema's `integer` is: `1500`
+/// and `1500.0` alike (Python's json writes whole floats that way).
+pub fn whole_number(v: &Value) -> Option<u64> {
+    const MAX: u64 = i64::MAX as u64;
+    match v.as_u64() {
+        Some(u) => (u <= MAX).then_some(u),
+        None => v
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < MAX as f64)
+            .map(|f| f as u64),
+    }
+}
+
+/// An optional [`whole_number`] of ms; `null` is the same as absent.
+fn whole_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::Deserialize;
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => whole_number(&v).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "expected a whole number of ms from 0 to {}, got {v}",
+                i64::MAX
+            ))
+        }),
+    }
+}
+
+/// RunPod's `policy` object. A field given as `null` is the same as absent.
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
     /// Longest run, ms (default 600000).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole_ms",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub execution_timeout: Option<u64>,
     /// Longest life in the queue, ms (default 86400000).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole_ms",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ttl: Option<u64>,
     /// Queue behind normal jobs.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod endpoint;
 pub mod error;
+pub mod extract;
 pub mod load;
 pub mod ratelimit;
 pub mod routes;
@@ -47,6 +48,9 @@ pub struct AppState {
     pub limiter: Arc<ratelimit::RateLimiter>,
     /// Browser origins allowed to call the API (CORS); empty = same origin only.
     pub cors_origins: Vec<String>,
+    /// The longest `/runsync` holds a request for its result (RunPod: 90 s); keep it
+    /// below the idle timeout of any proxy in front.
+    pub runsync_wait: std::time::Duration,
 }
 
 impl AppState {
@@ -63,6 +67,7 @@ impl AppState {
             keys: Arc::default(),
             limiter: Arc::new(ratelimit::RateLimiter::new(Some(ratelimit::Limits::RUNPOD))),
             cors_origins: Vec::new(),
+            runsync_wait: routes::RUNSYNC_WAIT,
         }
     }
 

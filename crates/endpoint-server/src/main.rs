@@ -136,6 +136,10 @@ struct ServeArgs {
     /// How long a `/runsync` result stays readable (RunPod: 1m).
     #[arg(long, default_value = "1m", value_parser = endpoint_server::load::parse_duration)]
     runsync_result_retention: std::time::Duration,
+    /// The longest `/runsync` holds a request before answering with the job's current
+    /// state (RunPod: 90s). Keep it below the idle timeout of a proxy in front.
+    #[arg(long, default_value = "90s", value_parser = endpoint_server::load::parse_duration)]
+    runsync_wait: std::time::Duration,
     /// How long job records and events are kept for the metrics.
     #[arg(long, default_value = "7d", value_parser = endpoint_server::load::parse_duration)]
     metrics_retention: std::time::Duration,
@@ -382,6 +386,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let mut state = AppState::new(endpoints.clone());
     state.panel_dir = args.panel_dir;
     state.keys = Arc::new(keys);
+    state.runsync_wait = args.runsync_wait;
     state.cors_origins = if args.cors_origins.is_empty() {
         config.cors_origins.clone()
     } else {

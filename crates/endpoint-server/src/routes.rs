@@ -1,7 +1,7 @@
 //! RunPod's queue API under `/v2/{endpoint_id}/`, and the metrics feed.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use endpoint_core::{Health, JobStatus};
@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::time::Duration;
 
 use crate::endpoint::{JobView, Policy};
+use crate::extract::{INT64_MAX, Path, Query, bounded};
 use crate::ratelimit::Route;
 use crate::{AppError, AppState};
 
@@ -33,7 +34,8 @@ impl AppState {
 pub const RUN_LIMIT_MB: usize = 10;
 /// RunPod's payload limit for `/runsync`, MB.
 pub const RUNSYNC_LIMIT_MB: usize = 20;
-/// How long `/runsync` waits for the result before answering with the current state.
+/// How long `/runsync` waits for the result before answering with the current state
+/// (RunPod's 90 s; `--runsync-wait` changes it).
 pub const RUNSYNC_WAIT: Duration = Duration::from_secs(90);
 
 /// The routes a `read` key opens (state is attached by [`crate::app`]).
@@ -130,9 +132,9 @@ async fn logs(
     let filter = crate::workers::logs::LogFilter {
         worker: q.worker,
         job: q.job,
-        after: q.cursor,
+        after: bounded("cursor", q.cursor, 0, INT64_MAX)?,
         since: q.since,
-        limit: q.limit.unwrap_or(500).clamp(1, 5000),
+        limit: bounded("limit", q.limit, 1, 5000)?.unwrap_or(500),
     };
     let (lines, cursor) = e.logs().list(&filter);
     Ok(Json(LogsResponse { lines, cursor }))
@@ -217,13 +219,6 @@ fn parse_run(
             "field `input` must be a JSON object".into(),
         ));
     }
-    if let Some(v) = req.input.get("sleepMs")
-        && v.as_u64().is_none()
-    {
-        return Err(AppError::BadRequest(
-            "field `input.sleepMs` must be a whole number of milliseconds".into(),
-        ));
-    }
     if let Some(w) = &req.webhook
         && !(w.starts_with("http://") || w.starts_with("https://"))
     {
@@ -232,6 +227,26 @@ fn parse_run(
         ));
     }
     Ok(req)
+}
+
+/// The two input fields that steer a simulated worker; a real worker's input is its
+/// handler's business.
+fn check_simulated_input(input: &Value) -> Result<(), AppError> {
+    if let Some(v) = input.get("sleepMs")
+        && crate::endpoint::whole_number(v).is_none()
+    {
+        return Err(AppError::BadRequest(
+            "field `input.sleepMs` must be a whole number of milliseconds".into(),
+        ));
+    }
+    if let Some(v) = input.get("fail")
+        && !v.is_boolean()
+    {
+        return Err(AppError::BadRequest(
+            "field `input.fail` must be true or false".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The webhook URL's form only: what its host resolves to is checked at each delivery
@@ -252,6 +267,9 @@ async fn accept(
     sync: bool,
 ) -> Result<endpoint_core::JobRecord, AppError> {
     let req = parse_run(body, limit_mb)?;
+    if endpoint.simulated() {
+        check_simulated_input(&req.input)?;
+    }
     check_webhook(endpoint, &req)?;
     let spec = endpoint.spec_for(&req.input, req.policy.as_ref(), req.webhook.is_some());
     endpoint
@@ -274,7 +292,7 @@ async fn run_job(
     }))
 }
 
-/// `?wait=ms` for `/runsync` (RunPod's client sends it); capped at 90 s.
+/// `?wait=ms` for `/runsync`; capped at the server's `--runsync-wait` (90 s).
 #[derive(Debug, Deserialize)]
 pub struct WaitQuery {
     /// How long to wait for the result, ms.
@@ -288,10 +306,10 @@ async fn run_sync(
     body: Result<Json<RunRequest>, JsonRejection>,
 ) -> Result<Json<StatusResponse>, AppError> {
     let endpoint = state.limited(&endpoint_id, Route::Run)?;
-    let r = accept(endpoint, body, RUNSYNC_LIMIT_MB, true).await?;
-    let wait = q.wait.map_or(RUNSYNC_WAIT, |ms| {
-        Duration::from_millis(ms).min(RUNSYNC_WAIT)
+    let wait = bounded("wait", q.wait, 0, INT64_MAX)?.map_or(state.runsync_wait, |ms| {
+        Duration::from_millis(ms).min(state.runsync_wait)
     });
+    let r = accept(endpoint, body, RUNSYNC_LIMIT_MB, true).await?;
     let view = endpoint
         .wait(&r.id, wait)
         .await
@@ -434,7 +452,8 @@ async fn changes(
     Query(q): Query<ChangesQuery>,
 ) -> Result<Json<endpoint_core::feed::Changes>, AppError> {
     let endpoint = state.endpoint(&endpoint_id)?;
-    let limit = q.limit.unwrap_or(10_000).clamp(1, 10_000);
+    bounded("cursor", Some(q.cursor), 0, INT64_MAX)?;
+    let limit = bounded("limit", q.limit, 1, 10_000)?.unwrap_or(10_000);
     let out = endpoint.changes_since(q.cursor, limit).map_err(|e| {
         AppError::Gone(format!(
             "cursor {} is older than the retained changes (oldest {}): take a new snapshot",
@@ -492,8 +511,8 @@ async fn snapshot(
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
     let endpoint = state.endpoint(&endpoint_id)?;
-    let to = q.to.unwrap_or_else(|| endpoint.clock().now_ms());
-    let from = q.from.unwrap_or(to - 86_400_000);
+    let to = bounded("to", q.to, 0, i64::MAX)?.unwrap_or_else(|| endpoint.clock().now_ms());
+    let from = bounded("from", q.from, 0, i64::MAX)?.unwrap_or(to.saturating_sub(86_400_000));
     if from >= to {
         return Err(AppError::BadRequest(format!(
             "`from` ({from}) must be before `to` ({to})"

@@ -2,59 +2,25 @@
 //! it leaves are found and stopped by the next start, and the job that was running
 //! still ends (at least once). A graceful stop (SIGTERM) leaves no process behind.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-/// The server process; a failed test stops it (SIGTERM, so it stops its workers).
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
-            let end = Instant::now() + Duration::from_secs(8);
-            while Instant::now() < end && matches!(self.0.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn start(config: &Path, db: &Path, log: &Path) -> (Server, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_endpoint-server"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .arg("--db")
-        .arg(db)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("the server binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .parse()
-        .unwrap();
-    (Server(child), addr)
+fn start(config: &Path, db: &Path, log: &Path) -> (common::Server, SocketAddr) {
+    common::start(
+        [
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--db".as_ref(),
+            db.as_os_str(),
+        ],
+        log,
+    )
 }
 
 async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Value) {
@@ -99,11 +65,8 @@ async fn gone(pgids: &[u32], secs: u64) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_server_loses_no_job_and_leaves_no_worker() {
-    let dir = std::env::temp_dir().join(format!("em-wcrash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let python = root().join(".venv/bin/python");
-    assert!(python.exists(), "run `cargo xtask setup` first");
+    let dir = common::temp_dir("wcrash");
+    let python = common::venv_bin("python");
     let config = dir.join("server.toml");
     std::fs::write(
         &config,
@@ -111,7 +74,7 @@ async fn kill_9_of_the_server_loses_no_job_and_leaves_no_worker() {
             "[[endpoints]]\nid = \"w\"\nruntime = \"process\"\nmin_workers = 1\nmax_workers = 1\n\
              [endpoints.process]\ncommand = [{:?}, \"handler.py\"]\ncwd = {:?}\nping_interval_ms = 1000\nhold_ms = 3000\nstop_grace_ms = 3000\n",
             python.display().to_string(),
-            root().join("examples/workers/echo").display().to_string()
+            common::root().join("examples/workers/echo").display().to_string()
         ),
     )
     .unwrap();
@@ -188,9 +151,7 @@ async fn kill_9_of_the_server_loses_no_job_and_leaves_no_worker() {
         .collect();
     assert!(!pids.is_empty());
     // A graceful stop takes the workers with it.
-    kill(Pid::from_raw(server.0.id() as i32), Signal::SIGTERM).unwrap();
-    let status = server.0.wait().unwrap();
-    assert!(status.success(), "{status}");
+    assert!(server.stop(), "SIGTERM: the server exits successfully");
     assert!(
         gone(&pids, 5).await,
         "workers left after SIGTERM of the server: {pids:?}"

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header::AUTHORIZATION};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::supervisor::WorkerRefusal;
+use crate::extract::{Body, Path, Query};
 use crate::{AppError, AppState, Endpoint};
 
 /// Largest result a worker may post, MB (RunPod's runsync payload limit).
@@ -52,8 +53,14 @@ fn authorized(
     worker: &str,
     headers: &HeaderMap,
 ) -> Result<Arc<Endpoint>, AppError> {
-    let ep = state.endpoint(endpoint_id)?;
     let auth = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if auth.is_none() {
+        // No credentials: nothing is said about what exists.
+        return Err(AppError::Unauthorized(
+            "worker routes need the worker's own secret in `Authorization`",
+        ));
+    }
+    let ep = state.endpoint(endpoint_id)?;
     match ep.check_worker(worker, auth) {
         Ok(()) => Ok(Arc::clone(ep)),
         Err(WorkerRefusal::NotProcess) => Err(AppError::NotFound(format!(
@@ -77,16 +84,30 @@ fn authorized(
     }
 }
 
+/// `0` or `1`: what the SDK sends as `job_in_progress`.
+#[derive(Debug, Deserialize)]
+pub enum Bit {
+    /// `0`.
+    #[serde(rename = "0")]
+    Zero,
+    /// `1`.
+    #[serde(rename = "1")]
+    One,
+}
+
 /// The query the SDK adds to job-take.
 #[derive(Debug, Deserialize)]
 pub struct TakeQuery {
-    /// Jobs wanted (job-take-batch).
+    /// Jobs wanted (job-take-batch), 1 to 1024.
     pub batch_size: Option<usize>,
+    /// Whether the worker is busy with a job (informative; checked, not used).
+    pub job_in_progress: Option<Bit>,
 }
 
 async fn job_take(
     State(state): State<AppState>,
     Path((endpoint_id, worker)): Path<(String, String)>,
+    Query(_): Query<TakeQuery>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let ep = authorized(&state, &endpoint_id, &worker, &headers)?;
@@ -100,7 +121,7 @@ async fn job_take_batch(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let ep = authorized(&state, &endpoint_id, &worker, &headers)?;
-    let n = q.batch_size.unwrap_or(1).clamp(1, 1024);
+    let n = crate::extract::bounded("batch_size", q.batch_size, 1, 1024)?.unwrap_or(1);
     Ok(take(ep, worker, n, true).await)
 }
 
@@ -170,12 +191,23 @@ async fn job_stop(
     }
 }
 
+/// `true` or `false`, as the SDK spells them in a query.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+pub enum TrueFalse {
+    /// `true`.
+    #[serde(rename = "true")]
+    True,
+    /// `false`.
+    #[serde(rename = "false")]
+    False,
+}
+
 /// `isStream` on job-done: true marks the end of a generator's stream.
 #[derive(Debug, Deserialize)]
 pub struct DoneQuery {
     /// `true` | `false`.
     #[serde(rename = "isStream")]
-    pub is_stream: Option<String>,
+    pub is_stream: Option<TrueFalse>,
 }
 
 fn parse_body(body: &Bytes) -> Result<Value, AppError> {
@@ -198,7 +230,7 @@ async fn job_done(
     Path((endpoint_id, worker, job_id)): Path<(String, String, String)>,
     Query(q): Query<DoneQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body<RESULT_LIMIT_MB>,
 ) -> Result<StatusCode, AppError> {
     let ep = authorized(&state, &endpoint_id, &worker, &headers)?;
     let v = parse_body(&body).inspect_err(|e| {
@@ -214,12 +246,23 @@ async fn job_done(
             "the result body must be a JSON object".into(),
         ));
     }
+    let wrong = if v.get("stopPod").is_some_and(|s| !s.is_boolean()) {
+        Some("field `stopPod` must be true or false")
+    } else if v.get("status").is_some_and(|s| !s.is_string()) {
+        Some("field `status` must be a string (`IN_PROGRESS` for a progress update)")
+    } else {
+        None
+    };
+    if let Some(e) = wrong {
+        ep.note(&worker, Some(&job_id), format!("result refused: {e}"));
+        return Err(AppError::BadRequest(e.into()));
+    }
     let output = v.get("output").cloned();
     if v.get("status").and_then(Value::as_str) == Some("IN_PROGRESS") {
         ep.worker_partial(&worker, &job_id, output.unwrap_or(Value::Null), false);
         return Ok(StatusCode::OK);
     }
-    let stream_end = q.is_stream.as_deref() == Some("true");
+    let stream_end = q.is_stream == Some(TrueFalse::True);
     let stop_pod = v.get("stopPod").and_then(Value::as_bool).unwrap_or(false);
     let outcome = match error_of(&v) {
         Some(e) => Err(e),
@@ -233,20 +276,37 @@ async fn job_stream(
     State(state): State<AppState>,
     Path((endpoint_id, worker, job_id)): Path<(String, String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body<RESULT_LIMIT_MB>,
 ) -> Result<StatusCode, AppError> {
     let ep = authorized(&state, &endpoint_id, &worker, &headers)?;
     let v = parse_body(&body)?;
-    let chunk = v.get("output").cloned().unwrap_or(Value::Null);
+    let Some(chunk) = v.get("output").cloned() else {
+        ep.note(
+            &worker,
+            Some(&job_id),
+            "stream chunk refused: no `output`".into(),
+        );
+        return Err(AppError::BadRequest(
+            "a stream chunk is `{\"output\": ...}`: field `output` is missing".into(),
+        ));
+    };
     ep.worker_partial(&worker, &job_id, chunk, true);
     Ok(StatusCode::OK)
+}
+
+/// A ping's `status`: only ever `unhealthy`.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+pub enum PingStatus {
+    /// A fitness check failed.
+    #[serde(rename = "unhealthy")]
+    Unhealthy,
 }
 
 /// The ping's query: the SDK's job list and version, or a fitness failure.
 #[derive(Debug, Deserialize)]
 pub struct PingQuery {
     /// `unhealthy` when a fitness check failed (the worker exits right after).
-    pub status: Option<String>,
+    pub status: Option<PingStatus>,
     /// The failed check.
     pub check: Option<String>,
     /// Why it failed.
@@ -262,7 +322,7 @@ async fn ping(
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
     let ep = authorized(&state, &endpoint_id, &worker, &headers)?;
-    let unhealthy = (q.status.as_deref() == Some("unhealthy")).then(|| {
+    let unhealthy = (q.status == Some(PingStatus::Unhealthy)).then(|| {
         format!(
             "fitness check {} failed: {}",
             q.check.as_deref().unwrap_or("?"),

@@ -1,0 +1,111 @@
+//! What the tests that run the real server binary share: starting it on port 0 and
+//! stopping it (SIGTERM, so it stops its workers) even when an assertion fails.
+
+#![allow(dead_code)] // each test file uses its own part of this
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The project's Python (`.venv`, made by `cargo xtask setup`).
+pub fn venv_bin(program: &str) -> PathBuf {
+    let p = root().join(".venv/bin").join(program);
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo xtask setup` (it installs the requirements into .venv)",
+        p.display()
+    );
+    p
+}
+
+/// The server process; dropping it stops it (SIGTERM, then SIGKILL after 8 s).
+pub struct Server(pub Child);
+
+impl Server {
+    /// SIGTERM, then waits; true when it exited successfully.
+    pub fn stop(&mut self) -> bool {
+        if let Ok(Some(st)) = self.0.try_wait() {
+            return st.success();
+        }
+        let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
+        let end = Instant::now() + Duration::from_secs(8);
+        while Instant::now() < end {
+            if let Ok(Some(st)) = self.0.try_wait() {
+                return st.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts `endpoint-server serve --listen 127.0.0.1:0 <args>` with its log in `log`,
+/// and returns it with the address it printed.
+pub fn start<I, S>(args: I, log: &std::path::Path) -> (Server, SocketAddr)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut child = Command::new(env!("CARGO_BIN_EXE_endpoint-server"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("the server binary starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = Server(child);
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .parse()
+        .unwrap();
+    (server, addr)
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("endpoint-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A blocking HTTP/1.1 request (`connection: close`): the status and the body.
+pub fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let code = out[9..12].parse().unwrap();
+    let text = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (code, text.to_string())
+}
