@@ -48,7 +48,7 @@ fn print_help() {
                  trunk serve on http://127.0.0.1:8080/ (Ctrl-C stops both)\n\
          test    setup, then fmt, clippy, native tests, wasm tests in headless Chromium and\n         \
                  Firefox, a release trunk build and the browser end-to-end tests\n\
-         bench   benchmarks"
+         bench   benchmarks (--soak [--minutes N]: the 30-minute soak, not part of the tests)"
     );
 }
 
@@ -216,6 +216,34 @@ fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// `cargo xtask bench --soak [--minutes N]`: the soak (bench/soak.py), 30 minutes of
+/// mixed traffic with failing webhook receivers and killed workers, then an account
+/// of every acknowledged job and every delivery. Not part of the tests.
+fn soak(args: &[String]) -> Result<(), String> {
+    let minutes = args
+        .iter()
+        .position(|a| a == "--minutes")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "30".into());
+    sh(
+        "cargo",
+        &["build", "--quiet", "--release", "-p", "endpoint-server"],
+    )?;
+    let server_bin = target_dir().join("release/endpoint-server");
+    let python = root().join(".venv/bin/python");
+    sh(
+        &python.to_string_lossy(),
+        &[
+            "crates/endpoint-server/bench/soak.py",
+            &server_bin.to_string_lossy(),
+            &python.to_string_lossy(),
+            "--minutes",
+            &minutes,
+        ],
+    )
+}
+
 /// `cargo xtask bench [--wasm-only | --server-only | --panel-only | --workers-only]
 /// [--jobs N]`: real workers (jobs per second, the server's own time per job), the
 /// server (start-up and RSS with N stored jobs, snapshot, wrk), criterion natively, the
@@ -235,6 +263,9 @@ fn bench(args: &[String]) -> Result<(), String> {
         .unwrap_or_else(|| "1000000".into());
     if panel_only {
         return bench_panel(&jobs);
+    }
+    if args.iter().any(|a| a == "--soak") {
+        return soak(args);
     }
     if !wasm_only {
         sh(

@@ -1,0 +1,374 @@
+"""The soak benchmark (`cargo xtask bench --soak [--minutes N]`; not part of the tests).
+
+A release endpoint-server on a fresh SQLite database serves two endpoints: `sim`
+(simulated workers) and `w` (real worker processes of examples/workers/echo through
+the runpod SDK). For N minutes (default 30) it gets mixed traffic: /run (a third with
+a webhook), /runsync, status polls, /stream, cancels, health, a purge-queue every
+97 s, and a SIGKILL of a random real worker every 73 s. The webhook receivers answer
+200, 500 or 503 at random, so deliveries are retried.
+
+At the end, after the traffic stops and the queues drain:
+- every acknowledged job (a 200 from /run or /runsync) is in the metrics snapshot
+  with a final status;
+- every webhook attempt the receivers saw is recorded once by the server, with the
+  status they answered, and every delivery ended (200, or RunPod's 3 attempts; a
+  cancelled job owes none);
+- the server's RSS and the /run p99 per 5 minutes are printed, to judge flatness.
+
+Exit status 1 if an accounting check fails.
+
+Usage: soak.py <endpoint-server binary> <python with runpod> [--minutes N] [--rate R]
+"""
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import aiohttp
+from aiohttp import web
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../../.."))
+KEY = "soak-operate-key"
+FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pct(xs, p):
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    k = (len(xs) - 1) * p / 100
+    f = int(k)
+    c = min(f + 1, len(xs) - 1)
+    return xs[f] + (xs[c] - xs[f]) * (k - f)
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Soak:
+    def __init__(self, base, pid, minutes, rate, seed):
+        self.base = base
+        self.pid = pid
+        self.seconds = minutes * 60
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.acked = {}  # job id -> endpoint
+        self.recent = {"sim": [], "w": []}
+        self.webhook_jobs = set()
+        self.received = {}  # job id -> [status answered, ...]
+        self.lat = []  # (second since start, op, ms, http status or 0)
+        self.rss = []  # (second, MB)
+        self.kills = 0
+        self.purged = 0
+        self.errors = {}
+        self.t0 = time.monotonic()
+
+    # -- the webhook receivers -------------------------------------------------
+    async def hook(self, request):
+        body = await request.json()
+        status = self.rng.choices([200, 500, 503], weights=[60, 28, 12])[0]
+        self.received.setdefault(body["id"], []).append(status)
+        return web.json_response({"ok": status == 200}, status=status)
+
+    # -- traffic -----------------------------------------------------------------
+    async def call(self, session, op, method, path, body=None):
+        t = time.monotonic()
+        try:
+            async with session.request(method, self.base + path, json=body) as r:
+                data = await r.read()
+                ms = (time.monotonic() - t) * 1000
+                self.lat.append((t - self.t0, op, ms, r.status))
+                if r.status >= 500 or (r.status >= 400 and r.status not in (404, 410)):
+                    key = f"{op} {r.status}"
+                    self.errors[key] = self.errors.get(key, 0) + 1
+                return r.status, (json.loads(data) if data and data[:1] in b"{[" else None)
+        except Exception as e:  # a refused connection or a timeout is recorded, not fatal
+            key = f"{op} {type(e).__name__}"
+            self.errors[key] = self.errors.get(key, 0) + 1
+            self.lat.append((t - self.t0, op, (time.monotonic() - t) * 1000, 0))
+            return 0, None
+
+    def pick(self, ep=None):
+        eps = [ep] if ep else ["sim", "w"]
+        pool = [j for e in eps for j in self.recent[e][-500:]]
+        return self.rng.choice(pool) if pool else None
+
+    async def submit(self, session, ep, sync=False):
+        r = self.rng
+        if ep == "sim":
+            inp = {"sleepMs": int(r.lognormvariate(5.5, 0.8)), "fail": r.random() < 0.02}
+        else:
+            inp = {"sleep": round(r.uniform(0.02, 0.3), 3), "fail": r.random() < 0.02}
+        body = {"input": inp}
+        hooked = not sync and r.random() < 0.33
+        if hooked:
+            body["webhook"] = f"{self.hook_base}/hook"
+        op = "runsync" if sync else "run"
+        path = f"/v2/{ep}/runsync?wait=30000" if sync else f"/v2/{ep}/run"
+        code, v = await self.call(session, op, "POST", path, body)
+        if code == 200 and v and "id" in v:
+            self.acked[v["id"]] = ep
+            self.recent[ep].append(v["id"])
+            if hooked:
+                self.webhook_jobs.add(v["id"])
+
+    async def one(self, session):
+        r = self.rng.random()
+        if r < 0.40:
+            await self.submit(session, "sim")
+        elif r < 0.47:
+            await self.submit(session, "w")
+        elif r < 0.52:
+            await self.submit(session, "sim", sync=True)
+        elif r < 0.77:
+            j = self.pick()
+            if j:
+                await self.call(session, "status", "GET", f"/v2/{self.acked[j]}/status/{j}")
+        elif r < 0.81:
+            j = self.pick("w")
+            if j:
+                await self.call(session, "stream", "POST", f"/v2/w/stream/{j}")
+        elif r < 0.86:
+            j = self.pick()
+            if j:
+                await self.call(session, "cancel", "POST", f"/v2/{self.acked[j]}/cancel/{j}")
+        else:
+            await self.call(session, "health", "GET", f"/v2/{self.rng.choice(['sim', 'w'])}/health")
+
+    async def traffic(self, session):
+        tasks = set()
+        end = self.t0 + self.seconds
+        nxt = time.monotonic()
+        while time.monotonic() < end:
+            nxt += self.rng.expovariate(self.rate)
+            delay = nxt - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            t = asyncio.create_task(self.one(session))
+            tasks.add(t)
+            t.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def chaos(self, session):
+        end = self.t0 + self.seconds
+        next_purge, next_kill = self.t0 + 97, self.t0 + 73
+        while time.monotonic() < end:
+            now = time.monotonic()
+            if now >= next_purge:
+                code, v = await self.call(session, "purge", "POST", "/v2/sim/purge-queue")
+                if code == 200:
+                    self.purged += v["removed"]
+                next_purge += 97
+            if now >= next_kill:
+                _, v = await self.call(session, "workers", "GET", "/v2/w/workers")
+                pids = [w["pid"] for w in (v or {}).get("workers", []) if w.get("pid")]
+                if pids:
+                    try:
+                        os.kill(self.rng.choice(pids), signal.SIGKILL)
+                        self.kills += 1
+                    except ProcessLookupError:
+                        pass
+                next_kill += 73
+            if int(now - self.t0) % 10 == 0:
+                self.rss.append((now - self.t0, rss_mb(self.pid)))
+            await asyncio.sleep(1)
+
+    # -- the end -----------------------------------------------------------------
+    async def snapshot(self, session, ep, since_ms):
+        to = int(time.time() * 1000) + 1000
+        async with session.get(
+            f"{self.base}/v2/{ep}/metrics/snapshot?format=json&from={since_ms}&to={to}",
+            timeout=aiohttp.ClientTimeout(total=300),
+        ) as r:
+            assert r.status == 200, f"snapshot of {ep}: {r.status} {await r.text()}"
+            return await r.json()
+
+    async def settle(self, session, since_ms, limit_s=180):
+        """Waits until every acknowledged job is final and no delivery is pending."""
+        end = time.monotonic() + limit_s
+        while True:
+            snaps = {ep: await self.snapshot(session, ep, since_ms) for ep in ("sim", "w")}
+            status = {j["id"]: j for s in snaps.values() for j in s["jobs"]}
+            open_jobs = [j for j in self.acked if status.get(j, {}).get("status") not in FINAL]
+            pending = [
+                j for j in self.webhook_jobs
+                if status.get(j, {}).get("status") in FINAL - {"CANCELLED"}  # owes none
+                and status[j].get("webhook") and not status[j]["webhook"].get("delivered")
+                and status[j]["webhook"].get("attempts", 0) < 3
+            ]
+            if (not open_jobs and not pending) or time.monotonic() > end:
+                return snaps, status, open_jobs, pending
+            await asyncio.sleep(5)
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("server")
+    ap.add_argument("python")
+    ap.add_argument("--minutes", type=float, default=30)
+    ap.add_argument("--rate", type=float, default=80, help="operations per second")
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="soak-")
+    port = free_port()
+    cfg = os.path.join(tmp, "soak.toml")
+    with open(cfg, "w") as f:
+        f.write(f"""rate_limits = false
+allow_private_webhooks = true
+
+[[endpoints]]
+id = "sim"
+min_workers = 1
+max_workers = 12
+idle_timeout_ms = 10000
+cold_start_median_ms = 800
+execution_median_ms = 300
+failure_rate = 0.02
+
+[[endpoints]]
+id = "w"
+runtime = "process"
+min_workers = 1
+max_workers = 3
+idle_timeout_ms = 30000
+[endpoints.process]
+command = [{json.dumps(a.python)}, "handler.py"]
+cwd = {json.dumps(os.path.join(ROOT, "examples/workers/echo"))}
+ping_interval_ms = 2000
+hold_ms = 5000
+stop_grace_ms = 3000
+env = {{ STARTUP_SLEEP = "1" }}
+""")
+    log = open(os.path.join(tmp, "server.log"), "w")
+    server = subprocess.Popen(
+        [a.server, "serve", "--listen", f"127.0.0.1:{port}", "--db", os.path.join(tmp, "soak.db"),
+         "--config", cfg, "--api-key", KEY],
+        stdout=subprocess.PIPE, stderr=log, text=True,
+    )
+    print(server.stdout.readline().strip(), flush=True)
+    since_ms = int(time.time() * 1000) - 1000
+    soak = Soak(f"http://127.0.0.1:{port}", server.pid, a.minutes, a.rate, a.seed)
+    app = web.Application()
+    app.router.add_post("/hook", soak.hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    hook_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", hook_port).start()
+    soak.hook_base = f"http://127.0.0.1:{hook_port}"
+    ok = True
+    try:
+        conn = aiohttp.TCPConnector(limit=64)
+        headers = {"Authorization": f"Bearer {KEY}"}
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(connector=conn, headers=headers, timeout=timeout) as session:
+            print(f"soak: {a.minutes:g} min at {a.rate:g} operations/s; server pid {server.pid}", flush=True)
+            await asyncio.gather(soak.traffic(session), soak.chaos(session))
+            traffic_s = time.monotonic() - soak.t0
+            snaps, status, open_jobs, pending = await soak.settle(session, since_ms)
+        ok = report(soak, traffic_s, snaps, status, open_jobs, pending) and server.poll() is None
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        await runner.cleanup()
+        log.close()
+        for ext in ("", "-wal", "-shm"):
+            try:
+                os.remove(os.path.join(tmp, "soak.db" + ext))
+            except FileNotFoundError:
+                pass
+    print(f"server log: {os.path.join(tmp, 'server.log')}")
+    sys.exit(0 if ok else 1)
+
+
+def report(soak, traffic_s, snaps, status, open_jobs, pending):
+    ok = True
+    acked = len(soak.acked)
+    missing = [j for j in soak.acked if j not in status]
+    by_status = {}
+    for j in soak.acked:
+        s = status.get(j, {}).get("status", "MISSING")
+        by_status[s] = by_status.get(s, 0) + 1
+    print(f"\n## Soak: {traffic_s / 60:.1f} min of traffic, {len(soak.lat)} requests")
+    print(f"acknowledged jobs: {acked}; by final status: {dict(sorted(by_status.items()))}")
+    print(f"worker processes killed: {soak.kills}; jobs purged from the queue: {soak.purged}")
+    print(f"answers that were errors (not 404/410): {soak.errors or 'none'}")
+    if missing:
+        ok = False
+        print(f"FAIL: {len(missing)} acknowledged jobs are not in the snapshot, e.g. {missing[:5]}")
+    if open_jobs:
+        ok = False
+        print(f"FAIL: {len(open_jobs)} acknowledged jobs never ended, e.g. {open_jobs[:5]}")
+    # Webhook attempts: what the receivers saw against what the server recorded.
+    recorded = {}
+    for s in snaps.values():
+        for d in s["deliveries"]:
+            recorded.setdefault(d["jobId"], []).append(d)
+    mismatched, unended, attempts = [], [], 0
+    for j in soak.webhook_jobs:
+        seen = soak.received.get(j, [])
+        rec = sorted(recorded.get(j, []), key=lambda d: d["attempt"])
+        attempts += len(rec)
+        if [d.get("status") for d in rec] != seen or [d["attempt"] for d in rec] != list(range(1, len(rec) + 1)):
+            mismatched.append((j, seen, [(d["attempt"], d.get("status"), d.get("error")) for d in rec]))
+        st = status.get(j, {})
+        if st.get("status") in FINAL - {"CANCELLED"} and (not seen or (seen[-1] != 200 and len(seen) < 3)):
+            unended.append(j)
+    print(f"webhook jobs: {len(soak.webhook_jobs)}; attempts received {sum(len(v) for v in soak.received.values())}, recorded {attempts}")
+    if mismatched:
+        ok = False
+        print(f"FAIL: {len(mismatched)} deliveries differ between receiver and server, e.g. {mismatched[:3]}")
+    if unended or pending:
+        ok = False
+        print(f"FAIL: {len(set(unended) | set(pending))} deliveries neither delivered nor given up, e.g.")
+        for j in list(set(unended) | set(pending))[:3]:
+            print(f"  {j}: received {soak.received.get(j)}, recorded "
+                  f"{[(d['attempt'], d.get('status'), d.get('error')) for d in recorded.get(j, [])]}, job {status.get(j)}")
+    # Flatness: per 5-minute slice (the first minute is warm-up).
+    span = 300 if traffic_s >= 600 else max(60, int(traffic_s // 5))
+    print(f"\n| minutes | requests | /run p50 ms | /run p99 ms | /run max ms | RSS MB (end of slice) |")
+    print("|---|---|---|---|---|---|")
+    slices = []
+    for lo in range(0, int(traffic_s), span):
+        hi = lo + span
+        runs = [ms for (t, op, ms, code) in soak.lat if lo <= t < hi and op == "run" and code == 200]
+        n = sum(1 for (t, *_r) in soak.lat if lo <= t < hi)
+        rss = [m for (t, m) in soak.rss if lo <= t < hi]
+        if not runs:
+            continue
+        row = (lo // 60, hi // 60, n, pct(runs, 50), pct(runs, 99), max(runs), rss[-1] if rss else float("nan"))
+        slices.append(row)
+        print(f"| {row[0]}-{row[1]} | {n} | {row[3]:.2f} | {row[4]:.2f} | {row[5]:.1f} | {row[6]:.0f} |")
+    if len(slices) >= 3:
+        first, last = slices[1], slices[-1]  # the first slice is warm-up
+        print(f"\nRSS {first[6]:.0f} MB -> {last[6]:.0f} MB ({(last[6] / first[6] - 1) * 100:+.1f} %); "
+              f"/run p99 {first[4]:.2f} -> {last[4]:.2f} ms (slice 2 against the last)")
+    print("\naccounting: " + ("every acknowledged job and every delivery accounted for" if ok else "FAILED"))
+    return ok
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
