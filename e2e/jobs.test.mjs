@@ -146,6 +146,10 @@ test('a read-only key sees the jobs and is offered no action; an operate key get
     for (const sel of [`${row(id)} [data-testid="job-cancel"]`, '[data-testid="bulk-cancel"]', '[data-testid="purge-queue"]']) {
       assert.equal(await page.$(sel), null, `${sel} is shown to a read-only key`);
     }
+    // Nor the selection boxes, which only serve the bulk cancel.
+    for (const sel of [`${row(id)} [data-testid="job-select"]`, '[data-testid="select-all"]']) {
+      assert.equal(await page.isVisible(sel), false, `${sel} is shown to a read-only key`);
+    }
     await page.click(`${row(id)} [data-testid="job-open"]`);
     await page.waitForSelector('[data-testid="detail-status"]');
     assert.equal(await page.$('[data-testid="detail-cancel"]'), null, 'Cancel in the detail');
@@ -158,6 +162,7 @@ test('a read-only key sees the jobs and is offered no action; an operate key get
     await page.waitForSelector(`${row(id)} [data-testid="job-cancel"]`, { timeout: 30_000 });
     assert.equal(await page.$('[data-testid="read-only"]'), null);
     assert.ok(await page.$('[data-testid="purge-queue"]'), 'purge offered to an operate key');
+    assert.ok(await page.isVisible(`${row(id)} [data-testid="job-select"]`), 'selection for an operate key');
     await page.click(`${row(id)} [data-testid="job-cancel"]`);
     await page.click('[data-testid="confirm-yes"]');
     await waitForContains(page, 'job-notice', `Job ${id} cancelled.`);

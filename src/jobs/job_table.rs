@@ -205,6 +205,10 @@ pub fn JobTable(
                         type="checkbox"
                         aria-label="Select every job listed"
                         data-testid="select-all"
+                        // Selection only serves the bulk cancel: without it, no boxes
+                        // (hidden, not removed, so the columns keep their place).
+                        style:visibility=move || if ctx.can_bulk_cancel() { "visible" } else { "hidden" }
+                        prop:disabled=move || !ctx.can_bulk_cancel()
                         prop:checked=all_selected
                         on:change=move |ev| select_all(event_target_checked(&ev))
                     />
@@ -289,6 +293,8 @@ fn row_view(ctx: JobsCtx, r: RowView) -> impl IntoView {
                     type="checkbox"
                     aria-label=format!("Select job {id}")
                     data-testid="job-select"
+                    style:visibility=move || if ctx.can_bulk_cancel() { "visible" } else { "hidden" }
+                    prop:disabled=move || !ctx.can_bulk_cancel()
                     prop:checked=selected
                     on:change=move |ev| {
                         let on = event_target_checked(&ev);

@@ -220,28 +220,33 @@ fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
 /// mixed traffic with failing webhook receivers and killed workers, then an account
 /// of every acknowledged job and every delivery. Not part of the tests.
 fn soak(args: &[String]) -> Result<(), String> {
-    let minutes = args
-        .iter()
-        .position(|a| a == "--minutes")
+    let minutes = flag_value(args, "--minutes", "30");
+    bench_script("soak.py", &["--minutes", &minutes])
+}
+
+/// The value after `flag` in `args`, or `default`.
+fn flag_value(args: &[String], flag: &str, default: &str) -> String {
+    args.iter()
+        .position(|a| a == flag)
         .and_then(|i| args.get(i + 1))
         .cloned()
-        .unwrap_or_else(|| "30".into());
+        .unwrap_or_else(|| default.into())
+}
+
+/// Builds the release server, then runs `crates/endpoint-server/bench/<script>` with
+/// the project's Python: `<script> <server binary> <python> <extra...>`.
+fn bench_script(script: &str, extra: &[&str]) -> Result<(), String> {
     sh(
         "cargo",
         &["build", "--quiet", "--release", "-p", "endpoint-server"],
     )?;
     let server_bin = target_dir().join("release/endpoint-server");
     let python = root().join(".venv/bin/python");
-    sh(
-        &python.to_string_lossy(),
-        &[
-            "crates/endpoint-server/bench/soak.py",
-            &server_bin.to_string_lossy(),
-            &python.to_string_lossy(),
-            "--minutes",
-            &minutes,
-        ],
-    )
+    let script = format!("crates/endpoint-server/bench/{script}");
+    let (server_bin, python) = (server_bin.to_string_lossy(), python.to_string_lossy());
+    let mut all: Vec<&str> = vec![&script, &server_bin, &python];
+    all.extend_from_slice(extra);
+    sh(&python, &all)
 }
 
 /// `cargo xtask bench [--wasm-only | --server-only | --panel-only | --workers-only]
@@ -255,12 +260,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     let wasm_only = args.iter().any(|a| a == "--wasm-only");
     let server_only = args.iter().any(|a| a == "--server-only");
     let workers_only = args.iter().any(|a| a == "--workers-only");
-    let jobs = args
-        .iter()
-        .position(|a| a == "--jobs")
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| "1000000".into());
+    let jobs = flag_value(args, "--jobs", "1000000");
     if panel_only {
         return bench_panel(&jobs);
     }
@@ -268,21 +268,8 @@ fn bench(args: &[String]) -> Result<(), String> {
         return soak(args);
     }
     if !wasm_only {
-        sh(
-            "cargo",
-            &["build", "--quiet", "--release", "-p", "endpoint-server"],
-        )?;
         // Real workers: jobs per second end to end, and the server's own time per job.
-        let server_bin = target_dir().join("release/endpoint-server");
-        let python = root().join(".venv/bin/python");
-        sh(
-            &python.to_string_lossy(),
-            &[
-                "crates/endpoint-server/bench/workers-bench.py",
-                &server_bin.to_string_lossy(),
-                &python.to_string_lossy(),
-            ],
-        )?;
+        bench_script("workers-bench.py", &[])?;
         if workers_only {
             return Ok(());
         }

@@ -4,50 +4,32 @@
 //! delivery killed between its first failed attempt and its retry is resumed on
 //! schedule after the restart, with every attempt recorded once.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn start(db: &Path) -> (Child, SocketAddr) {
+mod common;
+
+fn start(db: &Path) -> (common::Server, SocketAddr) {
     start_with(db, &[])
 }
 
-fn start_with(db: &Path, extra: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_endpoint-server"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "4",
-            "--cold-start-ms",
-            "50",
-            // The clients below send far more than RunPod's 1000 /run per 10 s.
-            "--no-rate-limits",
-            "--db",
-        ])
-        .arg(db)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the server binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .parse()
-        .unwrap();
-    (child, addr)
+fn start_with(db: &Path, extra: &[&str]) -> (common::Server, SocketAddr) {
+    let mut args = vec![
+        "--workers",
+        "4",
+        "--cold-start-ms",
+        "50",
+        // The clients below send far more than RunPod's 1000 /run per 10 s.
+        "--no-rate-limits",
+        "--db",
+        db.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    common::start(args, None)
 }
 
 async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
@@ -101,8 +83,7 @@ async fn every_acknowledged_job_survives_kill_9() {
     }
     // Kill -9 while the clients are still sending.
     tokio::time::sleep(Duration::from_millis(1_000)).await;
-    server.kill().unwrap(); // SIGKILL
-    server.wait().unwrap();
+    server.kill_9();
     for c in clients {
         c.await.unwrap();
     }
@@ -174,8 +155,7 @@ async fn every_acknowledged_job_survives_kill_9() {
         (acked_n..=acked_n + 8).contains(&completed),
         "{completed} completed for {acked_n} acknowledged: {h}"
     );
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill_9();
     println!(
         "{} acknowledged jobs survived kill -9; {unfinished} were re-queued",
         acked.len()
@@ -268,8 +248,7 @@ async fn a_webhook_retry_survives_kill_9() {
     .await;
     // Recorded in memory; give the group commit a moment to store it, then kill.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    server.kill().unwrap(); // SIGKILL
-    server.wait().unwrap();
+    server.kill_9();
     let first = got.lock().unwrap()[0].clone();
 
     let (mut server, addr) = start_with(&db, &args);
@@ -297,8 +276,7 @@ async fn a_webhook_retry_survives_kill_9() {
 
     // Delivered means settled: another crash and restart sends nothing again.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill_9();
     let (mut server, addr) = start_with(&db, &args);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
@@ -307,7 +285,6 @@ async fn a_webhook_retry_survives_kill_9() {
         "a settled delivery was sent again"
     );
     assert_eq!(deliveries(addr, &id).await.1.len(), 2);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill_9();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -67,7 +67,7 @@ fn the_api_keeps_its_contract_under_schemathesis() {
             "--config".as_ref(),
             dir.join("server.toml").as_os_str(),
         ],
-        &dir.join("server.log"),
+        Some(&dir.join("server.log")),
     );
     let end = Instant::now() + Duration::from_secs(20);
     let worker = loop {

@@ -19,7 +19,7 @@ fn start(config: &Path, db: &Path, log: &Path) -> (common::Server, SocketAddr) {
             "--db".as_ref(),
             db.as_os_str(),
         ],
-        log,
+        Some(log),
     )
 }
 

@@ -33,6 +33,12 @@ pub fn venv_bin(program: &str) -> PathBuf {
 pub struct Server(pub Child);
 
 impl Server {
+    /// SIGKILL (`kill -9`), and waits for it.
+    pub fn kill_9(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+
     /// SIGTERM, then waits; true when it exited successfully.
     pub fn stop(&mut self) -> bool {
         if let Ok(Some(st)) = self.0.try_wait() {
@@ -58,9 +64,9 @@ impl Drop for Server {
     }
 }
 
-/// Starts `endpoint-server serve --listen 127.0.0.1:0 <args>` with its log in `log`,
-/// and returns it with the address it printed.
-pub fn start<I, S>(args: I, log: &std::path::Path) -> (Server, SocketAddr)
+/// Starts `endpoint-server serve --listen 127.0.0.1:0 <args>` with its log in `log`
+/// (or nowhere), and returns it with the address it printed.
+pub fn start<I, S>(args: I, log: Option<&std::path::Path>) -> (Server, SocketAddr)
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -69,7 +75,7 @@ where
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
+        .stderr(log.map_or_else(Stdio::null, |l| std::fs::File::create(l).unwrap().into()))
         .spawn()
         .expect("the server binary starts");
     let mut line = String::new();
