@@ -137,6 +137,8 @@ pub struct Endpoint {
     /// Itself, to hand to the webhook deliveries it starts.
     this: std::sync::Weak<Endpoint>,
     allow_private_webhooks: std::sync::atomic::AtomicBool,
+    /// endpoint-sim's simulated workers run its jobs (fixed by its model config).
+    simulated: bool,
     /// The webhook client (built on first use; see [`Endpoint::set_webhook_ca`]).
     webhook_client: Mutex<Option<crate::webhook::WebhookClient>>,
     /// Gap between webhook attempts, ms (RunPod: 10 s).
@@ -170,11 +172,13 @@ impl Endpoint {
         clock: Clock,
         db: Option<Db>,
     ) -> Arc<Self> {
+        let simulated = !config.external_workers;
         let mut model = Model::new(seed, config);
         model.start(clock.now_ms());
         Arc::new_cyclic(|this| Endpoint {
             this: this.clone(),
             allow_private_webhooks: Default::default(),
+            simulated,
             webhook_client: Mutex::new(None),
             webhook_retry_gap_ms: std::sync::atomic::AtomicU64::new(
                 endpoint_sim::model::WEBHOOK_RETRY_GAP_MS as u64,
@@ -359,7 +363,7 @@ impl Endpoint {
 
     /// Whether endpoint-sim's simulated workers run its jobs (not worker processes).
     pub fn simulated(&self) -> bool {
-        !self.lock().model.config().external_workers
+        self.simulated
     }
 
     /// Sets the default execution timeout and ttl of jobs whose policy does not say.
