@@ -509,17 +509,23 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, path: PathBuf) {
 /// Copies the WAL into the database file every [`CHECKPOINT_EVERY`] until every [`Db`]
 /// handle is gone. `PASSIVE`: it copies what no reader still needs and never waits,
 /// so the writer is never held up; once a checkpoint has copied everything, the next
-/// commit starts the WAL from its beginning again, so the file stays small.
+/// commit starts the WAL from its beginning again. Under continuous commits that never
+/// happens (each checkpoint ends behind the frames written meanwhile), hence the
+/// occasional `RESTART` below.
 fn checkpointer(conn: Connection, stop: mpsc::Receiver<()>, path: PathBuf) {
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
             Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
         });
         match r {
-            // A WAL that writes keep ahead of (64 MB of 4 KB pages) is reset once,
-            // with a RESTART checkpoint: it waits for the commit under way, a rare
-            // pause that bounds the file.
-            Ok((log, done)) if log > 16_384 => {
+            // A WAL the checkpoints do not keep up with (over 64 MB of 4 KB pages not
+            // all copied), or one that is not being started again (a reader held on
+            // to it: 256 MB), is reset with a RESTART checkpoint. It blocks commits
+            // while it runs (tens of ms), so it is only for those cases: at 25,000
+            // durable /run a second every 500 ms interval writes ~28,000 pages, which
+            // PASSIVE copies completely; RESTARTing each time was a 36 ms stall of
+            // every /run twice a second, most of the p99 (docs/benchmarks.md).
+            Ok((log, done)) if (log > 16_384 && done < log) || log > 65_536 => {
                 tracing::debug!(log, done, "WAL over 64 MB: restart checkpoint");
                 let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
             }

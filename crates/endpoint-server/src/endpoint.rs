@@ -107,7 +107,7 @@ const LOG_LINES: usize = 100_000;
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) model: Model,
-    pub(crate) extras: HashMap<String, Extra>,
+    pub(crate) extras: endpoint_sim::JobMap<Extra>,
     waiters: HashMap<String, Vec<oneshot::Sender<JobRecord>>>,
     /// (when, job id): results to drop, soonest first (`/runsync` results expire
     /// before older `/run` ones).
@@ -187,7 +187,7 @@ impl Endpoint {
             clock,
             inner: Mutex::new(Inner {
                 model,
-                extras: HashMap::new(),
+                extras: Default::default(),
                 waiters: HashMap::new(),
                 expiries: Default::default(),
                 retention: Retention::default(),

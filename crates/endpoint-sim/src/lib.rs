@@ -23,6 +23,15 @@ pub mod feed;
 pub mod model;
 pub mod synthetic;
 
+/// A map keyed by job id, for the per-job tables of the model and the server.
+///
+/// `griddle` moves a table's entries into its grown copy a few at a time on later
+/// inserts instead of all at once: a `std` map of 200,000 jobs pauses every insert
+/// behind its resize for hundreds of ms (fresh pages faulted in under the endpoint
+/// lock), which was most of `/run`'s p99 at 32 connections (docs/benchmarks.md).
+/// std's `RandomState` keeps the hashing DoS-resistant without another RNG.
+pub type JobMap<V> = griddle::HashMap<String, V, std::collections::hash_map::RandomState>;
+
 /// SplitMix64: tiny, fast, and identical on every platform.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
