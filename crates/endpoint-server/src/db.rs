@@ -526,7 +526,11 @@ fn checkpointer(conn: Connection, stop: mpsc::Receiver<()>, path: PathBuf) {
             // PASSIVE copies completely; RESTARTing each time was a 36 ms stall of
             // every /run twice a second, most of the p99 (docs/benchmarks.md).
             Ok((log, done)) if (log > 16_384 && done < log) || log > 65_536 => {
-                tracing::debug!(log, done, "WAL over 64 MB: restart checkpoint");
+                tracing::debug!(
+                    log,
+                    done,
+                    "WAL not copied or not restarting: restart checkpoint"
+                );
                 let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
             }
             Ok((log, done)) => tracing::trace!(log, done, "checkpoint"),
