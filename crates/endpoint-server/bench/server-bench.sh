@@ -37,6 +37,8 @@ ID=$(curl -s -X POST -H 'content-type: application/json' -d '{"input":{"sleepMs"
 echo "-- POST /run (each answer after its SQLite commit)"
 wrk -t1 -c8 -d10s --latency -s "$here/run.lua" http://127.0.0.1:18124/v2/local/run \
   | grep -E "Requests/sec|^ +(50|99)%|Non-2xx"
+echo "-- POST /run, 32 connections, closed loop with exact latencies (endpoint-server load)"
+"$BIN" load --url http://127.0.0.1:18124 --connections 32 --duration 10s
 echo "-- GET /status/{id}"
 wrk -t1 -c8 -d10s --latency "http://127.0.0.1:18124/v2/local/status/$ID" \
   | grep -E "Requests/sec|^ +(50|99)%|Non-2xx"

@@ -175,6 +175,195 @@ pub async fn run(cfg: LoadConfig) -> Counts {
     c
 }
 
+/// What [`closed`] sends: `connections` clients, each on its own keep-alive connection,
+/// posting one durable `/run` after another for `duration` (the wrk-style closed loop
+/// that issue 14's "/run p99 at 32 connections" is stated in).
+#[derive(Debug, Clone)]
+pub struct ClosedConfig {
+    /// Base URL of the server, `http://host:port` (plain HTTP).
+    pub url: String,
+    /// Endpoint id.
+    pub endpoint: String,
+    /// Concurrent connections, one request in flight on each.
+    pub connections: usize,
+    /// How long to send.
+    pub duration: Duration,
+    /// API key, if the server wants one.
+    pub api_key: Option<String>,
+}
+
+/// What [`closed`] measured: every request's latency, exact (no histogram buckets).
+#[derive(Debug, Clone, Default)]
+pub struct ClosedReport {
+    /// Latency of each answered request in microseconds, sorted.
+    pub latencies_us: Vec<u32>,
+    /// Answers that were not 200.
+    pub non_200: u64,
+    /// Requests that failed at the connection level.
+    pub errors: u64,
+    /// Wall time from the first request to the last answer.
+    pub elapsed: Duration,
+}
+
+impl ClosedReport {
+    /// The exact `q`-quantile (nearest rank) in milliseconds, `None` with no requests.
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        let n = self.latencies_us.len();
+        if n == 0 {
+            return None;
+        }
+        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+        Some(f64::from(self.latencies_us[rank - 1]) / 1000.0)
+    }
+
+    /// Answers per second.
+    pub fn rate(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Mean requests in flight implied by the figures (Little's law): with a closed loop
+    /// it must come out at the number of connections, which is how a reader checks that
+    /// the latencies are real (wrk's, on this machine, imply more; docs/benchmarks.md).
+    pub fn in_flight(&self) -> f64 {
+        let total_us: f64 = self.latencies_us.iter().map(|&u| f64::from(u)).sum();
+        total_us / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The same requests as if each client had kept sending at its usual pace through a
+    /// pause (HdrHistogram's coordinated-omission correction, with the median latency as
+    /// the expected interval): a request that took `L` also stands for the ones that
+    /// would have waited `L - i`, `L - 2i`, ... A closed loop sends nothing during a
+    /// stall, so its plain quantiles under-count stalls; this view counts them.
+    pub fn corrected(&self) -> ClosedReport {
+        let Some(&interval) = self.latencies_us.get(self.latencies_us.len() / 2) else {
+            return self.clone();
+        };
+        let interval = interval.max(1);
+        let mut all = self.latencies_us.clone();
+        for &l in &self.latencies_us {
+            let mut missed = l.saturating_sub(interval);
+            while missed >= interval {
+                all.push(missed);
+                missed -= interval;
+            }
+        }
+        all.sort_unstable();
+        ClosedReport {
+            latencies_us: all,
+            ..self.clone()
+        }
+    }
+
+    /// One line: rate, p50, p90, p99, p99.9, max, the in-flight check, and p99 / p99.9
+    /// corrected for coordinated omission.
+    pub fn summary(&self) -> String {
+        let q = |q| {
+            self.quantile_ms(q)
+                .map_or("-".into(), |v| format!("{v:.2}"))
+        };
+        let c = self.corrected();
+        let cq = |q| c.quantile_ms(q).map_or("-".into(), |v| format!("{v:.2}"));
+        format!(
+            "{} requests in {:.1} s = {:.0} req/s; ms p50 {} p90 {} p99 {} p99.9 {} max {}; \
+             in flight {:.1}; non-200 {}; errors {}; corrected for coordinated omission: \
+             p99 {} p99.9 {}",
+            self.latencies_us.len(),
+            self.elapsed.as_secs_f64(),
+            self.rate(),
+            q(0.5),
+            q(0.9),
+            q(0.99),
+            q(0.999),
+            q(1.0),
+            self.in_flight(),
+            self.non_200,
+            self.errors,
+            cq(0.99),
+            cq(0.999)
+        )
+    }
+}
+
+/// Runs the closed loop of `cfg` and returns every latency. Each client owns one HTTP/1.1
+/// connection (`hyper::client::conn`, no pool in between), so "32 connections" means
+/// exactly 32 requests in flight; time is taken around each request with `Instant`.
+pub async fn closed(cfg: ClosedConfig) -> Result<ClosedReport, String> {
+    let authority = cfg
+        .url
+        .trim_end_matches('/')
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{}: the closed loop speaks plain http:// only", cfg.url))?
+        .to_owned();
+    let uri = format!("/v2/{}/run", cfg.endpoint);
+    let body = Bytes::from_static(br#"{"input":{"sleepMs":1}}"#);
+    let start = std::time::Instant::now();
+    let deadline = start + cfg.duration;
+    let mut tasks = Vec::with_capacity(cfg.connections);
+    for _ in 0..cfg.connections {
+        let (authority, uri, body, key) = (
+            authority.clone(),
+            uri.clone(),
+            body.clone(),
+            cfg.api_key.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(&authority)
+                .await
+                .map_err(|e| format!("connect {authority}: {e}"))?;
+            stream.set_nodelay(true).map_err(|e| e.to_string())?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .map_err(|e| format!("handshake {authority}: {e}"))?;
+            tokio::spawn(conn);
+            let mut out = ClosedReport::default();
+            while std::time::Instant::now() < deadline {
+                let mut req = hyper::Request::post(&uri)
+                    .header("host", &authority)
+                    .header("content-type", "application/json");
+                if let Some(k) = &key {
+                    req = req.header("authorization", format!("Bearer {k}"));
+                }
+                let req = req
+                    .body(Full::new(body.clone()))
+                    .map_err(|e| e.to_string())?;
+                let t = std::time::Instant::now();
+                let answer = match sender.send_request(req).await {
+                    Ok(resp) => {
+                        let ok = resp.status() == hyper::StatusCode::OK;
+                        resp.into_body().collect().await.map(|_| ok)
+                    }
+                    Err(e) => Err(e),
+                };
+                match answer {
+                    Ok(ok) => {
+                        let us = t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+                        out.latencies_us.push(us);
+                        out.non_200 += u64::from(!ok);
+                    }
+                    // A dropped connection ends this client: counted, not retried, so
+                    // the figures never hide a server that closes connections.
+                    Err(_) => {
+                        out.errors += 1;
+                        break;
+                    }
+                }
+            }
+            Ok::<_, String>(out)
+        }));
+    }
+    let mut all = ClosedReport::default();
+    for t in tasks {
+        let r = t.await.map_err(|e| e.to_string())??;
+        all.latencies_us.extend(r.latencies_us);
+        all.non_200 += r.non_200;
+        all.errors += r.errors;
+    }
+    all.elapsed = start.elapsed();
+    all.latencies_us.sort_unstable();
+    Ok(all)
+}
+
 fn report(c: &Counts, at: Duration) {
     let parts: Vec<String> = c
         .iter()
@@ -202,5 +391,42 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert!(parse_duration("3w").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn closed_report_quantiles_are_nearest_rank() {
+        let r = ClosedReport {
+            latencies_us: (1..=1000).map(|i| i * 1000).collect(),
+            elapsed: Duration::from_secs(10),
+            ..ClosedReport::default()
+        };
+        assert_eq!(r.quantile_ms(0.5), Some(500.0));
+        assert_eq!(r.quantile_ms(0.99), Some(990.0));
+        assert_eq!(r.quantile_ms(1.0), Some(1000.0));
+        assert_eq!(r.quantile_ms(0.0), Some(1.0));
+        assert_eq!(ClosedReport::default().quantile_ms(0.5), None);
+        // 1000 requests averaging 500.5 ms over 10 s: 50.05 in flight.
+        assert!((r.in_flight() - 50.05).abs() < 1e-9);
+        assert!((r.rate() - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn coordinated_omission_correction_adds_the_requests_a_pause_held_back() {
+        // 99 requests of 1 ms and one of 10 ms: the pause stands for 9 more (9, 8, .. 1 ms).
+        let mut latencies_us = vec![1000; 99];
+        latencies_us.push(10_000);
+        let r = ClosedReport {
+            latencies_us,
+            elapsed: Duration::from_secs(1),
+            ..ClosedReport::default()
+        };
+        let c = r.corrected();
+        assert_eq!(c.latencies_us.len(), 109);
+        assert_eq!(
+            &c.latencies_us[100..],
+            &[2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10_000]
+        );
+        assert_eq!(r.quantile_ms(0.99), Some(1.0));
+        assert_eq!(c.quantile_ms(0.99), Some(9.0));
     }
 }

@@ -77,6 +77,11 @@ struct LoadArgs {
     /// Seed of the traffic.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Instead of the Poisson traffic, a closed loop: this many connections, each
+    /// posting one small durable `/run` after another; prints exact latency quantiles
+    /// (the benchmark of `/run`'s tail, run on one thread like `wrk -t1`).
+    #[arg(long)]
+    connections: Option<usize>,
 }
 
 #[derive(clap::Args)]
@@ -243,6 +248,37 @@ async fn main() {
             if let Err(e) = seed(a).await {
                 eprintln!("endpoint-server seed: {e}");
                 std::process::exit(2);
+            }
+        }
+        Command::Load(a) if a.connections.is_some() => {
+            let cfg = endpoint_server::load::ClosedConfig {
+                url: a.url,
+                endpoint: a.endpoint,
+                connections: a.connections.unwrap_or(1).max(1),
+                duration: a.duration,
+                api_key: a.api_key,
+            };
+            // One thread, as `wrk -t1`: the generator must not take both cores from the
+            // server it measures.
+            let report = tokio::task::spawn_blocking(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?
+                    .block_on(endpoint_server::load::closed(cfg))
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            match report {
+                Ok(r) if !r.latencies_us.is_empty() => println!("{}", r.summary()),
+                Ok(_) => {
+                    eprintln!("endpoint-server load: no request was answered");
+                    std::process::exit(1);
+                }
+                Err(e) => {
+                    eprintln!("endpoint-server load: {e}");
+                    std::process::exit(1);
+                }
             }
         }
         Command::Load(a) => {
