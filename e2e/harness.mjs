@@ -2,7 +2,7 @@
 // release build of the panel, and headless Chromium driven by playwright-core.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -15,11 +15,14 @@ const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
 export async function startServer({ workers = 1, port = 0, extraArgs = [], db = null } = {}) {
   if (!existsSync(SERVER_BIN)) throw new Error(`no server binary at ${SERVER_BIN}: build endpoint-server first`);
   if (!existsSync(`${DIST}/index.html`)) throw new Error(`no panel build in ${DIST}: run trunk build --release first`);
+  // A database of our own is removed with the server (one left in /tmp per test run
+  // otherwise); one the caller passed is the caller's.
+  const own = db === null ? mkdtempSync(join(tmpdir(), 'endpoint-e2e-')) : null;
   const child = spawn(SERVER_BIN, [
     'serve', '--listen', `127.0.0.1:${port}`,
     // workers: null leaves every endpoint's own worker counts (real-worker endpoints).
     ...(workers === null ? [] : ['--workers', String(workers)]), '--cold-start-ms', '200',
-    '--panel-dir', DIST, '--db', db ?? join(mkdtempSync(join(tmpdir(), 'endpoint-e2e-')), 'e2e.db'), ...extraArgs,
+    '--panel-dir', DIST, '--db', db ?? join(own, 'e2e.db'), ...extraArgs,
   ], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout });
   const url = await new Promise((resolve, reject) => {
@@ -35,6 +38,7 @@ export async function startServer({ workers = 1, port = 0, extraArgs = [], db = 
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     await exited;
+    if (own) rmSync(own, { recursive: true, force: true });
   };
   return { url, port: Number(new URL(url).port), stop, child };
 }
