@@ -206,14 +206,13 @@ pub struct ClosedReport {
 }
 
 impl ClosedReport {
-    /// The exact `q`-quantile (nearest rank) in milliseconds, `None` with no requests.
+    /// The exact `q`-quantile in milliseconds, by the project's one percentile
+    /// definition (`endpoint_core::quantile`); `None` with no requests or a bad `q`.
     pub fn quantile_ms(&self, q: f64) -> Option<f64> {
-        let n = self.latencies_us.len();
-        if n == 0 {
-            return None;
-        }
-        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
-        Some(f64::from(self.latencies_us[rank - 1]) / 1000.0)
+        endpoint_core::quantile::quantile_sorted(&self.latencies_us, q)
+            .ok()
+            .flatten()
+            .map(|us| us / 1000.0)
     }
 
     /// Answers per second.
@@ -394,14 +393,15 @@ mod tests {
     }
 
     #[test]
-    fn closed_report_quantiles_are_nearest_rank() {
+    fn closed_report_quantiles_follow_the_project_definition() {
         let r = ClosedReport {
             latencies_us: (1..=1000).map(|i| i * 1000).collect(),
             elapsed: Duration::from_secs(10),
             ..ClosedReport::default()
         };
-        assert_eq!(r.quantile_ms(0.5), Some(500.0));
-        assert_eq!(r.quantile_ms(0.99), Some(990.0));
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-6);
+        assert!(close(r.quantile_ms(0.5), 500.5));
+        assert!(close(r.quantile_ms(0.99), 990.01));
         assert_eq!(r.quantile_ms(1.0), Some(1000.0));
         assert_eq!(r.quantile_ms(0.0), Some(1.0));
         assert_eq!(ClosedReport::default().quantile_ms(0.5), None);
@@ -426,7 +426,8 @@ mod tests {
             &c.latencies_us[100..],
             &[2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10_000]
         );
-        assert_eq!(r.quantile_ms(0.99), Some(1.0));
-        assert_eq!(c.quantile_ms(0.99), Some(9.0));
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-6);
+        assert!(close(r.quantile_ms(0.99), 1.09));
+        assert!(close(c.quantile_ms(0.99), 8.92));
     }
 }
