@@ -10,7 +10,8 @@
 //! Checkpoints (copying the WAL back into the database file) are off the commit path:
 //! the writer's connection never checkpoints (`wal_autocheckpoint = 0`), and a
 //! checkpointer thread with its own connection runs a `PASSIVE` checkpoint every
-//! [`CHECKPOINT_EVERY`], which waits for no one and blocks no writer. SQLite's own
+//! [`CHECKPOINT_EVERY`], which waits for no one and blocks no writer; the writer
+//! itself only finishes a WAL reset between commits ([`checkpointer`]). SQLite's own
 //! automatic checkpoint runs inside the commit that crosses 1,000 WAL pages, and that
 //! commit, with every `/run` grouped into it, waited for it: the p99 of `/run` under
 //! load (docs/benchmarks.md).
@@ -21,7 +22,8 @@
 //! transaction as those, load everything retained.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 
 use endpoint_core::{
     ColdStart, JobRecord, JobStatus, WebhookDelivery, WebhookSummary, WorkerState, WorkerTransition,
@@ -173,6 +175,20 @@ pub struct Db {
     path: PathBuf,
     /// Dropped with the last handle: the checkpointer then stops.
     _checkpointer: std::sync::Arc<mpsc::Sender<()>>,
+    wal: Arc<Wal>,
+}
+
+/// What the writer and the checkpointer share about the WAL (see [`checkpointer`]).
+#[derive(Debug)]
+struct Wal {
+    /// A WAL longer than this many pages is started again from its beginning.
+    reset_pages: i64,
+    /// Set by the checkpointer: the writer finishes a reset after its next commit.
+    reset: AtomicBool,
+    /// Resets the writer finished.
+    writer_resets: AtomicU64,
+    /// `RESTART` checkpoints the checkpointer fell back to.
+    restarts: AtomicU64,
 }
 
 impl std::fmt::Debug for Cmd {
@@ -225,7 +241,10 @@ fn open(path: &Path) -> Result<Connection, DbError> {
 impl Db {
     /// Opens (or creates) the database at `path` and starts its writer thread.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, DbError> {
-        let path = path.into();
+        Self::open_with(path.into(), WAL_RESET_PAGES)
+    }
+
+    fn open_with(path: PathBuf, reset_pages: i64) -> Result<Self, DbError> {
         let conn = open(&path)?;
         let (tx, rx) = mpsc::channel();
         conn.pragma_update(None, "wal_autocheckpoint", 0)
@@ -234,22 +253,38 @@ impl Db {
                 source,
             })?;
         let checkpoints = open(&path)?;
-        let p = path.clone();
+        let wal = Arc::new(Wal {
+            reset_pages,
+            reset: AtomicBool::new(false),
+            writer_resets: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+        });
+        let (p, r) = (path.clone(), wal.clone());
         std::thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || writer(conn, rx, p))
+            .spawn(move || writer(conn, rx, r, p))
             .map_err(|_| DbError::WriterGone)?;
         let (stop, stopped) = mpsc::channel::<()>();
-        let p = path.clone();
+        let (p, w) = (path.clone(), wal.clone());
         std::thread::Builder::new()
             .name("db-checkpointer".into())
-            .spawn(move || checkpointer(checkpoints, stopped, p))
+            .spawn(move || checkpointer(checkpoints, stopped, w, p))
             .map_err(|_| DbError::WriterGone)?;
         Ok(Db {
             tx,
             path,
             _checkpointer: std::sync::Arc::new(stop),
+            wal,
         })
+    }
+
+    /// WAL resets so far: finished by the writer between commits, and `RESTART`
+    /// checkpoints (the fallback that blocks commits).
+    pub fn wal_resets(&self) -> (u64, u64) {
+        (
+            self.wal.writer_resets.load(Ordering::Relaxed),
+            self.wal.restarts.load(Ordering::Relaxed),
+        )
     }
 
     /// The database file.
@@ -478,7 +513,7 @@ fn state_name(s: WorkerState) -> &'static str {
     }
 }
 
-fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, path: PathBuf) {
+fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, wal: Arc<Wal>, path: PathBuf) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         // Group commit: take whatever else is waiting (bounded, to keep latency low).
@@ -503,40 +538,81 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, path: PathBuf) {
                 Cmd::Changes { .. } | Cmd::Prune { .. } | Cmd::Output { .. } => {}
             }
         }
+        // After the acknowledgements: this batch's callers do not wait for it.
+        if wal.reset.swap(false, Ordering::Acquire) && finish_reset(&conn) {
+            wal.writer_resets.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
+/// A WAL longer than this (4 KB pages, so 64 MB) is started again from its beginning.
+/// At 25,000 durable `/run` a second that is about every 2 s.
+const WAL_RESET_PAGES: i64 = 16_384;
+
 /// Copies the WAL into the database file every [`CHECKPOINT_EVERY`] until every [`Db`]
 /// handle is gone. `PASSIVE`: it copies what no reader still needs and never waits,
-/// so the writer is never held up; once a checkpoint has copied everything, the next
-/// commit starts the WAL from its beginning again. Under continuous commits that never
-/// happens (each checkpoint ends behind the frames written meanwhile), hence the
-/// occasional `RESTART` below.
-fn checkpointer(conn: Connection, stop: mpsc::Receiver<()>, path: PathBuf) {
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+/// so the writer is never held up.
+///
+/// The WAL starts again from its beginning only when a checkpoint copied everything
+/// before the next commit. Under continuous commits a checkpoint from this thread never
+/// does (each ends behind the frames written meanwhile), and the WAL would grow without
+/// end. A `RESTART` checkpoint resets it but blocks commits while it copies and syncs
+/// (12-26 ms measured, every ~2 s at 25,000 /run a second: the p99 once pauses are
+/// counted, docs/benchmarks.md). Instead, once the log is long, this thread copies
+/// until little is left and asks the writer to finish (`reset`): the writer runs one
+/// more `PASSIVE` between two group commits, when nothing else writes, so it copies
+/// only the last few milliseconds of frames and its next commit restarts the WAL.
+/// `RESTART` remains for when the writer could not (a reader holding an old snapshot).
+fn checkpointer(conn: Connection, stop: mpsc::Receiver<()>, wal: Arc<Wal>, path: PathBuf) {
+    let passive = || {
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
             Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
-        });
-        match r {
-            // A WAL the checkpoints do not keep up with (over 64 MB of 4 KB pages not
-            // all copied), or one that is not being started again (a reader held on
-            // to it: 256 MB), is reset with a RESTART checkpoint. It blocks commits
-            // while it runs (tens of ms), so it is only for those cases: at 25,000
-            // durable /run a second every 500 ms interval writes ~28,000 pages, which
-            // PASSIVE copies completely; RESTARTing each time was a 36 ms stall of
-            // every /run twice a second, most of the p99 (docs/benchmarks.md).
-            Ok((log, done)) if (log > 16_384 && done < log) || log > 65_536 => {
+        })
+    };
+    // The writer's count of finished resets when this thread last asked for one.
+    let mut asked: Option<u64> = None;
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let finished = wal.writer_resets.load(Ordering::Relaxed);
+        let failed = asked.take().is_some_and(|n| n == finished);
+        match passive() {
+            Ok((log, _)) if failed && log > wal.reset_pages => {
                 tracing::debug!(
                     log,
-                    done,
-                    "WAL not copied or not restarting: restart checkpoint"
+                    "the writer could not reset the WAL (a reader?): restart checkpoint"
                 );
                 let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+                wal.restarts.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok((log, mut done)) if log > wal.reset_pages => {
+                // Each pass copies what the previous one left, so the rest shrinks to
+                // what a few milliseconds of commits write.
+                let mut last = log;
+                for _ in 0..3 {
+                    match passive() {
+                        Ok((l, d)) if l >= last => (last, done) = (l, d),
+                        _ => break,
+                    }
+                }
+                tracing::debug!(log = last, left = last - done, "WAL long: writer resets it");
+                asked = Some(finished);
+                wal.reset.store(true, Ordering::Release);
             }
             Ok((log, done)) => tracing::trace!(log, done, "checkpoint"),
             Err(e) => tracing::warn!(path = %path.display(), error = %e, "checkpoint failed"),
         }
     }
+}
+
+/// The writer's part of a WAL reset (see [`checkpointer`]): between two group commits,
+/// copy the frames the checkpointer left, so the next commit starts the WAL again.
+/// False if it could not copy them all (a reader still uses them).
+fn finish_reset(conn: &Connection) -> bool {
+    let t = std::time::Instant::now();
+    let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+    });
+    tracing::debug!(result = ?r, ms = t.elapsed().as_secs_f64() * 1e3, "writer checkpoint");
+    matches!(r, Ok((log, done)) if done == log)
 }
 
 fn json(v: &impl serde::Serialize) -> String {
@@ -744,6 +820,42 @@ mod tests {
         assert!(
             wal < written / 2,
             "WAL {wal} bytes after {written} bytes written"
+        );
+        drop(db);
+    }
+
+    /// Under commits that never pause, no checkpoint from the checkpointer's thread
+    /// ends with the WAL all copied, so it would never start again from its beginning:
+    /// the writer finishes the resets between commits, and the RESTART fallback (which
+    /// blocks commits) is not needed. A 1 MB threshold here instead of 64 MB.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn continuous_commits_reset_the_wal_from_the_writer() {
+        let path = temp_db("continuous");
+        let db = Db::open_with(path.clone(), 256).unwrap();
+        let pad = "x".repeat(200);
+        let mut i = 0;
+        let start = std::time::Instant::now();
+        while start.elapsed() < CHECKPOINT_EVERY * 6 {
+            let mut acks = Vec::new();
+            for _ in 0..32 {
+                i += 1;
+                let job = StoredJob {
+                    record: JobRecord::queued(format!("j{i}"), 1_000),
+                    input: serde_json::json!({"pad": pad}),
+                    webhook_url: None,
+                    policy: None,
+                    output: None,
+                };
+                acks.push(db.insert_job("local", job));
+            }
+            for a in acks {
+                a.await.unwrap().unwrap();
+            }
+        }
+        let (writer_resets, restarts) = db.wal_resets();
+        assert!(
+            writer_resets >= 2 && restarts == 0,
+            "{writer_resets} writer resets, {restarts} restarts ({i} jobs)"
         );
         drop(db);
     }
