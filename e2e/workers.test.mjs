@@ -4,7 +4,7 @@
 // and a job's own log lines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startServer, submit, openPanel, waitForText, percentile } from './harness.mjs';
@@ -27,7 +27,13 @@ async function realWorkerServer({ startupSleep = '1' } = {}) {
     `env = { STARTUP_SLEEP = "${startupSleep}" }`, '',
   ].join('\n'));
   // --workers would pin min = max on every endpoint: not passed.
-  return startServer({ workers: null, extraArgs: ['--config', config] });
+  const server = await startServer({ workers: null, extraArgs: ['--config', config] });
+  const stop = server.stop;
+  // The config file's directory goes with the server (the harness removes its own).
+  server.stop = async () => {
+    try { await stop(); } finally { rmSync(dir, { recursive: true, force: true }); }
+  };
+  return server;
 }
 
 async function json(url) {
