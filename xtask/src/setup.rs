@@ -47,6 +47,7 @@ pub fn run_with(purpose: Purpose, embeddings: bool) -> Result<std::time::Duratio
     if purpose != Purpose::Serve {
         step_browsers()?;
         step_geckodriver()?;
+        step_postgres()?;
     }
     if purpose == Purpose::Bench {
         step_bench_tools()?;
@@ -274,6 +275,23 @@ fn step_browsers() -> Result<(), String> {
     }
     // Debian's firefox-esr and chromium need these at run time even headless.
     apt_install(step, &missing, &["fonts-dejavu-core", "xauth"])
+}
+
+/// PostgreSQL, which the scale-out tests start in temporary directories (Debian's
+/// package: the binaries under /usr/lib/postgresql/<major>/bin; the tests never use
+/// a cluster the package may have made).
+fn step_postgres() -> Result<(), String> {
+    let step = "postgresql";
+    let installed = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.path().join("bin/initdb").exists());
+    if installed {
+        say(step, "PostgreSQL already installed");
+        return Ok(());
+    }
+    apt_install(step, &["postgresql"], &[])
 }
 
 /// wrk, the HTTP load generator of the server benchmark (Debian's package).

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod postgres;
+
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
