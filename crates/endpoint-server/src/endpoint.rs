@@ -76,7 +76,7 @@ pub(crate) struct Extra {
     chunks_sent: usize,
 }
 
-/// How long things are kept, ms.
+/// How long things are kept (ms), and how many feed changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
     /// Result of a `/run` job after it ended (RunPod: 30 min); then `/status` is 404.
@@ -85,6 +85,8 @@ pub struct Retention {
     pub runsync_results_ms: i64,
     /// Job records and events for the metrics (default 7 days).
     pub metrics_ms: i64,
+    /// Changes the metrics feed keeps for `changes?cursor=` (a count, not ms).
+    pub change_log: usize,
 }
 
 impl Default for Retention {
@@ -93,6 +95,7 @@ impl Default for Retention {
             run_results_ms: 30 * 60_000,
             runsync_results_ms: 60_000,
             metrics_ms: 7 * 86_400_000,
+            change_log: endpoint_sim::feed::LOG_CAPACITY,
         }
     }
 }
@@ -601,7 +604,9 @@ impl Endpoint {
 
     /// Sets the retention of results and metrics.
     pub fn set_retention(&self, retention: Retention) {
-        self.lock().retention = retention;
+        let mut inner = self.lock();
+        inner.retention = retention;
+        inner.metrics.set_log_capacity(retention.change_log);
     }
 
     /// Runs the model in real time until the runtime shuts down.

@@ -148,6 +148,10 @@ struct ServeArgs {
     /// How long job records and events are kept for the metrics.
     #[arg(long, default_value = "7d", value_parser = endpoint_server::load::parse_duration)]
     metrics_retention: std::time::Duration,
+    /// Changes the metrics feed keeps per endpoint, so a panel that fell behind catches
+    /// up without a new snapshot (a job change is a few hundred bytes: 200,000 is ~50 MB).
+    #[arg(long, default_value_t = endpoint_sim::feed::LOG_CAPACITY)]
+    change_log: usize,
     /// PEM file of extra certificate authorities trusted for https webhooks (besides
     /// the system's), e.g. a portal's internal CA.
     #[arg(long)]
@@ -382,6 +386,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         run_results_ms: args.run_result_retention.as_millis() as i64,
         runsync_results_ms: args.runsync_result_retention.as_millis() as i64,
         metrics_ms: args.metrics_retention.as_millis() as i64,
+        change_log: args.change_log,
     };
     let mut endpoints: Vec<Arc<Endpoint>> = Vec::new();
     for e in &config.endpoints {

@@ -24,16 +24,41 @@ pub struct CursorExpired {
 }
 
 /// The feed's data for one endpoint.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FeedLog {
     store: JobStore,
     events: Events,
     log: VecDeque<Change>,
     /// Cursor of the first change in `log` (changes before it were dropped).
     first: u64,
+    /// Changes kept in `log` ([`LOG_CAPACITY`] unless set).
+    capacity: usize,
+}
+
+impl Default for FeedLog {
+    fn default() -> Self {
+        FeedLog {
+            store: JobStore::default(),
+            events: Events::default(),
+            log: VecDeque::new(),
+            first: 0,
+            capacity: LOG_CAPACITY,
+        }
+    }
 }
 
 impl FeedLog {
+    /// Keeps the last `capacity` changes (at least one): fewer bound the memory (a
+    /// job change is a few hundred bytes), more let a client further behind catch up
+    /// without a new snapshot. Changes over the new capacity are dropped now.
+    pub fn set_log_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(1);
+        while self.log.len() > self.capacity {
+            self.log.pop_front();
+            self.first += 1;
+        }
+    }
+
     /// Takes one change into the store, the events and the log. A job record the
     /// store refuses is not logged either (clients would refuse it too).
     pub fn apply(&mut self, change: Change) -> Result<(), RecordError> {
@@ -45,7 +70,7 @@ impl FeedLog {
             Change::ColdStart(c) => self.events.cold_starts.push(c.clone()),
             Change::Delivery(d) => self.events.deliveries.push(d.clone()),
         }
-        if self.log.len() == LOG_CAPACITY {
+        if self.log.len() >= self.capacity {
             self.log.pop_front();
             self.first += 1;
         }
@@ -204,6 +229,22 @@ mod tests {
         assert_eq!(m.changes_since(5, 10), Err(CursorExpired { oldest: 10 }));
         let c = m.changes_since(m.cursor() - 3, 100).unwrap();
         assert_eq!((c.len(), c.cursor), (3, m.cursor()));
+
+        // A smaller capacity drops the oldest changes at once and keeps the cursor.
+        let end = m.cursor();
+        m.set_log_capacity(4);
+        assert_eq!(m.cursor(), end);
+        assert_eq!(
+            m.changes_since(end - 5, 10),
+            Err(CursorExpired { oldest: end - 4 })
+        );
+        m.apply_ok(Change::Transition(WorkerTransition {
+            worker_id: "w".into(),
+            state: None,
+            at: 0,
+        }));
+        assert_eq!(m.changes_since(end - 3, 10).unwrap().len(), 4);
+        assert!(m.changes_since(end - 4, 10).is_err());
     }
 
     #[test]
