@@ -128,6 +128,7 @@ async fn job_take_batch(
 /// Holds the request until jobs are queued (or the hold ends, or the worker is
 /// being stopped: then 204 at once, so no job goes to a worker that is leaving).
 async fn take(ep: Arc<Endpoint>, worker: String, n: usize, batch: bool) -> Response {
+    let arrived = ep.clock().now_ms();
     let hold = std::time::Duration::from_millis(ep.hold_ms());
     let deadline = tokio::time::Instant::now() + hold;
     let Some(wake) = ep.worker_wake(&worker) else {
@@ -139,7 +140,7 @@ async fn take(ep: Arc<Endpoint>, worker: String, n: usize, batch: bool) -> Respo
         tokio::pin!(ready, woken);
         ready.as_mut().enable();
         woken.as_mut().enable();
-        match ep.take_for(&worker, n) {
+        match ep.take_for(&worker, n, arrived) {
             Err(()) => return StatusCode::NO_CONTENT.into_response(),
             Ok(jobs) if !jobs.is_empty() => {
                 let items: Vec<Value> = jobs
@@ -168,6 +169,7 @@ async fn job_stop(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let ep = authorized(&state, &endpoint_id, &worker, &headers)?;
+    let arrived = ep.clock().now_ms();
     let hold = std::time::Duration::from_millis(ep.hold_ms());
     let deadline = tokio::time::Instant::now() + hold;
     let Some(wake) = ep.worker_wake(&worker) else {
@@ -177,7 +179,7 @@ async fn job_stop(
         let woken = wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        match ep.stops_for(&worker) {
+        match ep.stops_for(&worker, arrived) {
             Err(()) => return Ok(StatusCode::NO_CONTENT.into_response()),
             Ok(ids) if !ids.is_empty() => {
                 return Ok(Json(serde_json::json!({ "jobsToStop": ids })).into_response());

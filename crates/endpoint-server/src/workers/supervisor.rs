@@ -417,10 +417,18 @@ impl Endpoint {
         found
     }
 
-    /// A request from `worker` arrived at `now`: its first one ends its cold start.
-    /// `from_loop` is false for pings (they come from a separate process, so they
-    /// say nothing about the worker's event loop).
-    pub(crate) fn worker_seen(&self, inner: &mut Inner, worker: &str, from_loop: bool, now: i64) {
+    /// A request from `worker` is handled at `now`: its first one ends its cold start.
+    /// `loop_sent` is when a request from the worker's event loop arrived (a held
+    /// job-take is handled again each time it wakes, long after it arrived), `None`
+    /// for pings (they come from a separate process, so they say nothing about the
+    /// event loop).
+    pub(crate) fn worker_seen(
+        &self,
+        inner: &mut Inner,
+        worker: &str,
+        loop_sent: Option<i64>,
+        now: i64,
+    ) {
         let cold = match inner.model.worker_ready(now, worker) {
             Ok(Some(ms)) => Some(ms),
             _ => None,
@@ -432,9 +440,12 @@ impl Endpoint {
             p.facts.ready_at = Some(now);
             p.facts.cold_start_ms = Some(ms);
         }
-        if from_loop {
-            // The loop came back after a stop was delivered: the stop was processed.
-            p.checks.retain(|c| c.delivered.is_none_or(|d| d >= now));
+        if let Some(sent) = loop_sent {
+            // The loop sent a request after a stop was delivered: it is running again,
+            // so the stop was processed. A request held since before the delivery (a
+            // job-take woken by the same notification) proves nothing: a sync handler
+            // may still be blocking the loop.
+            p.checks.retain(|c| c.delivered.is_none_or(|d| d >= sent));
         }
         if let Some(ms) = cold {
             self.note(
@@ -452,16 +463,17 @@ impl Endpoint {
             .push(now, worker, job.map(str::to_string), Stream::System, text);
     }
 
-    /// Jobs for `worker`'s job-take: up to `want`, within its concurrency. Err when
-    /// it must get nothing (stopping, outdated, gone).
+    /// Jobs for `worker`'s job-take that arrived at `arrived` (ms): up to `want`,
+    /// within its concurrency. Err when it must get nothing (stopping, outdated, gone).
     pub(crate) fn take_for(
         &self,
         worker: &str,
         want: usize,
+        arrived: i64,
     ) -> Result<Vec<(String, serde_json::Value)>, ()> {
         let mut inner = self.lock();
         let now = self.clock().now_ms();
-        self.worker_seen(&mut inner, worker, true, now);
+        self.worker_seen(&mut inner, worker, Some(arrived), now);
         let (conc, stopping) = {
             let Some(p) = inner
                 .procs
@@ -499,12 +511,12 @@ impl Endpoint {
         Ok(out)
     }
 
-    /// The stop list for `worker`'s job-stop, and whether it must be told nothing more
-    /// (stopping).
-    pub(crate) fn stops_for(&self, worker: &str) -> Result<Vec<String>, ()> {
+    /// The stop list for `worker`'s job-stop that arrived at `arrived` (ms), and
+    /// whether it must be told nothing more (stopping).
+    pub(crate) fn stops_for(&self, worker: &str, arrived: i64) -> Result<Vec<String>, ()> {
         let mut inner = self.lock();
         let now = self.clock().now_ms();
-        self.worker_seen(&mut inner, worker, true, now);
+        self.worker_seen(&mut inner, worker, Some(arrived), now);
         let p = inner
             .procs
             .as_mut()
@@ -547,7 +559,7 @@ impl Endpoint {
     pub(crate) fn ping(&self, worker: &str, unhealthy: Option<String>, held: &[String]) {
         let mut inner = self.lock();
         let now = self.clock().now_ms();
-        self.worker_seen(&mut inner, worker, false, now);
+        self.worker_seen(&mut inner, worker, None, now);
         let previous = inner
             .procs
             .as_mut()
@@ -598,7 +610,7 @@ impl Endpoint {
     ) {
         let mut inner = self.lock();
         let now = self.clock().now_ms();
-        self.worker_seen(&mut inner, worker, true, now);
+        self.worker_seen(&mut inner, worker, Some(now), now);
         let failed = outcome.is_err();
         match inner.model.complete(now, job, worker, outcome) {
             Ok(_) => {
@@ -657,7 +669,7 @@ impl Endpoint {
     ) {
         let mut inner = self.lock();
         let now = self.clock().now_ms();
-        self.worker_seen(&mut inner, worker, true, now);
+        self.worker_seen(&mut inner, worker, Some(now), now);
         let running_here = inner.model.worker_jobs(worker).iter().any(|j| j == job);
         if !running_here {
             drop(inner);
