@@ -498,7 +498,7 @@ impl Db {
     }
 }
 
-fn parse_status(s: &str) -> JobStatus {
+pub(crate) fn parse_status(s: &str) -> JobStatus {
     serde_json::from_value(Value::String(s.to_string())).unwrap_or(JobStatus::Failed)
 }
 
