@@ -56,6 +56,10 @@ pub struct ServerConfig {
     /// key is not in a file).
     #[serde(default)]
     pub api_key: Option<String>,
+    /// Where jobs and events are stored: a SQLite file or a `postgres://` URL
+    /// (`--db` and `ENDPOINT_SERVER_DB` take precedence).
+    #[serde(default)]
+    pub db: Option<String>,
     /// Browser origins allowed to call the API (CORS).
     #[serde(default)]
     pub cors_origins: Vec<String>,
@@ -81,6 +85,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             api_key: None,
+            db: None,
             cors_origins: Vec::new(),
             rate_limits: true,
             allow_private_webhooks: false,

@@ -15,7 +15,6 @@ pub mod endpoint;
 pub mod error;
 pub mod extract;
 pub mod load;
-pub mod postgres;
 pub mod ratelimit;
 pub mod routes;
 pub mod traffic;

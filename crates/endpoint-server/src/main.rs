@@ -7,8 +7,9 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use endpoint_server::auth::{ApiKey, Keys, Role};
 use endpoint_server::config::{EndpointConfig, Runtime, ServerConfig};
-use endpoint_server::db::Db;
+use endpoint_server::db::{Db, Location};
 use endpoint_server::workers::ProcessConfig;
+use endpoint_server::workers::process::Registry;
 use endpoint_server::{AppState, Clock, Endpoint, traffic};
 use tracing_subscriber::EnvFilter;
 
@@ -33,9 +34,9 @@ enum Command {
 
 #[derive(clap::Args)]
 struct SeedArgs {
-    /// SQLite database to write into (created if missing).
-    #[arg(long, default_value = "endpoint-server.db")]
-    db: PathBuf,
+    /// Where to write: a SQLite file (created if missing) or a `postgres://` URL.
+    #[arg(long, env = "ENDPOINT_SERVER_DB", default_value = "endpoint-server.db")]
+    db: String,
     /// Endpoint id.
     #[arg(long, default_value = "local")]
     endpoint: String,
@@ -121,9 +122,18 @@ struct ServeArgs {
     /// Serve the built panel (trunk's dist/) from this directory at `/`.
     #[arg(long)]
     panel_dir: Option<PathBuf>,
-    /// SQLite database holding every job and event (created if missing).
-    #[arg(long, default_value = "endpoint-server.db")]
-    db: PathBuf,
+    /// Where every job and event is stored: a SQLite file (created if missing), or a
+    /// PostgreSQL database by URL (`postgres://user:password@host:5432/db`; prefer the
+    /// environment variable, so the password is not on the command line). Default:
+    /// `db` in the --config file, else endpoint-server.db.
+    #[arg(long, env = "ENDPOINT_SERVER_DB")]
+    db: Option<String>,
+    /// Where the pids of the worker processes this server started are kept, so a
+    /// restart after a crash stops the ones left behind. Default: beside the SQLite
+    /// file (`<db>.workers`), or endpoint-server.workers with PostgreSQL (give each
+    /// instance on one machine its own).
+    #[arg(long)]
+    workers_dir: Option<PathBuf>,
     /// Turn off the per-route rate limits (RunPod's: /run 1000, /status 2000, /cancel
     /// 100, /purge-queue 2 per 10 s), e.g. for load tests.
     #[arg(long)]
@@ -380,7 +390,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let db = if args.in_memory {
         None
     } else {
-        Some(Db::open(&args.db).map_err(|e| e.to_string())?)
+        let location = args
+            .db
+            .clone()
+            .or(config.db.clone())
+            .unwrap_or_else(|| "endpoint-server.db".into());
+        Some(Db::open_at(&Location::parse(&location)).map_err(|e| e.to_string())?)
     };
     let retention = endpoint_server::endpoint::Retention {
         run_results_ms: args.run_result_retention.as_millis() as i64,
@@ -405,9 +420,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         ep.set_allow_private_webhooks(args.allow_private_webhooks || config.allow_private_webhooks);
         ep.set_job_defaults(e.execution_timeout_ms, e.ttl_ms);
         if let Some(p) = &e.process {
-            let registry = db
-                .as_ref()
-                .map(|db| endpoint_server::workers::process::Registry::beside(db.path()));
+            let registry = db.as_ref().map(|db| match (&args.workers_dir, db.path()) {
+                (Some(dir), _) => Registry::new(dir),
+                (None, Some(path)) => Registry::beside(path),
+                (None, None) => Registry::new("endpoint-server.workers"),
+            });
             ep.set_process(p.clone(), registry)
                 .map_err(|m| format!("endpoint `{}`: process.{m}", e.id))?;
         }
@@ -421,7 +438,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         endpoints.push(ep);
     }
     match &db {
-        Some(db) => tracing::info!(path = %db.path().display(), "jobs are stored in SQLite"),
+        Some(db) => tracing::info!(database = %db.location(), "jobs are stored"),
         None => tracing::warn!("--in-memory: nothing survives a restart"),
     }
     let mut state = AppState::new(endpoints.clone());
@@ -468,7 +485,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 
 async fn seed(a: SeedArgs) -> Result<(), String> {
     let start = std::time::Instant::now();
-    let db = Db::open(&a.db).map_err(|e| e.to_string())?;
+    let location = Location::parse(&a.db);
+    let db = Db::open_at(&location).map_err(|e| e.to_string())?;
     let span = a.span.as_millis() as i64;
     let now = Clock::system().now_ms();
     let h = if a.model {
@@ -507,7 +525,7 @@ async fn seed(a: SeedArgs) -> Result<(), String> {
     println!(
         "seeded {n} jobs and {n_events} worker events over {} into {} in {:.1} s",
         humanize(a.span),
-        a.db.display(),
+        location,
         start.elapsed().as_secs_f64()
     );
     Ok(())

@@ -2,10 +2,10 @@
 //! on the same database, and find every acknowledged job again; the jobs that were
 //! queued or running at the crash run to completion after the restart. And a webhook
 //! delivery killed between its first failed attempt and its retry is resumed on
-//! schedule after the restart, with every attempt recorded once.
+//! schedule after the restart, with every attempt recorded once. Each on both
+//! backends: a SQLite file, and a throwaway PostgreSQL cluster.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,11 +13,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod common;
 
-fn start(db: &Path) -> (common::Server, SocketAddr) {
+use common::postgres::Postgres;
+
+fn start(db: &str) -> (common::Server, SocketAddr) {
     start_with(db, &[])
 }
 
-fn start_with(db: &Path, extra: &[&str]) -> (common::Server, SocketAddr) {
+/// The server on `db`: a SQLite file's path or a `postgres://` URL.
+fn start_with(db: &str, extra: &[&str]) -> (common::Server, SocketAddr) {
     let mut args = vec![
         "--workers",
         "4",
@@ -26,7 +29,7 @@ fn start_with(db: &Path, extra: &[&str]) -> (common::Server, SocketAddr) {
         // The clients below send far more than RunPod's 1000 /run per 10 s.
         "--no-rate-limits",
         "--db",
-        db.to_str().unwrap(),
+        db,
     ];
     args.extend_from_slice(extra);
     common::start(args, None)
@@ -52,11 +55,19 @@ fn status_of(body: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_job_survives_kill_9() {
-    let dir = std::env::temp_dir().join(format!("endpoint-crash-{}", std::process::id()));
+    let dir = common::temp_dir("crash");
+    acknowledged_jobs_survive_kill_9(dir.join("crash.db").to_str().unwrap()).await;
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("crash.db");
-    let (mut server, addr) = start(&db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_job_survives_kill_9_on_postgres() {
+    let pg = Postgres::start();
+    acknowledged_jobs_survive_kill_9(&pg.url).await;
+}
+
+async fn acknowledged_jobs_survive_kill_9(db: &str) {
+    let (mut server, addr) = start(db);
 
     // Eight clients submit as fast as they can; a job counts once /run answered 200.
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -94,7 +105,7 @@ async fn every_acknowledged_job_survives_kill_9() {
         acked.len()
     );
 
-    let (mut server, addr) = start(&db);
+    let (mut server, addr) = start(db);
     let mut unfinished = 0;
     for id in &acked {
         let (code, body) = http(addr, "GET", &format!("/v2/local/status/{id}"), "")
@@ -157,10 +168,9 @@ async fn every_acknowledged_job_survives_kill_9() {
     );
     server.kill_9();
     println!(
-        "{} acknowledged jobs survived kill -9; {unfinished} were re-queued",
+        "{} acknowledged jobs survived kill -9 ({db}); {unfinished} were re-queued",
         acked.len()
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// What a receiver got: when, and the body.
@@ -226,13 +236,21 @@ async fn wait_for(what: &str, secs: u64, mut done: impl AsyncFnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_retry_survives_kill_9() {
-    let dir = std::env::temp_dir().join(format!("endpoint-crash-hook-{}", std::process::id()));
+    let dir = common::temp_dir("crash-hook");
+    webhook_retry_survives_kill_9(dir.join("crash.db").to_str().unwrap()).await;
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("crash.db");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_retry_survives_kill_9_on_postgres() {
+    let pg = Postgres::start();
+    webhook_retry_survives_kill_9(&pg.url).await;
+}
+
+async fn webhook_retry_survives_kill_9(db: &str) {
     let (url, got) = receiver().await;
     let args = ["--allow-private-webhooks"];
-    let (mut server, addr) = start_with(&db, &args);
+    let (mut server, addr) = start_with(db, &args);
 
     let body = format!(r#"{{"input":{{"sleepMs":10}},"webhook":"{url}"}}"#);
     let (code, b) = http(addr, "POST", "/v2/local/run", &body).await.unwrap();
@@ -251,7 +269,7 @@ async fn a_webhook_retry_survives_kill_9() {
     server.kill_9();
     let first = got.lock().unwrap()[0].clone();
 
-    let (mut server, addr) = start_with(&db, &args);
+    let (mut server, addr) = start_with(db, &args);
     wait_for("the retry sent after the restart", 30, async || {
         got.lock().unwrap().len() >= 2
     })
@@ -277,7 +295,7 @@ async fn a_webhook_retry_survives_kill_9() {
     // Delivered means settled: another crash and restart sends nothing again.
     tokio::time::sleep(Duration::from_millis(500)).await;
     server.kill_9();
-    let (mut server, addr) = start_with(&db, &args);
+    let (mut server, addr) = start_with(db, &args);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         got.lock().unwrap().len(),
@@ -286,5 +304,4 @@ async fn a_webhook_retry_survives_kill_9() {
     );
     assert_eq!(deliveries(addr, &id).await.1.len(), 2);
     server.kill_9();
-    let _ = std::fs::remove_dir_all(&dir);
 }

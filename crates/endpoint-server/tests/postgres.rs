@@ -1,6 +1,7 @@
 //! The PostgreSQL the scale-out tests run against (issue 15): a real cluster from
 //! Debian's packages, started unprivileged in a temporary directory. This file checks
-//! the harness itself; the backend's tests build on it.
+//! the harness itself, the backend against the SQLite store, and the server binary
+//! choosing PostgreSQL (tests/crash.rs runs its kill -9 tests on both backends).
 
 mod common;
 
@@ -66,7 +67,7 @@ fn job(id: &str, at: i64) -> endpoint_server::db::StoredJob {
 /// a newer schema, and stores and loads jobs exactly as the SQLite store does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_postgres_backend_migrates_once_and_round_trips_jobs_like_sqlite() {
-    use endpoint_server::postgres::{MIGRATIONS, PgError, PgStore};
+    use endpoint_server::db::postgres::{MIGRATIONS, PgError, PgStore};
     let pg = Postgres::start();
     let store = PgStore::connect(&pg.url, 4).unwrap();
     assert_eq!(store.version().await.unwrap(), 0);
@@ -164,4 +165,249 @@ async fn the_postgres_backend_migrates_once_and_round_trips_jobs_like_sqlite() {
             .to_string()
             .contains("not a PostgreSQL URL")
     );
+}
+
+/// Changes, events, deliveries, the outbox, outputs and pruning: the same calls on
+/// both stores leave the same records (and pruning keeps each worker's last state).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_backend_records_and_prunes_like_sqlite() {
+    use endpoint_core::{ColdStart, JobStatus, WebhookDelivery, WorkerState, WorkerTransition};
+    use endpoint_server::db::postgres::PgStore;
+    use endpoint_server::db::{Db, Outbox, OutboxOp};
+    use endpoint_sim::model::Change;
+    let pg = Postgres::start();
+    let store = PgStore::connect(&pg.url, 2).unwrap();
+    store.migrate().await.unwrap();
+    let dir = common::temp_dir("pg-record");
+    let sqlite = Db::open(dir.join("e.db")).unwrap();
+
+    let t = |w: &str, s: Option<WorkerState>, at| {
+        Change::Transition(WorkerTransition {
+            worker_id: w.into(),
+            state: s,
+            at,
+        })
+    };
+    let delivery = |attempt, at, status, error: Option<&str>| {
+        Change::Delivery(WebhookDelivery {
+            job_id: "j1".into(),
+            attempt,
+            at,
+            status,
+            error: error.map(str::to_string),
+        })
+    };
+    let mut running = job("j1", 1_000).record;
+    running.status = JobStatus::InProgress;
+    running.started_at = Some(1_200);
+    running.delay_time = Some(200.0);
+    running.worker_id = Some("w1".into());
+    let mut done = running.clone();
+    done.status = JobStatus::Completed;
+    done.completed_at = Some(3_000);
+    done.execution_time = Some(1_800.4);
+    done.webhook = Some(endpoint_core::WebhookSummary {
+        attempts: 1,
+        last_status: Some(502),
+        last_error: None,
+        delivered: false,
+    });
+    let owe = |id: &str, due| {
+        OutboxOp::Owe(Outbox {
+            job_id: id.into(),
+            url: "https://example.com/h".into(),
+            payload: format!("{{\"id\":\"{id}\"}}"),
+            attempts: 1,
+            due_at: due,
+        })
+    };
+    let batches: Vec<(Vec<Change>, Vec<OutboxOp>)> = vec![
+        (
+            vec![
+                t("w2", Some(WorkerState::Idle), 500),
+                t("w1", Some(WorkerState::Initializing), 900),
+                Change::ColdStart(ColdStart {
+                    worker_id: "w1".into(),
+                    started_at: 900,
+                    ready_at: 1_100,
+                    duration: 200.5,
+                }),
+                Change::Job(running),
+                t("w1", Some(WorkerState::Running), 1_200),
+            ],
+            vec![],
+        ),
+        (
+            vec![
+                Change::Job(done),
+                t("w1", Some(WorkerState::Idle), 3_000),
+                delivery(1, 3_100, Some(502), None),
+            ],
+            vec![owe("j1", 13_100), owe("j2", 9_000)],
+        ),
+        (
+            vec![
+                delivery(2, 13_100, None, Some("timed out")),
+                t("w3", None, 2_000),
+            ],
+            vec![
+                OutboxOp::Retry {
+                    job_id: "j1".into(),
+                    attempts: 2,
+                    due_at: 23_100,
+                },
+                OutboxOp::Settle {
+                    job_id: "j2".into(),
+                },
+            ],
+        ),
+    ];
+    for j in [job("j1", 1_000), job("j2", 1_500)] {
+        store.insert_job("ep", &j).await.unwrap();
+        sqlite.insert_job("ep", j).await.unwrap().unwrap();
+    }
+    for (changes, outbox) in batches {
+        store.record("ep", &changes, &outbox).await.unwrap();
+        sqlite.record("ep", changes, outbox);
+    }
+    let out = serde_json::json!({"text": "done", "tokens": 12});
+    store.set_output("ep", "j1", &out).await.unwrap();
+    sqlite.set_output("ep", "j1", &out);
+    sqlite.flush().await.unwrap();
+
+    let (jobs, (transitions, colds)) = same(&store, &sqlite, "recorded").await;
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs[0].record.status, JobStatus::Completed);
+    assert_eq!(jobs[0].record.execution_time, Some(1_800.0), "ms, rounded");
+    assert_eq!(jobs[0].output.as_ref(), Some(&out));
+    assert_eq!(
+        jobs[0].input,
+        job("j1", 0).input,
+        "an update keeps the input"
+    );
+    assert_eq!(transitions.len(), 5);
+    assert_eq!(colds.len(), 1);
+    let outbox = store.load_outbox("ep").await.unwrap();
+    assert_eq!(
+        outbox
+            .iter()
+            .map(|o| (o.job_id.as_str(), o.attempts, o.due_at))
+            .collect::<Vec<_>>(),
+        [("j1", 2, 23_100)]
+    );
+    assert_eq!(store.load_deliveries("ep").await.unwrap().len(), 2);
+
+    store.prune("ep", 3_050).await.unwrap();
+    sqlite.prune("ep", 3_050);
+    sqlite.flush().await.unwrap();
+    let (jobs, (transitions, colds)) = same(&store, &sqlite, "pruned").await;
+    assert_eq!(
+        jobs.iter()
+            .map(|j| j.record.id.as_str())
+            .collect::<Vec<_>>(),
+        ["j2"],
+        "the job that ended before the cut is gone, the queued one stays"
+    );
+    assert!(colds.is_empty());
+    assert_eq!(
+        transitions
+            .iter()
+            .map(|t| (t.worker_id.as_str(), t.at))
+            .collect::<Vec<_>>(),
+        [("w2", 500), ("w3", 2_000), ("w1", 3_000)],
+        "each worker's last transition is kept"
+    );
+    drop(sqlite);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Loads everything from both stores, asserts they agree, returns PostgreSQL's.
+async fn same(
+    store: &endpoint_server::db::postgres::PgStore,
+    sqlite: &endpoint_server::db::Db,
+    what: &str,
+) -> (
+    Vec<endpoint_server::db::StoredJob>,
+    (
+        Vec<endpoint_core::WorkerTransition>,
+        Vec<endpoint_core::ColdStart>,
+    ),
+) {
+    let pg_jobs = store.load_jobs("ep").await.unwrap();
+    assert_eq!(pg_jobs, sqlite.load_jobs("ep").unwrap(), "{what}: jobs");
+    assert_eq!(
+        store.load_deliveries("ep").await.unwrap(),
+        sqlite.load_deliveries("ep").unwrap(),
+        "{what}: deliveries"
+    );
+    assert_eq!(
+        store.load_outbox("ep").await.unwrap(),
+        sqlite.load_outbox("ep").unwrap(),
+        "{what}: outbox"
+    );
+    let events = store.load_events("ep").await.unwrap();
+    assert_eq!(events, sqlite.load_events("ep").unwrap(), "{what}: events");
+    (pg_jobs, events)
+}
+
+/// `db = "postgres://..."` in the config file puts the server on PostgreSQL: a job
+/// run through the API is in the database, and a restarted server (on the same
+/// database, migrated already) still answers its status.
+#[test]
+fn the_config_file_puts_the_server_on_postgres() {
+    let pg = Postgres::start();
+    let dir = common::temp_dir("pg-config");
+    let cfg = dir.join("server.toml");
+    std::fs::write(
+        &cfg,
+        format!("db = \"{}\"\n[[endpoints]]\nid = \"local\"\n", pg.url),
+    )
+    .unwrap();
+    let config = ["--config", cfg.to_str().unwrap()];
+    let (mut server, addr) = common::start(config, None);
+    let (code, body) = common::request(addr, "POST", "/v2/local/run", r#"{"input":{"k":1}}"#);
+    assert_eq!(code, 200, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(server.stop(), "the server stops cleanly");
+    let rows = pg
+        .psql(&format!(
+            "SELECT input::text FROM jobs WHERE endpoint_id = 'local' AND id = '{id}'"
+        ))
+        .unwrap();
+    assert_eq!(rows, r#"{"k":1}"#, "the job is in PostgreSQL");
+    let (_server, addr) = common::start(config, None);
+    let (code, body) = common::request(addr, "GET", &format!("/v2/local/status/{id}"), "");
+    assert_eq!(code, 200, "after a restart: {body}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A database that cannot be reached stops `serve` at start with the URL named, its
+/// password left out (`ENDPOINT_SERVER_DB`, as a deployment would pass it).
+#[test]
+fn an_unreachable_postgres_is_a_clear_error_at_start() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_endpoint-server"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env(
+            "ENDPOINT_SERVER_DB",
+            format!("postgres://app:s3cret@127.0.0.1:{port}/metrics"),
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("database postgres://app@127.0.0.1:{port}/metrics"))
+            && err.contains("Connection refused"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "the password leaked: {err}");
 }

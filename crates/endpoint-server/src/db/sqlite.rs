@@ -1,4 +1,4 @@
-//! Durable storage: SQLite (WAL) holds every job, worker event and webhook delivery.
+//! The SQLite backend, the embedded default: one file in WAL mode.
 //!
 //! One writer thread owns the connection and commits in groups: whatever arrived while
 //! the previous transaction committed goes into the next one, so many concurrent
@@ -15,23 +15,17 @@
 //! automatic checkpoint runs inside the commit that crosses 1,000 WAL pages, and that
 //! commit, with every `/run` grouped into it, waited for it: the p99 of `/run` under
 //! load (docs/benchmarks.md).
-//!
-//! The schema uses portable SQL (no SQLite-only types; upserts with `ON CONFLICT`, as
-//! PostgreSQL has them), so a PostgreSQL backend can implement the same operations:
-//! insert a job, update a job, append events, change the webhook outbox in the same
-//! transaction as those, load everything retained.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 
-use endpoint_core::{
-    ColdStart, JobRecord, JobStatus, WebhookDelivery, WebhookSummary, WorkerState, WorkerTransition,
-};
+use endpoint_core::{ColdStart, JobRecord, WebhookDelivery, WebhookSummary, WorkerTransition};
 use endpoint_sim::model::Change;
 use rusqlite::{Connection, params};
 use serde_json::Value;
-use tokio::sync::oneshot;
+
+use super::{Cmd, DbError, Outbox, OutboxOp, StoredJob, next_batch, parse_status, state_name};
 
 /// The schema, version 1.
 pub const SCHEMA: &str = "
@@ -87,94 +81,15 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (
 );
 ";
 
-/// A webhook delivery still owed: stored in the transaction that stores the job's end,
-/// advanced in the one that records each attempt, deleted in the one that records the
-/// last. So after a crash the outbox holds exactly the deliveries whose next attempt
-/// was not recorded: they are resumed at [`Outbox::due_at`], and an attempt sent but
-/// not yet recorded at the crash is sent again (at least once; recorded once).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outbox {
-    /// The job.
-    pub job_id: String,
-    /// Where it is posted.
-    pub url: String,
-    /// The body posted (the job's `/status` body when it ended).
-    pub payload: String,
-    /// Attempts made and recorded so far.
-    pub attempts: u8,
-    /// When the next attempt is due, ms since the epoch.
-    pub due_at: i64,
-}
-
-/// A change of the webhook outbox, committed with the job changes sent beside it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutboxOp {
-    /// A delivery is owed (the job ended).
-    Owe(Outbox),
-    /// Attempt `attempts` was made and failed; the next is due at `due_at`.
-    Retry {
-        /// The job.
-        job_id: String,
-        /// Attempts made.
-        attempts: u8,
-        /// When the next attempt is due.
-        due_at: i64,
-    },
-    /// Nothing more is owed: delivered, or the last retry failed.
-    Settle {
-        /// The job.
-        job_id: String,
-    },
-}
-
-/// A job as stored: its record and what the model needs to run it again.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredJob {
-    /// The record.
-    pub record: JobRecord,
-    /// The request's input.
-    pub input: Value,
-    /// The request's webhook URL.
-    pub webhook_url: Option<String>,
-    /// The request's policy, as JSON.
-    pub policy: Option<Value>,
-    /// A real worker's output, once it ended.
-    pub output: Option<Value>,
-}
-
-enum Cmd {
-    Insert {
-        endpoint: String,
-        job: Box<StoredJob>,
-        ack: oneshot::Sender<Result<(), String>>,
-    },
-    Changes {
-        endpoint: String,
-        changes: Vec<Change>,
-        outbox: Vec<OutboxOp>,
-    },
-    Flush(oneshot::Sender<()>),
-    Output {
-        endpoint: String,
-        id: String,
-        output: String,
-    },
-    Prune {
-        endpoint: String,
-        before: i64,
-    },
-}
-
 /// How often the checkpointer copies the WAL into the database file.
 pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Handle to the writer thread. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct Db {
-    tx: mpsc::Sender<Cmd>,
+/// The SQLite side of a [`super::Db`]: the file, and what its threads share.
+#[derive(Debug)]
+pub(super) struct Sqlite {
     path: PathBuf,
     /// Dropped with the last handle: the checkpointer then stops.
-    _checkpointer: std::sync::Arc<mpsc::Sender<()>>,
+    _checkpointer: mpsc::Sender<()>,
     wal: Arc<Wal>,
 }
 
@@ -189,28 +104,6 @@ struct Wal {
     writer_resets: AtomicU64,
     /// `RESTART` checkpoints the checkpointer fell back to.
     restarts: AtomicU64,
-}
-
-impl std::fmt::Debug for Cmd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Cmd")
-    }
-}
-
-/// Why the database could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    /// SQLite refused (file not writable, corrupt, locked by another server...).
-    #[error("database {path}: {source}")]
-    Sqlite {
-        /// The file.
-        path: String,
-        /// SQLite's error.
-        source: rusqlite::Error,
-    },
-    /// The writer thread stopped (it logs why).
-    #[error("the database writer stopped")]
-    WriterGone,
 }
 
 fn open(path: &Path) -> Result<Connection, DbError> {
@@ -238,13 +131,13 @@ fn open(path: &Path) -> Result<Connection, DbError> {
     Ok(conn)
 }
 
-impl Db {
-    /// Opens (or creates) the database at `path` and starts its writer thread.
-    pub fn open(path: impl Into<PathBuf>) -> Result<Self, DbError> {
-        Self::open_with(path.into(), WAL_RESET_PAGES)
-    }
-
-    fn open_with(path: PathBuf, reset_pages: i64) -> Result<Self, DbError> {
+impl Sqlite {
+    /// Opens (or creates) the database at `path` and starts its writer and
+    /// checkpointer threads; returns the writer's queue.
+    pub(super) fn start(
+        path: PathBuf,
+        reset_pages: i64,
+    ) -> Result<(Self, mpsc::Sender<Cmd>), DbError> {
         let conn = open(&path)?;
         let (tx, rx) = mpsc::channel();
         conn.pragma_update(None, "wal_autocheckpoint", 0)
@@ -270,17 +163,19 @@ impl Db {
             .name("db-checkpointer".into())
             .spawn(move || checkpointer(checkpoints, stopped, w, p))
             .map_err(|_| DbError::WriterGone)?;
-        Ok(Db {
+        Ok((
+            Sqlite {
+                path,
+                _checkpointer: stop,
+                wal,
+            },
             tx,
-            path,
-            _checkpointer: std::sync::Arc::new(stop),
-            wal,
-        })
+        ))
     }
 
     /// WAL resets so far: finished by the writer between commits, and `RESTART`
     /// checkpoints (the fallback that blocks commits).
-    pub fn wal_resets(&self) -> (u64, u64) {
+    pub(super) fn wal_resets(&self) -> (u64, u64) {
         (
             self.wal.writer_resets.load(Ordering::Relaxed),
             self.wal.restarts.load(Ordering::Relaxed),
@@ -288,67 +183,8 @@ impl Db {
     }
 
     /// The database file.
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Stores a new job; resolves once it is committed.
-    pub fn insert_job(
-        &self,
-        endpoint: &str,
-        job: StoredJob,
-    ) -> oneshot::Receiver<Result<(), String>> {
-        let (ack, rx) = oneshot::channel();
-        let _ = self.tx.send(Cmd::Insert {
-            endpoint: endpoint.to_string(),
-            job: Box::new(job),
-            ack,
-        });
-        rx
-    }
-
-    /// Records changes (job updates, worker events, deliveries); not acknowledged.
-    pub fn record_changes(&self, endpoint: &str, changes: Vec<Change>) {
-        self.record(endpoint, changes, Vec::new());
-    }
-
-    /// Records changes and the webhook outbox's changes in one transaction; not
-    /// acknowledged.
-    pub fn record(&self, endpoint: &str, changes: Vec<Change>, outbox: Vec<OutboxOp>) {
-        if !changes.is_empty() || !outbox.is_empty() {
-            let _ = self.tx.send(Cmd::Changes {
-                endpoint: endpoint.to_string(),
-                changes,
-                outbox,
-            });
-        }
-    }
-
-    /// Stores a real worker's output of job `id`; not acknowledged.
-    pub fn set_output(&self, endpoint: &str, id: &str, output: &Value) {
-        let _ = self.tx.send(Cmd::Output {
-            endpoint: endpoint.to_string(),
-            id: id.to_string(),
-            output: json(output),
-        });
-    }
-
-    /// Deletes what the metrics retention let go: jobs that ended before `before` and
-    /// events before it.
-    pub fn prune(&self, endpoint: &str, before: i64) {
-        let _ = self.tx.send(Cmd::Prune {
-            endpoint: endpoint.to_string(),
-            before,
-        });
-    }
-
-    /// Resolves when everything sent before is committed.
-    pub async fn flush(&self) -> Result<(), DbError> {
-        let (ack, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::Flush(ack))
-            .map_err(|_| DbError::WriterGone)?;
-        rx.await.map_err(|_| DbError::WriterGone)
     }
 
     /// A read connection of its own (loads happen at start-up, beside the writer).
@@ -365,7 +201,7 @@ impl Db {
     }
 
     /// Every stored job of `endpoint`, in submission order (a separate read connection).
-    pub fn load_jobs(&self, endpoint: &str) -> Result<Vec<StoredJob>, DbError> {
+    pub(super) fn load_jobs(&self, endpoint: &str) -> Result<Vec<StoredJob>, DbError> {
         let conn = self.reader()?;
         let err = |source| self.err(source);
         let mut stmt = conn
@@ -408,7 +244,7 @@ impl Db {
     }
 
     /// Every recorded webhook attempt of `endpoint`, in time order.
-    pub fn load_deliveries(&self, endpoint: &str) -> Result<Vec<WebhookDelivery>, DbError> {
+    pub(super) fn load_deliveries(&self, endpoint: &str) -> Result<Vec<WebhookDelivery>, DbError> {
         let conn = self.reader()?;
         let err = |source| self.err(source);
         let mut stmt = conn
@@ -434,7 +270,7 @@ impl Db {
     }
 
     /// The webhook deliveries `endpoint` still owes, soonest due first.
-    pub fn load_outbox(&self, endpoint: &str) -> Result<Vec<Outbox>, DbError> {
+    pub(super) fn load_outbox(&self, endpoint: &str) -> Result<Vec<Outbox>, DbError> {
         let conn = self.reader()?;
         let err = |source| self.err(source);
         let mut stmt = conn
@@ -458,7 +294,7 @@ impl Db {
     }
 
     /// Worker transitions and cold starts of `endpoint`, in time order.
-    pub fn load_events(
+    pub(super) fn load_events(
         &self,
         endpoint: &str,
     ) -> Result<(Vec<WorkerTransition>, Vec<ColdStart>), DbError> {
@@ -498,45 +334,14 @@ impl Db {
     }
 }
 
-pub(crate) fn parse_status(s: &str) -> JobStatus {
-    serde_json::from_value(Value::String(s.to_string())).unwrap_or(JobStatus::Failed)
-}
-
-fn state_name(s: WorkerState) -> &'static str {
-    match s {
-        WorkerState::Initializing => "INITIALIZING",
-        WorkerState::Idle => "IDLE",
-        WorkerState::Running => "RUNNING",
-        WorkerState::Throttled => "THROTTLED",
-        WorkerState::Outdated => "OUTDATED",
-        WorkerState::Unhealthy => "UNHEALTHY",
-    }
-}
-
 fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, wal: Arc<Wal>, path: PathBuf) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        // Group commit: take whatever else is waiting (bounded, to keep latency low).
-        while batch.len() < 4096 {
-            match rx.try_recv() {
-                Ok(c) => batch.push(c),
-                Err(_) => break,
-            }
-        }
-        let result = commit(&mut conn, &batch);
-        if let Err(e) = &result {
+    while let Some(batch) = next_batch(&rx) {
+        let result = commit(&mut conn, &batch).map_err(|e| {
             tracing::error!(path = %path.display(), error = %e, "database write failed");
-        }
+            e.to_string()
+        });
         for cmd in batch {
-            match cmd {
-                Cmd::Insert { ack, .. } => {
-                    let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
-                }
-                Cmd::Flush(ack) => {
-                    let _ = ack.send(());
-                }
-                Cmd::Changes { .. } | Cmd::Prune { .. } | Cmd::Output { .. } => {}
-            }
+            cmd.settle(&result);
         }
         // After the acknowledgements: this batch's callers do not wait for it.
         if wal.reset.swap(false, Ordering::Acquire) && finish_reset(&conn) {
@@ -547,7 +352,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, wal: Arc<Wal>, path: Pa
 
 /// A WAL longer than this (4 KB pages, so 64 MB) is started again from its beginning.
 /// At 25,000 durable `/run` a second that is about every 2 s.
-const WAL_RESET_PAGES: i64 = 16_384;
+pub(super) const WAL_RESET_PAGES: i64 = 16_384;
 
 /// Copies the WAL into the database file every [`CHECKPOINT_EVERY`] until every [`Db`]
 /// handle is gone. `PASSIVE`: it copies what no reader still needs and never waits,
@@ -745,7 +550,7 @@ fn commit(conn: &mut Connection, batch: &[Cmd]) -> rusqlite::Result<()> {
                 } => {
                     tx.execute(
                         "UPDATE jobs SET output = ?3 WHERE endpoint_id = ?1 AND id = ?2",
-                        params![endpoint, id, output],
+                        params![endpoint, id, json(output)],
                     )?;
                 }
                 Cmd::Prune { endpoint, before } => {
@@ -778,6 +583,8 @@ fn commit(conn: &mut Connection, batch: &[Cmd]) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::Db;
+    use endpoint_core::{JobStatus, WorkerState};
 
     fn temp_db(name: &str) -> PathBuf {
         let dir =
