@@ -411,3 +411,158 @@ fn an_unreachable_postgres_is_a_clear_error_at_start() {
     );
     assert!(!err.contains("s3cret"), "the password leaked: {err}");
 }
+
+/// The metrics feed's change sequence: two writers (two instances) recording at the
+/// same time leave one sequence, numbered 1..N without a gap, each writer's changes in
+/// its own order, each once; a follower reads it all, and a change committed later
+/// reaches it through the notification (its fallback read is a minute away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_leave_one_gapless_change_sequence() {
+    use endpoint_core::{WorkerState, WorkerTransition};
+    use endpoint_server::db::postgres::PgStore;
+    use endpoint_server::db::postgres::feed::{self, Tail};
+    use endpoint_server::db::{Db, Location};
+    use endpoint_sim::model::Change;
+    let pg = Postgres::start();
+    let location = Location::Postgres(pg.url.clone());
+    let (a, b) = (
+        Db::open_at(&location).unwrap(),
+        Db::open_at(&location).unwrap(),
+    );
+    let change = |w: &str, at: i64| {
+        Change::Transition(WorkerTransition {
+            worker_id: w.to_string(),
+            state: Some(WorkerState::Idle),
+            at,
+        })
+    };
+    const ROUNDS: i64 = 40;
+    let writes: Vec<_> = [("a", a.clone()), ("b", b.clone())]
+        .into_iter()
+        .map(|(name, db)| {
+            std::thread::spawn(move || {
+                for i in 0..ROUNDS {
+                    // Three changes a call, as a tick records a few at a time.
+                    let changes = (0..3).map(|k| change(name, i * 3 + k)).collect();
+                    db.record_changes("ep", changes);
+                    if i % 7 == 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writes {
+        w.join().unwrap();
+    }
+    a.flush().await.unwrap();
+    b.flush().await.unwrap();
+    let total = 2 * 3 * ROUNDS;
+
+    let store = PgStore::connect(&pg.url, 2).unwrap();
+    assert_eq!(store.feed_head("ep").await.unwrap(), total);
+    let listener = feed::Listener::start(&store).await.unwrap();
+    let minute = std::time::Duration::from_secs(60);
+    let mut tail = feed::follow(store.clone(), &listener, "ep".into(), 0, minute);
+    let mut seen: Vec<(i64, Change)> = Vec::new();
+    while (seen.len() as i64) < total {
+        match tail.recv().await.unwrap() {
+            Tail::Changes(rows) => seen.extend(rows),
+            gap => panic!("unexpected {gap:?}"),
+        }
+    }
+    assert_eq!(
+        seen.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        (1..=total).collect::<Vec<_>>(),
+        "numbered without a gap"
+    );
+    for name in ["a", "b"] {
+        let ats: Vec<i64> = seen
+            .iter()
+            .filter_map(|(_, c)| match c {
+                Change::Transition(t) if t.worker_id == name => Some(t.at),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            ats,
+            (0..3 * ROUNDS).collect::<Vec<_>>(),
+            "writer {name}: its changes once each, in its order"
+        );
+    }
+
+    // Woken by the notification, not by the fallback read a minute later.
+    a.record_changes("ep", vec![change("late", 1)]);
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), tail.recv())
+        .await
+        .expect("the notification woke the follower")
+        .unwrap();
+    assert_eq!(got, Tail::Changes(vec![(total + 1, change("late", 1))]));
+
+    // Pruning trims the sequence to the newest feed::KEEP; a follower from before is
+    // told it missed changes.
+    pg.psql(&format!(
+        "DELETE FROM feed_changes WHERE endpoint_id = 'ep' AND seq <= {}",
+        total / 2
+    ))
+    .unwrap();
+    let mut late = feed::follow(store.clone(), &listener, "ep".into(), 3, minute);
+    assert_eq!(
+        late.recv().await.unwrap(),
+        Tail::Gap {
+            after: 3,
+            next: total / 2 + 1
+        }
+    );
+}
+
+/// One leader per endpoint: the first instance takes both endpoints, the second none;
+/// when the leader's session ends (as when its process dies) the other instance takes
+/// them at its next try, and the old leader reports them lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_moves_when_the_leaders_session_ends() {
+    use endpoint_server::db::postgres::PgStore;
+    use endpoint_server::db::postgres::leader::campaign;
+    use std::time::{Duration, Instant};
+    let pg = Postgres::start();
+    let store = PgStore::connect(&pg.url, 2).unwrap();
+    let endpoints = ["e1".to_string(), "e2".to_string()];
+    let retry = Duration::from_millis(200);
+    let until = async |what: &str, done: &dyn Fn() -> bool| {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < end, "{what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let a = campaign(store.clone(), &endpoints, retry);
+    until("A leads both", &|| a.leads("e1") && a.leads("e2")).await;
+    let b = campaign(store.clone(), &endpoints, retry);
+    tokio::time::sleep(retry * 5).await;
+    assert!(
+        !b.leads("e1") && !b.leads("e2"),
+        "two leaders of one endpoint"
+    );
+
+    // A's session ends (its locks with it).
+    let ended = pg
+        .psql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)",
+        )
+        .unwrap();
+    assert_eq!(ended, "1", "one session holds the locks");
+    let moved = Instant::now();
+    until("B takes both", &|| b.leads("e1") && b.leads("e2")).await;
+    println!("leadership moved in {:?}", moved.elapsed());
+    until("A knows it lost them", &|| !a.leads("e1") && !a.leads("e2")).await;
+    tokio::time::sleep(retry * 5).await;
+    assert!(
+        !a.leads("e1") && !a.leads("e2"),
+        "A took an endpoint B holds"
+    );
+
+    // B goes away entirely: A, reconnected, takes them back.
+    drop(b);
+    until("A leads again", &|| a.leads("e1") && a.leads("e2")).await;
+}

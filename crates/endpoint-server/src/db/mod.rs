@@ -181,7 +181,7 @@ pub struct Db {
 #[derive(Debug)]
 enum Backend {
     Sqlite(sqlite::Sqlite),
-    Postgres(postgres::PgBackend),
+    Postgres(Box<postgres::PgBackend>),
 }
 
 /// Why the database could not be used.
@@ -233,7 +233,7 @@ impl Db {
                 let (p, tx) = postgres::PgBackend::start(url)?;
                 Ok(Db {
                     tx,
-                    backend: Arc::new(Backend::Postgres(p)),
+                    backend: Arc::new(Backend::Postgres(Box::new(p))),
                 })
             }
         }

@@ -18,6 +18,9 @@
 //! keeps the text as given (key order, duplicates), so a job reads back exactly as the
 //! SQLite store returns it; nothing queries inside it.
 
+pub mod feed;
+pub mod leader;
+
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use endpoint_core::{
     ColdStart, JobRecord, WebhookDelivery, WebhookSummary, WorkerState, WorkerTransition,
@@ -31,9 +34,10 @@ use super::{Cmd, DbError, Outbox, OutboxOp, StoredJob, next_batch, parse_status,
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`. Append only; never
 /// edit one that shipped.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "jobs, worker events, webhook deliveries and the webhook outbox",
-    "
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "jobs, worker events, webhook deliveries and the webhook outbox",
+        "
 CREATE TABLE jobs (
     endpoint_id     TEXT    NOT NULL,
     id              TEXT    NOT NULL,
@@ -86,7 +90,24 @@ CREATE TABLE webhook_outbox (
     PRIMARY KEY (endpoint_id, job_id)
 );
 ",
-)];
+    ),
+    (
+        "the metrics feed's change sequence",
+        "
+CREATE TABLE feed_heads (
+    endpoint_id  TEXT    PRIMARY KEY,
+    seq          BIGINT  NOT NULL
+);
+CREATE TABLE feed_changes (
+    endpoint_id  TEXT    NOT NULL,
+    seq          BIGINT  NOT NULL,
+    kind         TEXT    NOT NULL,
+    body         JSON    NOT NULL,
+    PRIMARY KEY (endpoint_id, seq)
+);
+",
+    ),
+];
 
 /// A job's columns up to `policy`; callers close the VALUES list.
 const INSERT_JOB: &str = "INSERT INTO jobs (endpoint_id, id, status, submitted_at, started_at,
@@ -276,6 +297,10 @@ fn statements(cmd: &Cmd, out: &mut Vec<(&'static str, Vec<Param>)>) {
             for sql in PRUNE {
                 out.push((sql, vec![text(endpoint), Box::new(*before)]));
             }
+            out.push((
+                feed::TRIM,
+                vec![text(endpoint), Box::new(feed::KEEP as i64)],
+            ));
         }
         Cmd::Flush(_) => {}
     }
@@ -355,6 +380,8 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: Pool,
+    /// For the connections kept outside the pool (LISTEN, leadership locks).
+    config: tokio_postgres::Config,
 }
 
 impl PgStore {
@@ -365,7 +392,7 @@ impl PgStore {
             PgError::Config(format!("{url:?} is not a PostgreSQL URL: {e}"))
         })?;
         let mgr = Manager::from_config(
-            cfg,
+            cfg.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -375,7 +402,7 @@ impl PgStore {
             .max_size(size.max(1))
             .build()
             .map_err(|e| PgError::Config(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, config: cfg })
     }
 
     /// Applies the migrations this database lacks; returns the versions applied now.
@@ -501,16 +528,24 @@ impl PgStore {
     /// Writes a group of commands in one transaction. The statements are pipelined
     /// (all sent, then all answers read), so a group of a thousand `/run`s costs about
     /// one round trip and one commit, not a thousand.
+    ///
+    /// The changes also go into each endpoint's change sequence (see [`feed`]),
+    /// numbered in the same transaction, and a notification wakes the instances that
+    /// follow it once the transaction commits.
     pub(crate) async fn commit(&self, batch: &[Cmd]) -> Result<(), PgError> {
         let mut stmts: Vec<(&'static str, Vec<Param>)> = Vec::new();
         for cmd in batch {
             statements(cmd, &mut stmts);
         }
-        if stmts.is_empty() {
+        let sequence = feed::Appends::of(batch);
+        if stmts.is_empty() && sequence.is_empty() {
             return Ok(());
         }
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        // First, so the numbers are taken in the order the endpoints sort (no two
+        // writers wait on each other's heads) and held until the commit.
+        sequence.append(&tx).await?;
         let mut prepared = std::collections::HashMap::new();
         for (sql, _) in &stmts {
             if !prepared.contains_key(sql) {
