@@ -169,8 +169,7 @@ fn check(state: &AppState, req: &Request, needs: Role) -> Result<Access, AppErro
     let endpoint = endpoint_of(req.uri().path());
     let Some(key) = state.keys.find(given) else {
         if let Some(worker) = state
-            .endpoints
-            .get(endpoint)
+            .local(endpoint)
             .and_then(|e| e.worker_with_secret(given))
         {
             return Err(AppError::Forbidden(format!(

@@ -103,7 +103,7 @@ impl Default for Retention {
 /// How often the driver looks for expired results, ms.
 const SWEEP_EVERY_MS: i64 = 5_000;
 /// How often old metrics are pruned, ms.
-const PRUNE_EVERY_MS: i64 = 3_600_000;
+pub(crate) const PRUNE_EVERY_MS: i64 = 3_600_000;
 /// Worker log lines kept per endpoint.
 const LOG_LINES: usize = 100_000;
 

@@ -9,6 +9,7 @@
 //! - [`config`] reads the TOML file that declares the endpoints.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod endpoint;
@@ -24,7 +25,7 @@ pub mod workers;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::middleware;
@@ -37,8 +38,11 @@ pub use error::AppError;
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
-    /// The endpoints, by id.
-    pub endpoints: Arc<HashMap<String, Arc<Endpoint>>>,
+    /// The endpoints this instance runs, by id: all of them, or, in a cluster, the ones
+    /// it leads now ([`cluster`]).
+    pub endpoints: Arc<RwLock<HashMap<String, Arc<Endpoint>>>>,
+    /// Set when several instances share a PostgreSQL database ([`cluster`]).
+    pub cluster: Option<Arc<cluster::Cluster>>,
     /// Directory of the built panel (trunk's `dist/`), served at `/` when set.
     pub panel_dir: Option<PathBuf>,
     /// The API keys and their roles ([`auth`]); none leaves the API open (the
@@ -57,12 +61,13 @@ impl AppState {
     /// State for these endpoints, no panel, no key.
     pub fn new(endpoints: impl IntoIterator<Item = Arc<Endpoint>>) -> Self {
         AppState {
-            endpoints: Arc::new(
+            endpoints: Arc::new(RwLock::new(
                 endpoints
                     .into_iter()
                     .map(|e| (e.id().to_string(), e))
                     .collect(),
-            ),
+            )),
+            cluster: None,
             panel_dir: None,
             keys: Arc::default(),
             limiter: Arc::new(ratelimit::RateLimiter::new(Some(ratelimit::Limits::RUNPOD))),
@@ -72,15 +77,29 @@ impl AppState {
     }
 
     /// The endpoint `id`, or the 404 error naming it.
-    pub fn endpoint(&self, id: &str) -> Result<&Arc<Endpoint>, AppError> {
-        self.endpoints
-            .get(id)
+    pub fn endpoint(&self, id: &str) -> Result<Arc<Endpoint>, AppError> {
+        self.local(id)
             .ok_or_else(|| AppError::UnknownEndpoint(id.to_string()))
+    }
+
+    /// The endpoint `id` if this instance runs it.
+    pub fn local(&self, id: &str) -> Option<Arc<Endpoint>> {
+        self.endpoints
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// The endpoints this instance runs now.
+    pub fn running(&self) -> Vec<Arc<Endpoint>> {
+        let map = self.endpoints.read().unwrap_or_else(|e| e.into_inner());
+        map.values().cloned().collect()
     }
 
     /// Starts every endpoint's driver task.
     pub fn spawn_drivers(&self) {
-        for e in self.endpoints.values() {
+        for e in self.running() {
             e.spawn_driver();
         }
     }
@@ -88,7 +107,7 @@ impl AppState {
     /// Starts the supervisors of the `process` endpoints; their workers call back on
     /// `base_url` (`http://127.0.0.1:PORT`, where this server listens).
     pub fn start_workers(&self, base_url: &str) {
-        for e in self.endpoints.values() {
+        for e in self.running() {
             e.start_workers(base_url);
         }
     }
@@ -96,7 +115,7 @@ impl AppState {
     /// Stops every worker process of every endpoint and waits for them (bounded by
     /// each endpoint's stop grace).
     pub async fn stop_workers(&self) {
-        for e in self.endpoints.values() {
+        for e in self.running() {
             e.stop_workers().await;
         }
     }
@@ -117,6 +136,12 @@ pub fn app(state: AppState) -> Router {
         )
         // Worker routes check the calling worker's own secret, never the API key.
         .merge(workers::api::routes())
+        // In a cluster, what another instance leads goes there (before auth: the
+        // leader checks the key).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            cluster::forward::forward,
+        ))
         // The API's description is public, like RunPod's docs.
         .route("/openapi.json", axum::routing::get(openapi));
     let router = match &state.panel_dir {

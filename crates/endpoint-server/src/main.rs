@@ -128,6 +128,10 @@ struct ServeArgs {
     /// `db` in the --config file, else endpoint-server.db.
     #[arg(long, env = "ENDPOINT_SERVER_DB")]
     db: Option<String>,
+    /// With PostgreSQL: the URL the other instances reach this one at (default
+    /// `http://<listen address>`; required when listening on 0.0.0.0).
+    #[arg(long)]
+    advertise_url: Option<String>,
     /// Where the pids of the worker processes this server started are kept, so a
     /// restart after a crash stops the ones left behind. Default: beside the SQLite
     /// file (`<db>.workers`), or endpoint-server.workers with PostgreSQL (give each
@@ -387,15 +391,18 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         ));
     }
     let clock = Clock::system();
-    let db = if args.in_memory {
-        None
-    } else {
-        let location = args
-            .db
-            .clone()
-            .or(config.db.clone())
-            .unwrap_or_else(|| "endpoint-server.db".into());
-        Some(Db::open_at(&Location::parse(&location)).map_err(|e| e.to_string())?)
+    let location = (!args.in_memory).then(|| {
+        Location::parse(
+            &args
+                .db
+                .clone()
+                .or(config.db.clone())
+                .unwrap_or_else(|| "endpoint-server.db".into()),
+        )
+    });
+    let db = match &location {
+        Some(l) => Some(Db::open_at(l).map_err(|e| e.to_string())?),
+        None => None,
     };
     let retention = endpoint_server::endpoint::Retention {
         run_results_ms: args.run_result_retention.as_millis() as i64,
@@ -403,39 +410,63 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         metrics_ms: args.metrics_retention.as_millis() as i64,
         change_log: args.change_log,
     };
+    let webhook_ca = match &args.webhook_ca {
+        Some(path) => Some((
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            path.clone(),
+        )),
+        None => None,
+    };
+    let registry = db.as_ref().map(|db| match (&args.workers_dir, db.path()) {
+        (Some(dir), _) => Registry::new(dir),
+        (None, Some(path)) => Registry::beside(path),
+        (None, None) => Registry::new("endpoint-server.workers"),
+    });
+    let allow_private = args.allow_private_webhooks || config.allow_private_webhooks;
+    // What serving an endpoint takes, here at start or, in a cluster, when this
+    // instance takes the endpoint's lead.
+    let open = {
+        let (endpoints, db) = (config.endpoints.clone(), db.clone());
+        move |id: &str| -> Result<Arc<Endpoint>, String> {
+            let e = endpoints
+                .iter()
+                .find(|e| e.id == id)
+                .ok_or_else(|| format!("no endpoint `{id}` in the configuration"))?;
+            let ep = match &db {
+                Some(db) => Endpoint::open(
+                    e.id.clone(),
+                    e.model(),
+                    e.seed,
+                    clock,
+                    db.clone(),
+                    retention,
+                )
+                .map_err(|e| e.to_string())?,
+                None => Endpoint::new(e.id.clone(), e.model(), e.seed, clock),
+            };
+            ep.set_allow_private_webhooks(allow_private);
+            ep.set_job_defaults(e.execution_timeout_ms, e.ttl_ms);
+            if let Some(p) = &e.process {
+                ep.set_process(p.clone(), registry.clone())
+                    .map_err(|m| format!("endpoint `{}`: process.{m}", e.id))?;
+            }
+            ep.set_retention(retention);
+            if let Some((pem, path)) = &webhook_ca {
+                ep.set_webhook_ca(pem)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            Ok(ep)
+        }
+    };
+    let ids: Vec<String> = config.endpoints.iter().map(|e| e.id.clone()).collect();
+    // Over PostgreSQL the endpoints are led by whichever instance holds their lock
+    // (this one alone, or one of several): opened when taken (cluster::Cluster::lead).
+    let clustered = matches!(location, Some(Location::Postgres(_)));
     let mut endpoints: Vec<Arc<Endpoint>> = Vec::new();
-    for e in &config.endpoints {
-        let ep = match &db {
-            Some(db) => Endpoint::open(
-                e.id.clone(),
-                e.model(),
-                e.seed,
-                clock,
-                db.clone(),
-                retention,
-            )
-            .map_err(|e| e.to_string())?,
-            None => Endpoint::new(e.id.clone(), e.model(), e.seed, clock),
-        };
-        ep.set_allow_private_webhooks(args.allow_private_webhooks || config.allow_private_webhooks);
-        ep.set_job_defaults(e.execution_timeout_ms, e.ttl_ms);
-        if let Some(p) = &e.process {
-            let registry = db.as_ref().map(|db| match (&args.workers_dir, db.path()) {
-                (Some(dir), _) => Registry::new(dir),
-                (None, Some(path)) => Registry::beside(path),
-                (None, None) => Registry::new("endpoint-server.workers"),
-            });
-            ep.set_process(p.clone(), registry)
-                .map_err(|m| format!("endpoint `{}`: process.{m}", e.id))?;
+    if !clustered {
+        for id in &ids {
+            endpoints.push(open(id)?);
         }
-        ep.set_retention(retention);
-        if let Some(path) = &args.webhook_ca {
-            let pem =
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            ep.set_webhook_ca(&pem)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-        endpoints.push(ep);
     }
     match &db {
         Some(db) => tracing::info!(database = %db.location(), "jobs are stored"),
@@ -463,9 +494,41 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if let Some(Location::Postgres(url)) = &location {
+        let advertise = match &args.advertise_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None if addr.ip().is_unspecified() => {
+                return Err(format!(
+                    "listening on {addr} over PostgreSQL: give --advertise-url, the URL the other instances reach this one at"
+                ));
+            }
+            None => format!("http://{addr}"),
+        };
+        let cluster = endpoint_server::cluster::Cluster::join(
+            url,
+            advertise,
+            &ids,
+            retention,
+            endpoint_server::cluster::TRY_EVERY,
+        )
+        .await
+        .map_err(|e| {
+            format!(
+                "database {}: {e}",
+                location.as_ref().map_or(String::new(), |l| l.to_string())
+            )
+        })?;
+        state.cluster = Some(cluster.clone());
+        let traffic = (args.traffic_rate > 0.0).then_some((args.seed, args.traffic_rate));
+        cluster.lead(
+            state.clone(),
+            Arc::new(open),
+            format!("http://{addr}"),
+            traffic,
+        );
+    }
     // Tests read this line to find the port.
     println!("listening on http://{addr}");
-    let ids: Vec<&str> = endpoints.iter().map(|e| e.id()).collect();
     tracing::info!(%addr, endpoints = ?ids, keys = state.keys.len(), "endpoint-server started");
     state.start_workers(&format!("http://{addr}"));
     let workers = state.clone();

@@ -17,11 +17,7 @@ use crate::{AppError, AppState};
 
 impl AppState {
     /// The endpoint `id`, after taking one request of `route` from its rate limit.
-    fn limited(
-        &self,
-        id: &str,
-        route: Route,
-    ) -> Result<&std::sync::Arc<crate::Endpoint>, AppError> {
+    fn limited(&self, id: &str, route: Route) -> Result<std::sync::Arc<crate::Endpoint>, AppError> {
         let e = self.endpoint(id)?;
         self.limiter
             .check(id, route)
@@ -284,7 +280,7 @@ async fn run_job(
     body: Result<Json<RunRequest>, JsonRejection>,
 ) -> Result<Json<IdStatus>, AppError> {
     let endpoint = state.limited(&endpoint_id, Route::Run)?;
-    let r = accept(endpoint, body, RUN_LIMIT_MB, false).await?;
+    let r = accept(&endpoint, body, RUN_LIMIT_MB, false).await?;
     // RunPod answers IN_QUEUE even when a warm worker picks the job up at once.
     Ok(Json(IdStatus {
         id: r.id,
@@ -309,7 +305,7 @@ async fn run_sync(
     let wait = bounded("wait", q.wait, 0, INT64_MAX)?.map_or(state.runsync_wait, |ms| {
         Duration::from_millis(ms).min(state.runsync_wait)
     });
-    let r = accept(endpoint, body, RUNSYNC_LIMIT_MB, true).await?;
+    let r = accept(&endpoint, body, RUNSYNC_LIMIT_MB, true).await?;
     let view = endpoint
         .wait(&r.id, wait)
         .await
@@ -446,15 +442,57 @@ pub struct ChangesQuery {
     pub limit: Option<usize>,
 }
 
+/// Where an endpoint's metrics feed is read: the endpoint itself, or, in a cluster,
+/// the mirror of the database's change sequence (the same on every instance).
+enum Feed {
+    Here(std::sync::Arc<crate::Endpoint>),
+    Mirror(std::sync::Arc<crate::cluster::mirror::Mirror>),
+}
+
+impl Feed {
+    fn of(state: &AppState, id: &str) -> Result<Feed, AppError> {
+        match &state.cluster {
+            Some(c) => c
+                .mirror(id)
+                .cloned()
+                .map(Feed::Mirror)
+                .ok_or_else(|| AppError::UnknownEndpoint(id.to_string())),
+            None => state.endpoint(id).map(Feed::Here),
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        match self {
+            Feed::Here(e) => e.clock().now_ms(),
+            Feed::Mirror(_) => crate::Clock::system().now_ms(),
+        }
+    }
+
+    fn snapshot<T>(
+        &self,
+        from: i64,
+        to: i64,
+        encode: impl FnOnce(&endpoint_core::JobStore, &[u32], u64, endpoint_core::feed::Events) -> T,
+    ) -> T {
+        match self {
+            Feed::Here(e) => e.snapshot(from, to, encode),
+            Feed::Mirror(m) => m.snapshot(from, to, encode),
+        }
+    }
+}
+
 async fn changes(
     State(state): State<AppState>,
     Path(endpoint_id): Path<String>,
     Query(q): Query<ChangesQuery>,
 ) -> Result<Json<endpoint_core::feed::Changes>, AppError> {
-    let endpoint = state.endpoint(&endpoint_id)?;
     bounded("cursor", Some(q.cursor), 0, INT64_MAX)?;
     let limit = bounded("limit", q.limit, 1, 10_000)?.unwrap_or(10_000);
-    let out = endpoint.changes_since(q.cursor, limit).map_err(|e| {
+    let out = match Feed::of(&state, &endpoint_id)? {
+        Feed::Here(e) => e.changes_since(q.cursor, limit),
+        Feed::Mirror(m) => m.changes_since(q.cursor, limit).await,
+    }
+    .map_err(|e| {
         AppError::Gone(format!(
             "cursor {} is older than the retained changes (oldest {}): take a new snapshot",
             q.cursor, e.oldest
@@ -510,8 +548,8 @@ async fn snapshot(
     Query(q): Query<SnapshotQuery>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
-    let endpoint = state.endpoint(&endpoint_id)?;
-    let to = bounded("to", q.to, 0, i64::MAX)?.unwrap_or_else(|| endpoint.clock().now_ms());
+    let endpoint = Feed::of(&state, &endpoint_id)?;
+    let to = bounded("to", q.to, 0, i64::MAX)?.unwrap_or_else(|| endpoint.now_ms());
     let from = bounded("from", q.from, 0, i64::MAX)?.unwrap_or(to.saturating_sub(86_400_000));
     if from >= to {
         return Err(AppError::BadRequest(format!(

@@ -590,12 +590,12 @@ async fn call_raw(state: &AppState, uri: &str) -> (StatusCode, String, Vec<u8>) 
 #[tokio::test(start_paused = true)]
 async fn snapshot_in_columns_and_json_agree_and_follow_the_window() {
     let st = state(1);
-    let t0 = st.endpoints["local"].clock().now_ms();
+    let t0 = st.local("local").unwrap().clock().now_ms();
     let a = run(&st, json!({"sleepMs": 100})).await;
     pass(2_000).await;
     let b = run(&st, json!({"sleepMs": 100, "fail": true})).await;
     pass(2_000).await;
-    let now = st.endpoints["local"].clock().now_ms();
+    let now = st.local("local").unwrap().clock().now_ms();
 
     let (code, ct, bytes) = call_raw(
         &st,

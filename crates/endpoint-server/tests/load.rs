@@ -17,7 +17,7 @@ async fn load_sends_jobs_through_the_api() {
     let mut st = AppState::new([Endpoint::new("local", cfg, 1, Clock::system())]);
     st.keys = std::sync::Arc::new(endpoint_server::auth::Keys::operate("load-key"));
     st.spawn_drivers();
-    let ep = st.endpoints["local"].clone();
+    let ep = st.local("local").unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(endpoint_server::run(listener, st, std::future::pending()));

@@ -93,7 +93,7 @@ async fn a_failing_receiver_gets_two_retries_and_every_attempt_is_recorded() {
     .await;
     assert_eq!(code, StatusCode::OK, "{v}");
     let id = v["id"].as_str().unwrap().to_string();
-    let ep = st.endpoints["local"].clone();
+    let ep = st.local("local").unwrap();
     let mut summary = None;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -128,7 +128,7 @@ async fn an_unreachable_receiver_is_recorded_as_transport_errors() {
     )
     .await;
     let id = v["id"].as_str().unwrap().to_string();
-    let ep = st.endpoints["local"].clone();
+    let ep = st.local("local").unwrap();
     let w = three_attempts(&ep, &id).await;
     assert_eq!((w.attempts, w.delivered, w.last_status), (3, false, None));
     assert!(w.last_error.unwrap().contains("transport error"));
@@ -163,7 +163,7 @@ async fn a_host_that_does_not_resolve_is_accepted_and_its_attempts_are_recorded_
     .await;
     assert_eq!(code, StatusCode::OK, "{v}");
     let id = v["id"].as_str().unwrap().to_string();
-    let ep = st.endpoints["local"].clone();
+    let ep = st.local("local").unwrap();
     let w = three_attempts(&ep, &id).await;
     assert_eq!((w.attempts, w.delivered, w.last_status), (3, false, None));
     let e = w.last_error.unwrap();
@@ -260,7 +260,10 @@ async fn https_targets_are_delivered_with_a_trusted_ca_and_refused_without() {
 
     // Trusting the receiver's certificate: delivered on the first attempt.
     let st = state(true);
-    st.endpoints["local"].set_webhook_ca(ca.as_bytes()).unwrap();
+    st.local("local")
+        .unwrap()
+        .set_webhook_ca(ca.as_bytes())
+        .unwrap();
     let (_, v) = post_json(
         &st,
         "/v2/local/run",
@@ -268,7 +271,7 @@ async fn https_targets_are_delivered_with_a_trusted_ca_and_refused_without() {
     )
     .await;
     let id = v["id"].as_str().unwrap().to_string();
-    let w = wait_attempts(&st.endpoints["local"], &id, 1).await;
+    let w = wait_attempts(&st.local("local").unwrap(), &id, 1).await;
     assert_eq!(
         (w.attempts, w.delivered, w.last_status),
         (1, true, Some(200))
@@ -284,14 +287,16 @@ async fn https_targets_are_delivered_with_a_trusted_ca_and_refused_without() {
     )
     .await;
     let id = v["id"].as_str().unwrap().to_string();
-    let w = wait_attempts(&st.endpoints["local"], &id, 3).await;
+    let w = wait_attempts(&st.local("local").unwrap(), &id, 3).await;
     assert!(!w.delivered);
     let err = w.last_error.unwrap();
     assert!(err.to_lowercase().contains("certificate"), "{err}");
     assert_eq!(got.lock().unwrap().len(), 1, "nothing reached the receiver");
 
     // A bad CA file is a clear error.
-    let e = st.endpoints["local"]
+    let e = st
+        .local("local")
+        .unwrap()
         .set_webhook_ca(b"not a certificate")
         .unwrap_err();
     assert!(e.contains("webhook CA"), "{e}");

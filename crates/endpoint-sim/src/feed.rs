@@ -59,6 +59,15 @@ impl FeedLog {
         }
     }
 
+    /// Numbers the changes from here on after `cursor` (the next one applied is
+    /// `cursor + 1`), dropping the changes logged so far: a feed that mirrors a
+    /// numbered sequence kept elsewhere (the server's change sequence in PostgreSQL)
+    /// answers with that sequence's numbers.
+    pub fn start_at(&mut self, cursor: u64) {
+        self.log.clear();
+        self.first = cursor;
+    }
+
     /// Takes one change into the store, the events and the log. A job record the
     /// store refuses is not logged either (clients would refuse it too).
     pub fn apply(&mut self, change: Change) -> Result<(), RecordError> {
@@ -245,6 +254,34 @@ mod tests {
         }));
         assert_eq!(m.changes_since(end - 3, 10).unwrap().len(), 4);
         assert!(m.changes_since(end - 4, 10).is_err());
+    }
+
+    /// A feed started at another sequence's number answers with that numbering.
+    #[test]
+    fn start_at_numbers_from_the_given_cursor() {
+        let mut m = FeedLog::default();
+        let t = |at| {
+            Change::Transition(WorkerTransition {
+                worker_id: "w".into(),
+                state: None,
+                at,
+            })
+        };
+        m.apply_ok(t(1));
+        m.start_at(41);
+        assert_eq!(m.cursor(), 41);
+        assert_eq!(m.changes_since(40, 10), Err(CursorExpired { oldest: 41 }));
+        m.apply_ok(t(2));
+        let c = m.changes_since(41, 10).unwrap();
+        assert_eq!(
+            (c.cursor, c.transitions.len(), c.transitions[0].at),
+            (42, 1, 2)
+        );
+        assert_eq!(
+            m.events().transitions.len(),
+            2,
+            "the data stays; only the log restarts"
+        );
     }
 
     #[test]

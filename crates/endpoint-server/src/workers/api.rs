@@ -62,7 +62,7 @@ fn authorized(
     }
     let ep = state.endpoint(endpoint_id)?;
     match ep.check_worker(worker, auth) {
-        Ok(()) => Ok(Arc::clone(ep)),
+        Ok(()) => Ok(ep),
         Err(WorkerRefusal::NotProcess) => Err(AppError::NotFound(format!(
             "endpoint `{endpoint_id}` runs simulated workers: it has no worker routes"
         ))),

@@ -123,7 +123,54 @@ impl Appends {
     }
 }
 
+/// What a follower starts from: everything stored for an endpoint, as of change
+/// `head` (read in one snapshot of the database, so nothing after `head` is in it).
+#[derive(Debug, Default)]
+pub struct Stored {
+    /// The last change the records include.
+    pub head: i64,
+    /// Every job.
+    pub jobs: Vec<JobRecord>,
+    /// Worker transitions, in time order.
+    pub transitions: Vec<WorkerTransition>,
+    /// Cold starts, in time order.
+    pub cold_starts: Vec<ColdStart>,
+    /// Webhook attempts, in time order.
+    pub deliveries: Vec<WebhookDelivery>,
+}
+
 impl PgStore {
+    /// Everything stored for `endpoint` and the number of the last change it includes,
+    /// from one repeatable-read snapshot.
+    pub async fn load_feed(&self, endpoint: &str) -> Result<Stored, PgError> {
+        let mut client = self.pool.get().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let head = tx
+            .query_opt(
+                "SELECT seq FROM feed_heads WHERE endpoint_id = $1",
+                &[&endpoint],
+            )
+            .await?
+            .map_or(0, |r| r.get(0));
+        let t: &tokio_postgres::Transaction<'_> = &tx;
+        let jobs = Self::jobs_in(t, endpoint).await?;
+        let (transitions, cold_starts) = Self::events_in(t, endpoint).await?;
+        let deliveries = Self::deliveries_in(t, endpoint).await?;
+        tx.commit().await?;
+        Ok(Stored {
+            head,
+            jobs: jobs.into_iter().map(|j| j.record).collect(),
+            transitions,
+            cold_starts,
+            deliveries,
+        })
+    }
+
     /// The number of the last change of `endpoint` (0 before the first).
     pub async fn feed_head(&self, endpoint: &str) -> Result<i64, PgError> {
         let client = self.pool.get().await?;

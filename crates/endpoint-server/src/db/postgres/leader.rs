@@ -126,3 +126,31 @@ async fn hold(
         tokio::time::sleep(retry).await;
     }
 }
+
+impl PgStore {
+    /// Records that the instance at `url` leads `endpoint` (its lock is held: only the
+    /// holder writes this row).
+    pub async fn set_leader(&self, endpoint: &str, url: &str, since: i64) -> Result<(), PgError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO leaders (endpoint_id, url, since) VALUES ($1, $2, $3)
+                 ON CONFLICT (endpoint_id) DO UPDATE SET url = excluded.url, since = excluded.since",
+                &[&endpoint, &url, &since],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The URL of the instance that last took `endpoint` (it may have died since).
+    pub async fn leader_url(&self, endpoint: &str) -> Result<Option<String>, PgError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_opt(
+                "SELECT url FROM leaders WHERE endpoint_id = $1",
+                &[&endpoint],
+            )
+            .await?
+            .map(|r| r.get(0)))
+    }
+}

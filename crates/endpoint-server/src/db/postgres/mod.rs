@@ -92,8 +92,13 @@ CREATE TABLE webhook_outbox (
 ",
     ),
     (
-        "the metrics feed's change sequence",
+        "the metrics feed's change sequence, and where each endpoint's leader is",
         "
+CREATE TABLE leaders (
+    endpoint_id  TEXT    PRIMARY KEY,
+    url          TEXT    NOT NULL,
+    since        BIGINT  NOT NULL
+);
 CREATE TABLE feed_heads (
     endpoint_id  TEXT    PRIMARY KEY,
     seq          BIGINT  NOT NULL
@@ -567,6 +572,14 @@ impl PgStore {
     /// Every recorded webhook attempt of `endpoint`, in time order.
     pub async fn load_deliveries(&self, endpoint: &str) -> Result<Vec<WebhookDelivery>, PgError> {
         let client = self.pool.get().await?;
+        let client: &tokio_postgres::Client = &client;
+        Self::deliveries_in(client, endpoint).await
+    }
+
+    pub(crate) async fn deliveries_in(
+        client: &impl tokio_postgres::GenericClient,
+        endpoint: &str,
+    ) -> Result<Vec<WebhookDelivery>, PgError> {
         let rows = client
             .query(
                 "SELECT job_id, attempt, at, http_status, error FROM webhook_deliveries
@@ -592,6 +605,14 @@ impl PgStore {
     /// The webhook deliveries `endpoint` still owes, soonest due first.
     pub async fn load_outbox(&self, endpoint: &str) -> Result<Vec<Outbox>, PgError> {
         let client = self.pool.get().await?;
+        let client: &tokio_postgres::Client = &client;
+        Self::outbox_in(client, endpoint).await
+    }
+
+    pub(crate) async fn outbox_in(
+        client: &impl tokio_postgres::GenericClient,
+        endpoint: &str,
+    ) -> Result<Vec<Outbox>, PgError> {
         let rows = client
             .query(
                 "SELECT job_id, url, payload, attempts, due_at FROM webhook_outbox
@@ -618,6 +639,14 @@ impl PgStore {
         endpoint: &str,
     ) -> Result<(Vec<WorkerTransition>, Vec<ColdStart>), PgError> {
         let client = self.pool.get().await?;
+        let client: &tokio_postgres::Client = &client;
+        Self::events_in(client, endpoint).await
+    }
+
+    pub(crate) async fn events_in(
+        client: &impl tokio_postgres::GenericClient,
+        endpoint: &str,
+    ) -> Result<(Vec<WorkerTransition>, Vec<ColdStart>), PgError> {
         let rows = client
             .query(
                 "SELECT kind, worker_id, at, state, started_at, duration_ms FROM worker_events
@@ -655,6 +684,14 @@ impl PgStore {
     /// Every stored job of `endpoint`, in submission order.
     pub async fn load_jobs(&self, endpoint: &str) -> Result<Vec<StoredJob>, PgError> {
         let client = self.pool.get().await?;
+        let client: &tokio_postgres::Client = &client;
+        Self::jobs_in(client, endpoint).await
+    }
+
+    pub(crate) async fn jobs_in(
+        client: &impl tokio_postgres::GenericClient,
+        endpoint: &str,
+    ) -> Result<Vec<StoredJob>, PgError> {
         let rows = client
             .query(
                 "SELECT id, status, submitted_at, started_at, completed_at, delay_ms, execution_ms,
