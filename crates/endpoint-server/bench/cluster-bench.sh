@@ -9,7 +9,11 @@
 # synchronous_commit on: it survives an OS crash, which SQLite's WAL with
 # synchronous=NORMAL does not), run as the `postgres` user when this runs as root.
 # Each round drives `BIN load --connections N/2` against each instance at once (their
-# req/s add up; each prints its own quantiles), and `--connections N` against SQLite.
+# req/s add up; each prints its own quantiles), and `--connections N` against SQLite;
+# the PostgreSQL pair runs twice: with the default synchronous_commit (each commit
+# waits for its WAL fsync) and with synchronous_commit=off on its database (a commit
+# waits for PostgreSQL's WAL buffers only: it survives a crash of endpoint-server, not
+# of PostgreSQL or the OS; SQLite's synchronous=NORMAL survives the first two).
 set -euo pipefail
 BIN=$(realpath "$1"); ROUNDS=${2:-3}; CONN=${3:-32}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
@@ -40,8 +44,11 @@ for r in $(seq "$ROUNDS"); do
   wait_up 18125
   echo "round $r sqlite: $("$BIN" load --url http://127.0.0.1:18125 --connections "$CONN" --duration 10s)"
   kill $s; wait $s 2>/dev/null || true
+  for sync in on off; do
   # PostgreSQL, two instances on a fresh database.
   n=$((n + 1)); "${AS[@]}" "$PGBIN/createdb" -h "$DIR" -p $PGPORT -U endpoint "r$n"
+  "${AS[@]}" "$PGBIN/psql" -q -h "$DIR" -p $PGPORT -U endpoint -d "r$n" \
+    -c "ALTER DATABASE r$n SET synchronous_commit = $sync"
   serve 18126 "$(pg_url "r$n")" "$DIR/a.err"; a=$!
   wait_up 18126
   serve 18127 "$(pg_url "r$n")" "$DIR/b.err"; b=$!
@@ -50,8 +57,8 @@ for r in $(seq "$ROUNDS"); do
   la=$!
   "$BIN" load --url http://127.0.0.1:18127 --connections "$half" --duration 10s > "$DIR/lb"
   wait $la
-  echo "round $r postgres, instance A (leader): $(cat "$DIR/la")"
-  echo "round $r postgres, instance B (forwards): $(cat "$DIR/lb")"
+  echo "round $r postgres synchronous_commit=$sync, instance A (leader): $(cat "$DIR/la")"
+  echo "round $r postgres synchronous_commit=$sync, instance B (forwards): $(cat "$DIR/lb")"
   # Failover: kill -9 the leader, time until B answers /run.
   kill -9 $a; wait $a 2>/dev/null || true
   t0=$(date +%s.%N)
@@ -63,4 +70,5 @@ for r in $(seq "$ROUNDS"); do
   done
   echo "round $r failover: B answered /run $(awk "BEGIN {printf \"%.2f\", $(date +%s.%N) - $t0}") s after kill -9 of A (last code $code)"
   kill $b; wait $b 2>/dev/null || true
+  done
 done

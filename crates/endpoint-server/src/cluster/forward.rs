@@ -75,6 +75,8 @@ pub async fn forward(State(state): State<AppState>, req: Request, next: Next) ->
     };
     let deadline = Instant::now() + WAIT_FOR_LEADER;
     let mut last_error = String::from("no instance has taken it yet");
+    // The cached leader first; after a failed try, the database's word.
+    let mut fresh = false;
     loop {
         if state.local(endpoint).is_some() {
             // This instance took the endpoint meanwhile.
@@ -82,7 +84,9 @@ pub async fn forward(State(state): State<AppState>, req: Request, next: Next) ->
                 .run(Request::from_parts(parts, Body::from(bytes)))
                 .await;
         }
-        match cluster.leader_url(endpoint).await {
+        let asked = cluster.leader_url(endpoint, fresh).await;
+        fresh = true;
+        match asked {
             Ok(Some(url)) if url != cluster.advertise() => {
                 let mut out = Request::from_parts(parts.clone(), Body::from(bytes.clone()));
                 let pq = parts

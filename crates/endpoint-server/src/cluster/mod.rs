@@ -51,6 +51,8 @@ pub struct Cluster {
     mirrors: HashMap<String, Arc<mirror::Mirror>>,
     leadership: Leadership,
     client: Client<HttpConnector, Body>,
+    /// The leaders' URLs as last read, until a request to one fails.
+    leaders: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -87,6 +89,7 @@ impl Cluster {
             mirrors,
             leadership,
             client: forward::client(),
+            leaders: Default::default(),
         }))
     }
 
@@ -110,9 +113,22 @@ impl Cluster {
         &self.client
     }
 
-    /// The URL of the instance that last took `id`.
-    pub async fn leader_url(&self, id: &str) -> Result<Option<String>, PgError> {
-        self.store.leader_url(id).await
+    /// The URL of the instance that last took `id`: as last read, unless `fresh`.
+    pub async fn leader_url(&self, id: &str, fresh: bool) -> Result<Option<String>, PgError> {
+        let cached = || {
+            let map = self.leaders.lock().unwrap_or_else(|e| e.into_inner());
+            map.get(id).cloned()
+        };
+        if !fresh && let Some(url) = cached() {
+            return Ok(Some(url));
+        }
+        let url = self.store.leader_url(id).await?;
+        let mut map = self.leaders.lock().unwrap_or_else(|e| e.into_inner());
+        match &url {
+            Some(u) => map.insert(id.to_string(), u.clone()),
+            None => map.remove(id),
+        };
+        Ok(url)
     }
 
     /// True while this instance leads `id`.

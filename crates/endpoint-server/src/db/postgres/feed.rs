@@ -28,7 +28,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::AsyncMessage;
 
-use super::{PgError, PgStore};
+use super::{Param, PgError, PgStore};
 use crate::db::Cmd;
 
 /// The notification channel; the payload is the endpoint id.
@@ -42,15 +42,19 @@ pub const KEEP: usize = endpoint_sim::feed::LOG_CAPACITY;
 pub(crate) const TRIM: &str = "DELETE FROM feed_changes WHERE endpoint_id = $1
        AND seq <= (SELECT seq FROM feed_heads WHERE endpoint_id = $1) - $2";
 
-/// Takes `$2` numbers of endpoint `$1`'s sequence; returns the last one taken.
-const BUMP: &str = "INSERT INTO feed_heads (endpoint_id, seq) VALUES ($1, $2)
-     ON CONFLICT (endpoint_id) DO UPDATE SET seq = feed_heads.seq + excluded.seq
-     RETURNING seq";
+/// Numbers endpoint `$1`'s changes (kinds `$2`, bodies `$3`) after its head and
+/// stores them, in one statement: the head row is bumped by their count (and stays
+/// locked until the commit) and the changes take the numbers it went past.
+const APPEND: &str = "WITH head AS (
+        INSERT INTO feed_heads (endpoint_id, seq) VALUES ($1, cardinality($2::text[]))
+        ON CONFLICT (endpoint_id) DO UPDATE SET seq = feed_heads.seq + excluded.seq
+        RETURNING seq)
+     INSERT INTO feed_changes (endpoint_id, seq, kind, body)
+     SELECT $1, head.seq - cardinality($2::text[]) + t.ord, t.kind, t.body
+     FROM head, unnest($2::text[], $3::json[]) WITH ORDINALITY AS t(kind, body, ord)";
 
-/// Stores the changes numbered `$2 + 1` onwards, in one statement.
-const INSERT: &str = "INSERT INTO feed_changes (endpoint_id, seq, kind, body)
-     SELECT $1, $2 + t.ord, t.kind, t.body
-     FROM unnest($3::text[], $4::json[]) WITH ORDINALITY AS t(kind, body, ord)";
+/// Wakes the followers of endpoint `$1` when the transaction commits.
+const NOTIFY: &str = "SELECT pg_notify('endpoint_feed', $1)";
 
 /// A change as stored: its kind and its record as JSON (the wire types' own form).
 pub fn encode(change: &Change) -> (&'static str, Value) {
@@ -101,25 +105,22 @@ impl Appends {
         Appends(per)
     }
 
-    /// True when the group has no change.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Numbers and stores the changes, and notifies (delivered at commit).
-    pub(crate) async fn append(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-    ) -> Result<(), PgError> {
-        for (endpoint, (kinds, bodies)) in &self.0 {
-            let n = kinds.len() as i64;
-            let head: i64 = tx.query_one(BUMP, &[endpoint, &n]).await?.get(0);
-            tx.execute(INSERT, &[endpoint, &(head - n), kinds, bodies])
-                .await?;
-            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, endpoint])
-                .await?;
+    /// The statements that number and store the changes and notify (delivered at
+    /// commit), endpoints in sorted order, so two writers lock heads in one order.
+    pub(crate) fn statements(self) -> Vec<(&'static str, Vec<Param>)> {
+        let mut out: Vec<(&'static str, Vec<Param>)> = Vec::new();
+        for (endpoint, (kinds, bodies)) in self.0 {
+            out.push((
+                APPEND,
+                vec![
+                    Box::new(endpoint.clone()),
+                    Box::new(kinds),
+                    Box::new(bodies),
+                ],
+            ));
+            out.push((NOTIFY, vec![Box::new(endpoint)]));
         }
-        Ok(())
+        out
     }
 }
 

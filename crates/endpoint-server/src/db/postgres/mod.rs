@@ -153,26 +153,31 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
         .collect()
 }
 
-/// One upsert for new jobs and for updates, as the SQLite writer has: the request's
-/// input, webhook URL and policy are written with the job and never changed afterwards.
-const UPSERT_JOB: &str = "INSERT INTO jobs (endpoint_id, id, status, submitted_at, started_at,
+/// One upsert for new jobs and for updates of a whole group, as the SQLite writer has
+/// one: the request's input, webhook URL and policy are written with the job and never
+/// changed afterwards. Each job appears once in a group (its last record).
+const UPSERT_JOBS: &str = "INSERT INTO jobs (endpoint_id, id, status, submitted_at, started_at,
         completed_at, delay_ms, execution_ms, worker_id, retries, webhook_summary, error, input,
         webhook_url, policy, output)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[],
+        $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int4[], $11::json[], $12::text[],
+        $13::json[], $14::text[], $15::json[], $16::json[])
      ON CONFLICT (endpoint_id, id) DO UPDATE SET
         status = excluded.status, submitted_at = excluded.submitted_at,
         started_at = excluded.started_at, completed_at = excluded.completed_at,
         delay_ms = excluded.delay_ms, execution_ms = excluded.execution_ms,
         worker_id = excluded.worker_id, retries = excluded.retries,
         webhook_summary = excluded.webhook_summary, error = excluded.error";
-const TRANSITION: &str = "INSERT INTO worker_events (endpoint_id, kind, worker_id, at, state)
-     VALUES ($1, 'transition', $2, $3, $4)";
-const COLD_START: &str =
-    "INSERT INTO worker_events (endpoint_id, kind, worker_id, at, started_at, duration_ms)
-     VALUES ($1, 'cold_start', $2, $3, $4, $5)";
-const DELIVERY: &str =
+/// A group's worker events (transitions and cold starts), in order.
+const EVENTS: &str =
+    "INSERT INTO worker_events (endpoint_id, kind, worker_id, at, state, started_at, duration_ms)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[],
+        $6::int8[], $7::float8[])";
+/// A group's webhook attempts, in order.
+const DELIVERIES: &str =
     "INSERT INTO webhook_deliveries (endpoint_id, job_id, attempt, at, http_status, error)
-     VALUES ($1, $2, $3, $4, $5, $6)";
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::int8[], $5::int4[],
+        $6::text[])";
 const OWE: &str = "INSERT INTO webhook_outbox (endpoint_id, job_id, url, payload, attempts, due_at)
      VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (endpoint_id, job_id) DO UPDATE SET
@@ -193,121 +198,275 @@ const PRUNE: [&str; 4] = [
     "DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND at < $2",
 ];
 
-/// The statements that write `cmd`, appended to `out` in the order they must run.
-fn statements(cmd: &Cmd, out: &mut Vec<(&'static str, Vec<Param>)>) {
-    let text = |s: &str| Box::new(s.to_string()) as Param;
-    match cmd {
-        Cmd::Insert { endpoint, job, .. } => {
-            let mut p = job_params(endpoint, &job.record);
-            p.extend([
-                Box::new(job.input.clone()) as Param,
-                Box::new(job.webhook_url.clone()),
-                Box::new(job.policy.clone()),
-                Box::new(job.output.clone()),
-            ]);
-            out.push((UPSERT_JOB, p));
+/// What one group commit writes, gathered so each kind of row goes in one statement
+/// (a statement per row costs PostgreSQL a round of parse, plan and execute each).
+#[derive(Default)]
+struct Rows {
+    /// Jobs by (endpoint, id), each once: its last record in the group, and the
+    /// request's fields if the group inserts it.
+    jobs: Vec<(String, JobRecord, Option<StoredJob>)>,
+    job_index: std::collections::HashMap<(String, String), usize>,
+    /// Worker events in order: endpoint, kind, worker, at, state, started_at, duration.
+    events: Vec<(
+        String,
+        &'static str,
+        String,
+        i64,
+        Option<&'static str>,
+        Option<i64>,
+        Option<f64>,
+    )>,
+    /// Webhook attempts in order.
+    deliveries: Vec<(String, WebhookDelivery)>,
+    /// The rest, in order (the outbox, outputs, pruning).
+    other: Vec<(&'static str, Vec<Param>)>,
+}
+
+impl Rows {
+    fn job(&mut self, endpoint: &str, record: &JobRecord, request: Option<&StoredJob>) {
+        let key = (endpoint.to_string(), record.id.clone());
+        match self.job_index.get(&key) {
+            Some(&i) => {
+                self.jobs[i].1 = record.clone();
+                if let Some(r) = request {
+                    self.jobs[i].2 = Some(r.clone());
+                }
+            }
+            None => {
+                self.job_index.insert(key, self.jobs.len());
+                self.jobs
+                    .push((endpoint.to_string(), record.clone(), request.cloned()));
+            }
         }
-        Cmd::Changes {
-            endpoint,
-            changes,
-            outbox,
-        } => {
-            for op in outbox {
-                match op {
-                    OutboxOp::Owe(o) => out.push((
-                        OWE,
-                        vec![
-                            text(endpoint),
-                            text(&o.job_id),
-                            text(&o.url),
-                            text(&o.payload),
-                            Box::new(i32::from(o.attempts)),
-                            Box::new(o.due_at),
-                        ],
-                    )),
-                    OutboxOp::Retry {
-                        job_id,
-                        attempts,
-                        due_at,
-                    } => out.push((
-                        RETRY,
-                        vec![
-                            text(endpoint),
-                            text(job_id),
-                            Box::new(i32::from(*attempts)),
-                            Box::new(*due_at),
-                        ],
-                    )),
-                    OutboxOp::Settle { job_id } => {
-                        out.push((SETTLE, vec![text(endpoint), text(job_id)]));
+    }
+
+    /// Gathers what `cmd` writes.
+    fn add(&mut self, cmd: &Cmd) {
+        let text = |s: &str| Box::new(s.to_string()) as Param;
+        match cmd {
+            Cmd::Insert { endpoint, job, .. } => self.job(endpoint, &job.record, Some(job)),
+            Cmd::Changes {
+                endpoint,
+                changes,
+                outbox,
+            } => {
+                for op in outbox {
+                    match op {
+                        OutboxOp::Owe(o) => self.other.push((
+                            OWE,
+                            vec![
+                                text(endpoint),
+                                text(&o.job_id),
+                                text(&o.url),
+                                text(&o.payload),
+                                Box::new(i32::from(o.attempts)),
+                                Box::new(o.due_at),
+                            ],
+                        )),
+                        OutboxOp::Retry {
+                            job_id,
+                            attempts,
+                            due_at,
+                        } => self.other.push((
+                            RETRY,
+                            vec![
+                                text(endpoint),
+                                text(job_id),
+                                Box::new(i32::from(*attempts)),
+                                Box::new(*due_at),
+                            ],
+                        )),
+                        OutboxOp::Settle { job_id } => {
+                            self.other
+                                .push((SETTLE, vec![text(endpoint), text(job_id)]));
+                        }
+                    }
+                }
+                for c in changes {
+                    match c {
+                        Change::Job(r) => self.job(endpoint, r, None),
+                        Change::Transition(t) => self.events.push((
+                            endpoint.clone(),
+                            "transition",
+                            t.worker_id.clone(),
+                            t.at,
+                            t.state.map(state_name),
+                            None,
+                            None,
+                        )),
+                        Change::ColdStart(c) => self.events.push((
+                            endpoint.clone(),
+                            "cold_start",
+                            c.worker_id.clone(),
+                            c.ready_at,
+                            None,
+                            Some(c.started_at),
+                            Some(c.duration),
+                        )),
+                        Change::Delivery(d) => self.deliveries.push((endpoint.clone(), d.clone())),
                     }
                 }
             }
-            for c in changes {
-                match c {
-                    Change::Job(r) => {
-                        // An update of a job this store never saw keeps an empty input,
-                        // as SQLite's does.
-                        let mut p = job_params(endpoint, r);
-                        p.extend([
-                            Box::new(serde_json::json!({})) as Param,
-                            Box::new(None::<String>),
-                            Box::new(None::<Value>),
-                            Box::new(None::<Value>),
-                        ]);
-                        out.push((UPSERT_JOB, p));
-                    }
-                    Change::Transition(t) => out.push((
-                        TRANSITION,
-                        vec![
-                            text(endpoint),
-                            text(&t.worker_id),
-                            Box::new(t.at),
-                            Box::new(t.state.map(state_name)),
-                        ],
-                    )),
-                    Change::ColdStart(c) => out.push((
-                        COLD_START,
-                        vec![
-                            text(endpoint),
-                            text(&c.worker_id),
-                            Box::new(c.ready_at),
-                            Box::new(c.started_at),
-                            Box::new(c.duration),
-                        ],
-                    )),
-                    Change::Delivery(d) => out.push((
-                        DELIVERY,
-                        vec![
-                            text(endpoint),
-                            text(&d.job_id),
-                            Box::new(i32::from(d.attempt)),
-                            Box::new(d.at),
-                            Box::new(d.status.map(i32::from)),
-                            Box::new(d.error.clone()),
-                        ],
-                    )),
+            Cmd::Output {
+                endpoint,
+                id,
+                output,
+            } => self.other.push((
+                OUTPUT,
+                vec![text(endpoint), text(id), Box::new(output.clone())],
+            )),
+            Cmd::Prune { endpoint, before } => {
+                for sql in PRUNE {
+                    self.other
+                        .push((sql, vec![text(endpoint), Box::new(*before)]));
                 }
+                self.other.push((
+                    feed::TRIM,
+                    vec![text(endpoint), Box::new(feed::KEEP as i64)],
+                ));
             }
+            Cmd::Flush(_) => {}
         }
-        Cmd::Output {
-            endpoint,
-            id,
-            output,
-        } => out.push((
-            OUTPUT,
-            vec![text(endpoint), text(id), Box::new(output.clone())],
-        )),
-        Cmd::Prune { endpoint, before } => {
-            for sql in PRUNE {
-                out.push((sql, vec![text(endpoint), Box::new(*before)]));
+    }
+
+    /// The statements, in the order they run: jobs, events, deliveries, the rest.
+    fn statements(self) -> Vec<(&'static str, Vec<Param>)> {
+        let mut out: Vec<(&'static str, Vec<Param>)> = Vec::new();
+        if !self.jobs.is_empty() {
+            let ms = |v: Option<f64>| v.map(|x| x.round() as i64);
+            let mut cols: (
+                Vec<String>,
+                Vec<String>,
+                Vec<&'static str>,
+                Vec<i64>,
+                Vec<Option<i64>>,
+                Vec<Option<i64>>,
+                Vec<Option<i64>>,
+                Vec<Option<i64>>,
+            ) = Default::default();
+            let mut more: (
+                Vec<Option<String>>,
+                Vec<i32>,
+                Vec<Option<Value>>,
+                Vec<Option<String>>,
+                Vec<Value>,
+                Vec<Option<String>>,
+                Vec<Option<Value>>,
+                Vec<Option<Value>>,
+            ) = Default::default();
+            for (endpoint, r, request) in self.jobs {
+                cols.0.push(endpoint);
+                cols.1.push(r.id.clone());
+                cols.2.push(r.status.as_str());
+                cols.3.push(r.submitted_at);
+                cols.4.push(r.started_at);
+                cols.5.push(r.completed_at);
+                cols.6.push(ms(r.delay_time));
+                cols.7.push(ms(r.execution_time));
+                more.0.push(r.worker_id.clone());
+                more.1.push(i32::from(r.retries));
+                more.2.push(
+                    r.webhook
+                        .as_ref()
+                        .map(|w| serde_json::to_value(w).unwrap_or(Value::Null)),
+                );
+                more.3.push(r.error.clone());
+                // An update of a job this store never saw keeps an empty input, as
+                // SQLite's does.
+                let (input, url, policy, output) = match request {
+                    Some(j) => (j.input, j.webhook_url, j.policy, j.output),
+                    None => (serde_json::json!({}), None, None, None),
+                };
+                more.4.push(input);
+                more.5.push(url);
+                more.6.push(policy);
+                more.7.push(output);
             }
             out.push((
-                feed::TRIM,
-                vec![text(endpoint), Box::new(feed::KEEP as i64)],
+                UPSERT_JOBS,
+                vec![
+                    Box::new(cols.0),
+                    Box::new(cols.1),
+                    Box::new(cols.2),
+                    Box::new(cols.3),
+                    Box::new(cols.4),
+                    Box::new(cols.5),
+                    Box::new(cols.6),
+                    Box::new(cols.7),
+                    Box::new(more.0),
+                    Box::new(more.1),
+                    Box::new(more.2),
+                    Box::new(more.3),
+                    Box::new(more.4),
+                    Box::new(more.5),
+                    Box::new(more.6),
+                    Box::new(more.7),
+                ],
             ));
         }
-        Cmd::Flush(_) => {}
+        if !self.events.is_empty() {
+            let mut c: (
+                Vec<String>,
+                Vec<&'static str>,
+                Vec<String>,
+                Vec<i64>,
+                Vec<Option<&'static str>>,
+                Vec<Option<i64>>,
+                Vec<Option<f64>>,
+            ) = Default::default();
+            for e in self.events {
+                c.0.push(e.0);
+                c.1.push(e.1);
+                c.2.push(e.2);
+                c.3.push(e.3);
+                c.4.push(e.4);
+                c.5.push(e.5);
+                c.6.push(e.6);
+            }
+            out.push((
+                EVENTS,
+                vec![
+                    Box::new(c.0),
+                    Box::new(c.1),
+                    Box::new(c.2),
+                    Box::new(c.3),
+                    Box::new(c.4),
+                    Box::new(c.5),
+                    Box::new(c.6),
+                ],
+            ));
+        }
+        if !self.deliveries.is_empty() {
+            let mut c: (
+                Vec<String>,
+                Vec<String>,
+                Vec<i32>,
+                Vec<i64>,
+                Vec<Option<i32>>,
+                Vec<Option<String>>,
+            ) = Default::default();
+            for (endpoint, d) in self.deliveries {
+                c.0.push(endpoint);
+                c.1.push(d.job_id);
+                c.2.push(i32::from(d.attempt));
+                c.3.push(d.at);
+                c.4.push(d.status.map(i32::from));
+                c.5.push(d.error);
+            }
+            out.push((
+                DELIVERIES,
+                vec![
+                    Box::new(c.0),
+                    Box::new(c.1),
+                    Box::new(c.2),
+                    Box::new(c.3),
+                    Box::new(c.4),
+                    Box::new(c.5),
+                ],
+            ));
+        }
+        out.extend(self.other);
+        out
     }
 }
 
@@ -538,19 +697,19 @@ impl PgStore {
     /// numbered in the same transaction, and a notification wakes the instances that
     /// follow it once the transaction commits.
     pub(crate) async fn commit(&self, batch: &[Cmd]) -> Result<(), PgError> {
-        let mut stmts: Vec<(&'static str, Vec<Param>)> = Vec::new();
+        let mut rows = Rows::default();
         for cmd in batch {
-            statements(cmd, &mut stmts);
+            rows.add(cmd);
         }
-        let sequence = feed::Appends::of(batch);
-        if stmts.is_empty() && sequence.is_empty() {
+        // The change sequence first, so heads are locked in one order by every writer
+        // (and held until the commit).
+        let mut stmts = feed::Appends::of(batch).statements();
+        stmts.extend(rows.statements());
+        if stmts.is_empty() {
             return Ok(());
         }
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        // First, so the numbers are taken in the order the endpoints sort (no two
-        // writers wait on each other's heads) and held until the commit.
-        sequence.append(&tx).await?;
         let mut prepared = std::collections::HashMap::new();
         for (sql, _) in &stmts {
             if !prepared.contains_key(sql) {
