@@ -198,6 +198,17 @@ const PRUNE: [&str; 4] = [
     "DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND at < $2",
 ];
 
+/// A worker event as written (a transition or a cold start).
+struct EventRow {
+    endpoint: String,
+    kind: &'static str,
+    worker: String,
+    at: i64,
+    state: Option<&'static str>,
+    started_at: Option<i64>,
+    duration: Option<f64>,
+}
+
 /// What one group commit writes, gathered so each kind of row goes in one statement
 /// (a statement per row costs PostgreSQL a round of parse, plan and execute each).
 #[derive(Default)]
@@ -206,16 +217,8 @@ struct Rows {
     /// request's fields if the group inserts it.
     jobs: Vec<(String, JobRecord, Option<StoredJob>)>,
     job_index: std::collections::HashMap<(String, String), usize>,
-    /// Worker events in order: endpoint, kind, worker, at, state, started_at, duration.
-    events: Vec<(
-        String,
-        &'static str,
-        String,
-        i64,
-        Option<&'static str>,
-        Option<i64>,
-        Option<f64>,
-    )>,
+    /// Worker events in order.
+    events: Vec<EventRow>,
     /// Webhook attempts in order.
     deliveries: Vec<(String, WebhookDelivery)>,
     /// The rest, in order (the outbox, outputs, pruning).
@@ -285,24 +288,24 @@ impl Rows {
                 for c in changes {
                     match c {
                         Change::Job(r) => self.job(endpoint, r, None),
-                        Change::Transition(t) => self.events.push((
-                            endpoint.clone(),
-                            "transition",
-                            t.worker_id.clone(),
-                            t.at,
-                            t.state.map(state_name),
-                            None,
-                            None,
-                        )),
-                        Change::ColdStart(c) => self.events.push((
-                            endpoint.clone(),
-                            "cold_start",
-                            c.worker_id.clone(),
-                            c.ready_at,
-                            None,
-                            Some(c.started_at),
-                            Some(c.duration),
-                        )),
+                        Change::Transition(t) => self.events.push(EventRow {
+                            endpoint: endpoint.clone(),
+                            kind: "transition",
+                            worker: t.worker_id.clone(),
+                            at: t.at,
+                            state: t.state.map(state_name),
+                            started_at: None,
+                            duration: None,
+                        }),
+                        Change::ColdStart(c) => self.events.push(EventRow {
+                            endpoint: endpoint.clone(),
+                            kind: "cold_start",
+                            worker: c.worker_id.clone(),
+                            at: c.ready_at,
+                            state: None,
+                            started_at: Some(c.started_at),
+                            duration: Some(c.duration),
+                        }),
                         Change::Delivery(d) => self.deliveries.push((endpoint.clone(), d.clone())),
                     }
                 }
@@ -331,137 +334,72 @@ impl Rows {
 
     /// The statements, in the order they run: jobs, events, deliveries, the rest.
     fn statements(self) -> Vec<(&'static str, Vec<Param>)> {
+        fn col<R, T: ToSql + Sync + Send + 'static>(rows: &[R], f: impl Fn(&R) -> T) -> Param {
+            Box::new(rows.iter().map(f).collect::<Vec<T>>())
+        }
         let mut out: Vec<(&'static str, Vec<Param>)> = Vec::new();
         if !self.jobs.is_empty() {
             let ms = |v: Option<f64>| v.map(|x| x.round() as i64);
-            let mut cols: (
-                Vec<String>,
-                Vec<String>,
-                Vec<&'static str>,
-                Vec<i64>,
-                Vec<Option<i64>>,
-                Vec<Option<i64>>,
-                Vec<Option<i64>>,
-                Vec<Option<i64>>,
-            ) = Default::default();
-            let mut more: (
-                Vec<Option<String>>,
-                Vec<i32>,
-                Vec<Option<Value>>,
-                Vec<Option<String>>,
-                Vec<Value>,
-                Vec<Option<String>>,
-                Vec<Option<Value>>,
-                Vec<Option<Value>>,
-            ) = Default::default();
-            for (endpoint, r, request) in self.jobs {
-                cols.0.push(endpoint);
-                cols.1.push(r.id.clone());
-                cols.2.push(r.status.as_str());
-                cols.3.push(r.submitted_at);
-                cols.4.push(r.started_at);
-                cols.5.push(r.completed_at);
-                cols.6.push(ms(r.delay_time));
-                cols.7.push(ms(r.execution_time));
-                more.0.push(r.worker_id.clone());
-                more.1.push(i32::from(r.retries));
-                more.2.push(
-                    r.webhook
-                        .as_ref()
-                        .map(|w| serde_json::to_value(w).unwrap_or(Value::Null)),
-                );
-                more.3.push(r.error.clone());
-                // An update of a job this store never saw keeps an empty input, as
-                // SQLite's does.
-                let (input, url, policy, output) = match request {
-                    Some(j) => (j.input, j.webhook_url, j.policy, j.output),
-                    None => (serde_json::json!({}), None, None, None),
-                };
-                more.4.push(input);
-                more.5.push(url);
-                more.6.push(policy);
-                more.7.push(output);
-            }
+            let j = &self.jobs;
+            // An update of a job this store never saw keeps an empty input, as
+            // SQLite's does.
+            let empty = serde_json::json!({});
             out.push((
                 UPSERT_JOBS,
                 vec![
-                    Box::new(cols.0),
-                    Box::new(cols.1),
-                    Box::new(cols.2),
-                    Box::new(cols.3),
-                    Box::new(cols.4),
-                    Box::new(cols.5),
-                    Box::new(cols.6),
-                    Box::new(cols.7),
-                    Box::new(more.0),
-                    Box::new(more.1),
-                    Box::new(more.2),
-                    Box::new(more.3),
-                    Box::new(more.4),
-                    Box::new(more.5),
-                    Box::new(more.6),
-                    Box::new(more.7),
+                    col(j, |(e, _, _)| e.clone()),
+                    col(j, |(_, r, _)| r.id.clone()),
+                    col(j, |(_, r, _)| r.status.as_str()),
+                    col(j, |(_, r, _)| r.submitted_at),
+                    col(j, |(_, r, _)| r.started_at),
+                    col(j, |(_, r, _)| r.completed_at),
+                    col(j, |(_, r, _)| ms(r.delay_time)),
+                    col(j, |(_, r, _)| ms(r.execution_time)),
+                    col(j, |(_, r, _)| r.worker_id.clone()),
+                    col(j, |(_, r, _)| i32::from(r.retries)),
+                    col(j, |(_, r, _)| {
+                        r.webhook
+                            .as_ref()
+                            .map(|w| serde_json::to_value(w).unwrap_or(Value::Null))
+                    }),
+                    col(j, |(_, r, _)| r.error.clone()),
+                    col(j, |(_, _, q)| {
+                        q.as_ref().map_or(empty.clone(), |q| q.input.clone())
+                    }),
+                    col(j, |(_, _, q)| {
+                        q.as_ref().and_then(|q| q.webhook_url.clone())
+                    }),
+                    col(j, |(_, _, q)| q.as_ref().and_then(|q| q.policy.clone())),
+                    col(j, |(_, _, q)| q.as_ref().and_then(|q| q.output.clone())),
                 ],
             ));
         }
         if !self.events.is_empty() {
-            let mut c: (
-                Vec<String>,
-                Vec<&'static str>,
-                Vec<String>,
-                Vec<i64>,
-                Vec<Option<&'static str>>,
-                Vec<Option<i64>>,
-                Vec<Option<f64>>,
-            ) = Default::default();
-            for e in self.events {
-                c.0.push(e.0);
-                c.1.push(e.1);
-                c.2.push(e.2);
-                c.3.push(e.3);
-                c.4.push(e.4);
-                c.5.push(e.5);
-                c.6.push(e.6);
-            }
+            let e = &self.events;
             out.push((
                 EVENTS,
                 vec![
-                    Box::new(c.0),
-                    Box::new(c.1),
-                    Box::new(c.2),
-                    Box::new(c.3),
-                    Box::new(c.4),
-                    Box::new(c.5),
-                    Box::new(c.6),
+                    col(e, |r| r.endpoint.clone()),
+                    col(e, |r| r.kind),
+                    col(e, |r| r.worker.clone()),
+                    col(e, |r| r.at),
+                    col(e, |r| r.state),
+                    col(e, |r| r.started_at),
+                    col(e, |r| r.duration),
                 ],
             ));
         }
         if !self.deliveries.is_empty() {
-            let mut c: (
-                Vec<String>,
-                Vec<String>,
-                Vec<i32>,
-                Vec<i64>,
-                Vec<Option<i32>>,
-                Vec<Option<String>>,
-            ) = Default::default();
-            for (endpoint, d) in self.deliveries {
-                c.0.push(endpoint);
-                c.1.push(d.job_id);
-                c.2.push(i32::from(d.attempt));
-                c.3.push(d.at);
-                c.4.push(d.status.map(i32::from));
-                c.5.push(d.error);
-            }
+            let d = &self.deliveries;
             out.push((
                 DELIVERIES,
                 vec![
-                    Box::new(c.0),
-                    Box::new(c.1),
-                    Box::new(c.2),
-                    Box::new(c.3),
-                    Box::new(c.4),
-                    Box::new(c.5),
+                    col(d, |(e, _)| e.clone()),
+                    col(d, |(_, d)| d.job_id.clone()),
+                    col(d, |(_, d)| i32::from(d.attempt)),
+                    col(d, |(_, d)| d.at),
+                    col(d, |(_, d)| d.status.map(i32::from)),
+                    col(d, |(_, d)| d.error.clone()),
                 ],
             ));
         }
