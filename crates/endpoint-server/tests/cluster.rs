@@ -171,6 +171,165 @@ fn two_instances_share_the_work_and_survive_losing_the_leader() {
     );
 }
 
+/// RunPod's official Python client (`runpod` from .venv) against each of two
+/// instances: run, status, output, stream, run_sync, cancel, health, purge_queue and a
+/// refused key, through the leader and through the instance that forwards to it.
+#[test]
+fn the_runpod_client_works_against_each_instance() {
+    let pg = Postgres::start();
+    let dir = common::temp_dir("cluster-sdk");
+    let cfg = dir.join("server.toml");
+    std::fs::write(
+        &cfg,
+        "[[endpoints]]\nid = \"local\"\nmin_workers = 1\nmax_workers = 2\n\
+         cold_start_median_ms = 100\ncold_start_sigma = 0.0\nseed = 5\n",
+    )
+    .unwrap();
+    let args = |_: ()| {
+        [
+            "--db",
+            pg.url.as_str(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--api-key",
+            "sdk-test-key",
+        ]
+    };
+    let (_a, a_addr) = common::start(args(()), None);
+    let (_b, b_addr) = common::start(args(()), None);
+    let script = common::root().join("crates/endpoint-server/tests/python/runpod_client.py");
+    for (name, addr) in [("A (leader)", a_addr), ("B (forwards)", b_addr)] {
+        let out = std::process::Command::new(common::venv_bin("python"))
+            .arg(&script)
+            .env("RUNPOD_ENDPOINT_BASE_URL", format!("http://{addr}/v2"))
+            .env("RUNPOD_TEST_API_KEY", "sdk-test-key")
+            .output()
+            .expect("python runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("checks passed"),
+            "runpod client against {name}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Real workers (the echo handler under the runpod SDK) run on the leader and take
+/// jobs sent to either instance; when the leader is killed, the other instance takes
+/// the endpoint and its own worker takes jobs again. The killed leader's worker is
+/// left on the machine (as after any kill -9) until its instance starts again: here
+/// the test stops it through that instance's registry.
+#[test]
+fn real_workers_run_on_the_leader_and_come_back_after_a_failover() {
+    use endpoint_server::workers::process::Registry;
+    let pg = Postgres::start();
+    let dir = common::temp_dir("cluster-workers");
+    let cfg = dir.join("server.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[endpoints]]\nid = \"w\"\nruntime = \"process\"\nmin_workers = 1\nmax_workers = 1\n\
+             [endpoints.process]\ncommand = [{:?}, \"handler.py\"]\ncwd = {:?}\nping_interval_ms = 1000\n\
+             hold_ms = 2000\nstop_grace_ms = 2000\n",
+            common::venv_bin("python").display().to_string(),
+            common::root().join("examples/workers/echo").display().to_string()
+        ),
+    )
+    .unwrap();
+    let start = |name: &str| {
+        let workers = dir.join(format!("{name}.workers"));
+        let log = dir.join(format!("{name}.log"));
+        let (server, addr) = common::start(
+            [
+                "--db",
+                pg.url.as_str(),
+                "--config",
+                cfg.to_str().unwrap(),
+                "--workers-dir",
+                workers.to_str().unwrap(),
+            ],
+            Some(&log),
+        );
+        (server, addr, workers)
+    };
+    let (mut a, a_addr, a_workers) = start("a");
+    wait("A leads", 20, || {
+        request(a_addr, "GET", "/v2/w/health", "").0 == 200
+    });
+    let (mut b, b_addr, _) = start("b");
+    let runsync = |addr, tag: &str| {
+        let body = format!(r#"{{"input":{{"tag":"{tag}"}}}}"#);
+        match common::try_request(addr, "POST", "/v2/w/runsync", &body) {
+            Ok((200, b)) => {
+                let v = json(&b);
+                (v["status"] == "COMPLETED").then_some(v)
+            }
+            _ => None,
+        }
+    };
+    // Through B, forwarded to A, run by A's real worker.
+    let mut done = None;
+    wait("a job through B on A's worker", 60, || {
+        done = runsync(b_addr, "via-b");
+        done.is_some()
+    });
+    let v = done.unwrap();
+    assert_eq!(v["output"]["echo"]["tag"], "via-b", "{v}");
+    let first_worker = v["workerId"].as_str().unwrap().to_string();
+    let a_pids: Vec<u64> = json(&request(a_addr, "GET", "/v2/w/workers", "").1)["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["pid"].as_u64())
+        .collect();
+    assert!(!a_pids.is_empty());
+
+    a.kill_9();
+    let killed = Instant::now();
+    let mut after = None;
+    wait("a job through B after the failover", 60, || {
+        after = runsync(b_addr, "after");
+        after.is_some()
+    });
+    println!(
+        "a real worker of B completed a job {:?} after kill -9 of A",
+        killed.elapsed()
+    );
+    let v = after.unwrap();
+    assert_eq!(v["output"]["echo"]["tag"], "after", "{v}");
+    assert_ne!(
+        v["workerId"].as_str().unwrap(),
+        first_worker,
+        "B's own worker"
+    );
+    // A's worker was orphaned by the kill (it dies on its own once it writes to the
+    // dead server's pipe); whatever of its process group is left, its instance's
+    // registry stops, as A's next start would.
+    Registry::new(&a_workers).reap_leftovers();
+    for &pgid in &a_pids {
+        wait("A's worker group gone", 10, || !group_alive(pgid));
+    }
+    assert!(b.stop(), "B stops cleanly (its workers with it)");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// True while a process of process group `pgid` is alive (not a zombie).
+fn group_alive(pgid: u64) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .any(|stat| {
+            // pid (comm) state ppid pgrp ...: comm may hold spaces, so after the ')'.
+            let rest: Vec<&str> = stat
+                .rsplit_once(')')
+                .map_or(vec![], |(_, r)| r.split_whitespace().collect());
+            rest.first() != Some(&"Z") && rest.get(2) == Some(&pgid.to_string().as_str())
+        })
+}
+
 fn common_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
