@@ -140,6 +140,9 @@ pub struct Endpoint {
     /// Itself, to hand to the webhook deliveries it starts.
     this: std::sync::Weak<Endpoint>,
     allow_private_webhooks: std::sync::atomic::AtomicBool,
+    /// Set when this server stopped running the endpoint (a cluster's lead moved):
+    /// its webhook deliveries stop before their next attempt.
+    closed: std::sync::atomic::AtomicBool,
     /// endpoint-sim's simulated workers run its jobs (fixed by its model config).
     simulated: bool,
     /// The webhook client (built on first use; see [`Endpoint::set_webhook_ca`]).
@@ -181,6 +184,7 @@ impl Endpoint {
         Arc::new_cyclic(|this| Endpoint {
             this: this.clone(),
             allow_private_webhooks: Default::default(),
+            closed: Default::default(),
             simulated,
             webhook_client: Mutex::new(None),
             webhook_retry_gap_ms: std::sync::atomic::AtomicU64::new(
@@ -504,6 +508,19 @@ impl Endpoint {
         };
         let Some(client) = client else { return };
         rt.spawn(crate::webhook::deliver(client, this, owed, allow));
+    }
+
+    /// Marks the endpoint as no longer run here (another instance leads it now): its
+    /// webhook deliveries stop before their next attempt, which the new leader makes
+    /// from the stored outbox.
+    pub fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// True once [`Endpoint::close`]d.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Allows webhook targets in private address ranges (tests, local setups).

@@ -522,6 +522,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         let traffic = (args.traffic_rate > 0.0).then_some((args.seed, args.traffic_rate));
         cluster.lead(
             state.clone(),
+            db.clone().expect("a PostgreSQL location opens a database"),
             Arc::new(open),
             format!("http://{addr}"),
             traffic,

@@ -183,6 +183,10 @@ pub async fn deliver(
     let mut due = owed.due_at;
     for attempt in (owed.attempts + 1)..=(1 + WEBHOOK_RETRIES) {
         tokio::time::sleep_until(endpoint.clock().instant_of(due)).await;
+        if endpoint.is_closed() {
+            // Another instance leads the endpoint now and resumes from the outbox.
+            return;
+        }
         let (status, error) =
             match attempt_once(&client, &owed.url, body.clone(), allow_private).await {
                 Ok(code) => (Some(code), None),

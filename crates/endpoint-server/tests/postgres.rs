@@ -566,3 +566,62 @@ async fn leadership_moves_when_the_leaders_session_ends() {
     drop(b);
     until("A leads again", &|| a.leads("e1") && a.leads("e2")).await;
 }
+
+/// Fencing: once another instance recorded itself as an endpoint's leader, the old
+/// leader's writes of that endpoint are refused (its acknowledgements fail, nothing
+/// lands), while its writes of other endpoints, even in the same group, go in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_leaders_writes_are_refused_once_another_took_the_endpoint() {
+    use endpoint_core::{WorkerState, WorkerTransition};
+    use endpoint_server::db::postgres::{Fence, PgStore};
+    use endpoint_server::db::{Db, Location};
+    use endpoint_sim::model::Change;
+    let pg = Postgres::start();
+    let a = Db::open_at(&Location::Postgres(pg.url.clone())).unwrap();
+    let store = PgStore::connect(&pg.url, 2).unwrap();
+    let term = |url: &str, since| Fence {
+        url: url.to_string(),
+        since,
+    };
+    store.set_leader("ep", "http://a", 1).await.unwrap();
+    a.fence("ep", term("http://a", 1));
+    a.insert_job("ep", job("j1", 1_000)).await.unwrap().unwrap();
+
+    // B takes the endpoint (what its takeover writes before it opens the endpoint).
+    store.set_leader("ep", "http://b", 2).await.unwrap();
+    let refused = a.insert_job("ep", job("j2", 2_000));
+    // In the same group: another endpoint's job, not fenced.
+    let other = a.insert_job("other", job("j3", 3_000));
+    a.record_changes(
+        "ep",
+        vec![Change::Transition(WorkerTransition {
+            worker_id: "w".into(),
+            state: Some(WorkerState::Idle),
+            at: 5,
+        })],
+    );
+    let err = refused.await.unwrap().unwrap_err();
+    assert!(
+        err.contains("no longer leads") && err.contains("ep"),
+        "{err}"
+    );
+    other.await.unwrap().unwrap();
+    a.flush().await.unwrap();
+    let ids = |jobs: Vec<endpoint_server::db::StoredJob>| {
+        jobs.into_iter().map(|j| j.record.id).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(store.load_jobs("ep").await.unwrap()), ["j1"]);
+    assert_eq!(ids(store.load_jobs("other").await.unwrap()), ["j3"]);
+    assert!(store.load_events("ep").await.unwrap().0.is_empty());
+    assert_eq!(
+        store.feed_head("ep").await.unwrap(),
+        0,
+        "nothing in the sequence"
+    );
+
+    // B's own writes, under its term, go in.
+    let b = Db::open_at(&Location::Postgres(pg.url.clone())).unwrap();
+    b.fence("ep", term("http://b", 2));
+    b.insert_job("ep", job("j4", 4_000)).await.unwrap().unwrap();
+    assert_eq!(ids(store.load_jobs("ep").await.unwrap()), ["j1", "j4"]);
+}

@@ -18,7 +18,9 @@
 //!   by any of them.
 //!
 //! A leader that loses its database session (not only its process) stops running the
-//! endpoint at once; another instance takes it at its next try (every second).
+//! endpoint at once; another instance takes it at its next try (every second). Until
+//! the old leader notices, its writes of the endpoint are refused: the new leader's
+//! row in `leaders` is its fence, checked in every writing transaction.
 
 pub mod forward;
 pub mod mirror;
@@ -32,9 +34,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::AppState;
+use crate::db::Db;
 use crate::db::postgres::feed::Listener;
 use crate::db::postgres::leader::{self, Leadership};
-use crate::db::postgres::{PgError, PgStore};
+use crate::db::postgres::{Fence, PgError, PgStore};
 use crate::endpoint::{Clock, Endpoint, Retention};
 
 /// How often an instance tries to take the endpoints it does not lead.
@@ -140,9 +143,15 @@ impl Cluster {
     /// `open`, starts its driver, its workers (calling back on `base_url`) and
     /// `traffic` (seed, jobs a second) if any, serves it, and tells the others; stops
     /// all of that when the lead is lost.
+    ///
+    /// On taking an endpoint, this instance first records itself as its leader, which
+    /// also fences out the previous leader's writes (`db` refuses writes of an
+    /// endpoint whose `leaders` row names another term), then opens it from what the
+    /// database holds after that point.
     pub fn lead(
         self: &Arc<Self>,
         state: AppState,
+        db: Db,
         open: Opener,
         base_url: String,
         traffic: Option<(u64, f64)>,
@@ -151,9 +160,10 @@ impl Cluster {
             let Some(mut held) = self.leadership.watch(id) else {
                 continue;
             };
-            let (cluster, state, open, base_url, id) = (
+            let (cluster, state, db, open, base_url, id) = (
                 self.clone(),
                 state.clone(),
+                db.clone(),
                 open.clone(),
                 base_url.clone(),
                 id.clone(),
@@ -163,6 +173,22 @@ impl Cluster {
                     if held.wait_for(|&h| h).await.is_err() {
                         return;
                     }
+                    let since = Clock::system().now_ms();
+                    while let Err(e) = cluster
+                        .store
+                        .set_leader(&id, &cluster.advertise, since)
+                        .await
+                    {
+                        tracing::warn!(endpoint = %id, error = %e, "cannot record this instance as the leader");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    db.fence(
+                        &id,
+                        Fence {
+                            url: cluster.advertise.clone(),
+                            since,
+                        },
+                    );
                     let opened = {
                         let (open, id) = (open.clone(), id.clone());
                         tokio::task::spawn_blocking(move || open(&id)).await
@@ -189,15 +215,6 @@ impl Cluster {
                         .write()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(id.clone(), ep.clone());
-                    let since = Clock::system().now_ms();
-                    while let Err(e) = cluster
-                        .store
-                        .set_leader(&id, &cluster.advertise, since)
-                        .await
-                    {
-                        tracing::warn!(endpoint = %id, error = %e, "cannot record this instance as the leader");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
                     tracing::info!(endpoint = %id, url = %cluster.advertise, "leading the endpoint");
                     let _ = held.wait_for(|&h| !h).await;
                     tracing::warn!(endpoint = %id, "lost the lead of the endpoint: stopping it here");
@@ -206,6 +223,7 @@ impl Cluster {
                         .write()
                         .unwrap_or_else(|e| e.into_inner())
                         .remove(&id);
+                    ep.close();
                     driver.abort();
                     if let Some(l) = load {
                         l.abort();

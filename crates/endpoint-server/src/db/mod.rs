@@ -143,6 +143,17 @@ impl std::fmt::Debug for Cmd {
 }
 
 impl Cmd {
+    /// The endpoint it writes for (none for a flush).
+    pub(crate) fn endpoint(&self) -> Option<&str> {
+        match self {
+            Cmd::Insert { endpoint, .. }
+            | Cmd::Changes { endpoint, .. }
+            | Cmd::Output { endpoint, .. }
+            | Cmd::Prune { endpoint, .. } => Some(endpoint),
+            Cmd::Flush(_) => None,
+        }
+    }
+
     /// Answers the ones waiting for the commit of the batch this was in.
     fn settle(self, result: &Result<(), String>) {
         match self {
@@ -244,6 +255,15 @@ impl Db {
         match &*self.backend {
             Backend::Sqlite(s) => Location::Sqlite(s.path().to_path_buf()),
             Backend::Postgres(p) => Location::Postgres(p.url().to_string()),
+        }
+    }
+
+    /// In a cluster: from now on, writes of `endpoint` go in only while `fence` is its
+    /// row in the `leaders` table (a write after another instance took the endpoint is
+    /// refused). Nothing on SQLite, which has one server.
+    pub fn fence(&self, endpoint: &str, fence: postgres::Fence) {
+        if let Backend::Postgres(p) = &*self.backend {
+            p.fence(endpoint, fence);
         }
     }
 

@@ -21,6 +21,9 @@
 pub mod feed;
 pub mod leader;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use endpoint_core::{
     ColdStart, JobRecord, WebhookDelivery, WebhookSummary, WorkerState, WorkerTransition,
@@ -187,6 +190,21 @@ const RETRY: &str =
     "UPDATE webhook_outbox SET attempts = $3, due_at = $4 WHERE endpoint_id = $1 AND job_id = $2";
 const SETTLE: &str = "DELETE FROM webhook_outbox WHERE endpoint_id = $1 AND job_id = $2";
 const OUTPUT: &str = "UPDATE jobs SET output = $3 WHERE endpoint_id = $1 AND id = $2";
+/// Share-locks endpoint `$1`'s row in `leaders` if it still names this instance's
+/// term (URL `$2`, taken at `$3`).
+const FENCE: &str =
+    "SELECT 1 FROM leaders WHERE endpoint_id = $1 AND url = $2 AND since = $3 FOR SHARE";
+
+/// The term of this instance's lead of an endpoint: its row in `leaders` when it took
+/// the endpoint. Writes of the endpoint are refused once the row says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// This instance's URL.
+    pub url: String,
+    /// When it took the endpoint, ms since the epoch.
+    pub since: i64,
+}
+
 /// What pruning deletes, in order (each with `$1` the endpoint and `$2` the cut).
 const PRUNE: [&str; 4] = [
     "DELETE FROM jobs WHERE endpoint_id = $1 AND completed_at IS NOT NULL AND completed_at < $2",
@@ -434,6 +452,10 @@ pub enum PgError {
         /// The highest version this build has.
         known: i32,
     },
+    /// Another instance took these endpoints: this instance's writes of them are
+    /// refused (it stops running them as soon as it sees it lost the lead).
+    #[error("this instance no longer leads endpoint(s) {0:?}: their writes are refused")]
+    Fenced(Vec<String>),
     /// A stored value does not read back (hand-edited row, other writer).
     #[error("PostgreSQL row of job {job}: {what}")]
     Row {
@@ -635,6 +657,29 @@ impl PgStore {
     /// numbered in the same transaction, and a notification wakes the instances that
     /// follow it once the transaction commits.
     pub(crate) async fn commit(&self, batch: &[Cmd]) -> Result<(), PgError> {
+        self.commit_fenced(batch, &HashMap::new()).await
+    }
+
+    /// [`PgStore::commit`], refused for the endpoints whose `fences` no longer match
+    /// the `leaders` table ([`PgError::Fenced`] names them; nothing of the group is
+    /// written then). The `leaders` rows checked stay share-locked until the commit, so
+    /// a new leader's takeover (which rewrites its row) waits for this group, and every
+    /// group after it sees the new row.
+    pub(crate) async fn commit_fenced(
+        &self,
+        batch: &[Cmd],
+        fences: &HashMap<String, Fence>,
+    ) -> Result<(), PgError> {
+        let mut checks: Vec<(&str, &Fence)> = Vec::new();
+        for cmd in batch {
+            if let Some(e) = cmd.endpoint()
+                && let Some(f) = fences.get(e)
+                && !checks.iter().any(|(c, _)| *c == e)
+            {
+                checks.push((e, f));
+            }
+        }
+        checks.sort_by_key(|(e, _)| *e);
         let mut rows = Rows::default();
         for cmd in batch {
             rows.add(cmd);
@@ -654,14 +699,33 @@ impl PgStore {
                 prepared.insert(*sql, tx.prepare_cached(sql).await?);
             }
         }
+        let fence = tx.prepare_cached(FENCE).await?;
         let params: Vec<_> = stmts.iter().map(|(_, p)| refs(p)).collect();
-        futures::future::try_join_all(
-            stmts
-                .iter()
-                .zip(&params)
-                .map(|((sql, _), p)| tx.execute(&prepared[sql], p)),
+        let check_params: Vec<[&(dyn ToSql + Sync); 3]> = checks
+            .iter()
+            .map(|(e, f)| [e as &(dyn ToSql + Sync), &f.url, &f.since])
+            .collect();
+        // First the fences (locking their rows), then the writes, all pipelined.
+        let (held, _) = futures::future::try_join(
+            futures::future::try_join_all(check_params.iter().map(|p| tx.query(&fence, p))),
+            futures::future::try_join_all(
+                stmts
+                    .iter()
+                    .zip(&params)
+                    .map(|((sql, _), p)| tx.execute(&prepared[sql], p)),
+            ),
         )
         .await?;
+        let lost: Vec<String> = checks
+            .iter()
+            .zip(&held)
+            .filter(|(_, rows)| rows.is_empty())
+            .map(|((e, _), _)| e.to_string())
+            .collect();
+        if !lost.is_empty() {
+            // Dropping the transaction rolls it back.
+            return Err(PgError::Fenced(lost));
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -874,6 +938,8 @@ pub(crate) struct PgBackend {
     store: PgStore,
     url: String,
     rt: tokio::runtime::Handle,
+    /// This instance's terms of the endpoints it leads (or led), checked by the writer.
+    fences: Arc<Mutex<HashMap<String, Fence>>>,
 }
 
 impl PgBackend {
@@ -888,6 +954,8 @@ impl PgBackend {
         let (tx, rx) = std::sync::mpsc::channel::<Cmd>();
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
         let (writer_store, shown) = (store.clone(), redacted(url));
+        let fences: Arc<Mutex<HashMap<String, Fence>>> = Arc::default();
+        let writer_fences = fences.clone();
         std::thread::Builder::new()
             .name("db-writer".into())
             .spawn(move || {
@@ -904,8 +972,26 @@ impl PgBackend {
                     }
                 };
                 let _ = handle_tx.send(Ok(rt.handle().clone()));
-                while let Some(batch) = next_batch(&rx) {
-                    let result = rt.block_on(writer_store.commit(&batch)).map_err(|e| {
+                while let Some(mut batch) = next_batch(&rx) {
+                    let fences = writer_fences
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    let mut result = rt.block_on(writer_store.commit_fenced(&batch, &fences));
+                    if let Err(PgError::Fenced(lost)) = &result {
+                        // Those endpoints' commands fail; the others' go in again.
+                        tracing::warn!(database = %shown, endpoints = ?lost, "writes of endpoints led elsewhere now refused");
+                        let refused = Err(PgError::Fenced(lost.clone()).to_string());
+                        let (out, keep): (Vec<Cmd>, Vec<Cmd>) = batch
+                            .into_iter()
+                            .partition(|c| c.endpoint().is_some_and(|e| lost.iter().any(|l| l == e)));
+                        for cmd in out {
+                            cmd.settle(&refused);
+                        }
+                        batch = keep;
+                        result = rt.block_on(writer_store.commit_fenced(&batch, &fences));
+                    }
+                    let result = result.map_err(|e| {
                         tracing::error!(database = %shown, error = %e, "database write failed");
                         e.to_string()
                     });
@@ -925,12 +1011,21 @@ impl PgBackend {
             store,
             url: url.to_string(),
             rt,
+            fences,
         };
         let applied = backend.call(|s| async move { s.migrate().await })?;
         if !applied.is_empty() {
             tracing::info!(database = %redacted(url), versions = ?applied, "migrated");
         }
         Ok((backend, tx))
+    }
+
+    /// From now on, writes of `endpoint` go in only while `fence` is its term.
+    pub(super) fn fence(&self, endpoint: &str, fence: Fence) {
+        self.fences
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(endpoint.to_string(), fence);
     }
 
     /// The URL it was opened with.
