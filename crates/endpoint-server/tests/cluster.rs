@@ -95,6 +95,8 @@ fn two_instances_share_the_work_and_survive_losing_the_leader() {
     for id in &ids {
         assert_eq!(status(a_addr, id), status(b_addr, id));
     }
+    // What a panel asks first is answered by either instance.
+    assert_eq!(request(b_addr, "GET", "/v2/local/access", "").0, 200);
 
     // The same feed through both: once both have followed the sequence to the same
     // change, the same snapshot, and the same changes after an earlier cursor.
