@@ -249,9 +249,10 @@ fn bench_script(script: &str, extra: &[&str]) -> Result<(), String> {
     sh(&python, &all)
 }
 
-/// `cargo xtask bench [--wasm-only | --server-only | --panel-only | --workers-only]
-/// [--jobs N]`: real workers (jobs per second, the server's own time per job), the
-/// server (start-up and RSS with N stored jobs, snapshot, wrk), criterion natively, the
+/// `cargo xtask bench [--wasm-only | --server-only | --panel-only | --workers-only |
+/// --cluster-only] [--jobs N]`: real workers (jobs per second, the server's own time
+/// per job), the server (start-up and RSS with N stored jobs, snapshot, wrk), two
+/// instances over PostgreSQL beside SQLite and their failover, criterion natively, the
 /// same aggregation in headless Chromium beside the d3-array baseline, then the panel
 /// itself against the server (first render, refresh, long tasks, wasm size).
 fn bench(args: &[String]) -> Result<(), String> {
@@ -264,6 +265,21 @@ fn bench(args: &[String]) -> Result<(), String> {
     if panel_only {
         return bench_panel(&jobs);
     }
+    let server_bin = target_dir().join("release/endpoint-server");
+    let cluster = || {
+        // Two instances over one PostgreSQL beside one on SQLite, then failover.
+        sh(
+            "crates/endpoint-server/bench/cluster-bench.sh",
+            &[&server_bin.to_string_lossy(), "3", "32"],
+        )
+    };
+    if args.iter().any(|a| a == "--cluster-only") {
+        sh(
+            "cargo",
+            &["build", "--quiet", "--release", "-p", "endpoint-server"],
+        )?;
+        return cluster();
+    }
     if args.iter().any(|a| a == "--soak") {
         return soak(args);
     }
@@ -275,13 +291,9 @@ fn bench(args: &[String]) -> Result<(), String> {
         }
         sh(
             "crates/endpoint-server/bench/server-bench.sh",
-            &[
-                &target_dir()
-                    .join("release/endpoint-server")
-                    .to_string_lossy(),
-                &jobs,
-            ],
+            &[&server_bin.to_string_lossy(), &jobs],
         )?;
+        cluster()?;
         if server_only {
             return Ok(());
         }
