@@ -159,7 +159,7 @@ impl PgStore {
             .await?
             .map_or(0, |r| r.get(0));
         let t: &tokio_postgres::Transaction<'_> = &tx;
-        let jobs = Self::jobs_in(t, endpoint).await?;
+        let jobs = Self::jobs_in(t, endpoint, false).await?;
         let (transitions, cold_starts) = Self::events_in(t, endpoint).await?;
         let deliveries = Self::deliveries_in(t, endpoint).await?;
         tx.commit().await?;

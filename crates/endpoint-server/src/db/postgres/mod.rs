@@ -846,55 +846,69 @@ impl PgStore {
     pub async fn load_jobs(&self, endpoint: &str) -> Result<Vec<StoredJob>, PgError> {
         let client = self.pool.get().await?;
         let client: &tokio_postgres::Client = &client;
-        Self::jobs_in(client, endpoint).await
+        Self::jobs_in(client, endpoint, true).await
     }
 
+    /// The jobs of `endpoint` in submission order, read as a stream (a million rows
+    /// are not held twice); without the request's input, policy and output unless
+    /// `with_request` (the metrics need only the records).
     pub(crate) async fn jobs_in(
         client: &impl tokio_postgres::GenericClient,
         endpoint: &str,
+        with_request: bool,
     ) -> Result<Vec<StoredJob>, PgError> {
-        let rows = client
-            .query(
-                "SELECT id, status, submitted_at, started_at, completed_at, delay_ms, execution_ms,
-                        worker_id, retries, webhook_summary, error, input, webhook_url, policy, output
-                 FROM jobs WHERE endpoint_id = $1 ORDER BY submitted_at, seq",
-                &[&endpoint],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get(0)?;
-                let status: String = row.try_get(1)?;
-                let webhook: Option<Value> = row.try_get(9)?;
-                let webhook = webhook
-                    .map(serde_json::from_value::<WebhookSummary>)
-                    .transpose()
-                    .map_err(|e| PgError::Row {
-                        job: id.clone(),
-                        what: format!("webhook_summary: {e}"),
-                    })?;
-                Ok(StoredJob {
-                    record: JobRecord {
-                        status: parse_status(&status),
-                        submitted_at: row.try_get(2)?,
-                        started_at: row.try_get(3)?,
-                        completed_at: row.try_get(4)?,
-                        delay_time: row.try_get::<_, Option<i64>>(5)?.map(|v| v as f64),
-                        execution_time: row.try_get::<_, Option<i64>>(6)?.map(|v| v as f64),
-                        worker_id: row.try_get(7)?,
-                        retries: row.try_get::<_, i32>(8)?.clamp(0, 255) as u8,
-                        webhook,
-                        error: row.try_get(10)?,
-                        id,
-                    },
-                    input: row.try_get(11)?,
-                    webhook_url: row.try_get(12)?,
-                    policy: row.try_get(13)?,
-                    output: row.try_get(14)?,
-                })
-            })
-            .collect()
+        use futures::TryStreamExt;
+        let sql = if with_request {
+            "SELECT id, status, submitted_at, started_at, completed_at, delay_ms, execution_ms,
+                    worker_id, retries, webhook_summary, error, input, webhook_url, policy, output
+             FROM jobs WHERE endpoint_id = $1 ORDER BY submitted_at, seq"
+        } else {
+            "SELECT id, status, submitted_at, started_at, completed_at, delay_ms, execution_ms,
+                    worker_id, retries, webhook_summary, error, '{}'::json, NULL::text,
+                    NULL::json, NULL::json
+             FROM jobs WHERE endpoint_id = $1 ORDER BY submitted_at, seq"
+        };
+        let rows = client.query_raw(sql, [endpoint]).await?;
+        futures::pin_mut!(rows);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            out.push(stored_job(&row)?);
+        }
+        Ok(out)
     }
+}
+
+/// A row of `jobs` (the columns [`PgStore::jobs_in`] selects) as a stored job.
+fn stored_job(row: &tokio_postgres::Row) -> Result<StoredJob, PgError> {
+    let id: String = row.try_get(0)?;
+    let status: String = row.try_get(1)?;
+    let webhook: Option<Value> = row.try_get(9)?;
+    let webhook = webhook
+        .map(serde_json::from_value::<WebhookSummary>)
+        .transpose()
+        .map_err(|e| PgError::Row {
+            job: id.clone(),
+            what: format!("webhook_summary: {e}"),
+        })?;
+    Ok(StoredJob {
+        record: JobRecord {
+            status: parse_status(&status),
+            submitted_at: row.try_get(2)?,
+            started_at: row.try_get(3)?,
+            completed_at: row.try_get(4)?,
+            delay_time: row.try_get::<_, Option<i64>>(5)?.map(|v| v as f64),
+            execution_time: row.try_get::<_, Option<i64>>(6)?.map(|v| v as f64),
+            worker_id: row.try_get(7)?,
+            retries: row.try_get::<_, i32>(8)?.clamp(0, 255) as u8,
+            webhook,
+            error: row.try_get(10)?,
+            id,
+        },
+        input: row.try_get(11)?,
+        webhook_url: row.try_get(12)?,
+        policy: row.try_get(13)?,
+        output: row.try_get(14)?,
+    })
 }
 
 /// `url` without its password, for logs and errors (`postgres://user@host:port/db`).
