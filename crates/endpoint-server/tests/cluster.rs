@@ -256,6 +256,7 @@ fn real_workers_run_on_the_leader_and_come_back_after_a_failover() {
         (server, addr, workers)
     };
     let (mut a, a_addr, a_workers) = start("a");
+    let a_pid = a.0.id();
     wait("A leads", 20, || {
         request(a_addr, "GET", "/v2/w/health", "").0 == 200
     });
@@ -311,6 +312,15 @@ fn real_workers_run_on_the_leader_and_come_back_after_a_failover() {
     Registry::new(&a_workers).reap_leftovers();
     for &pgid in &a_pids {
         wait("A's worker group gone", 10, || !group_alive(pgid));
+    }
+    // And the workers' home folders the killed server could not remove.
+    for e in std::fs::read_dir(std::env::temp_dir()).unwrap().flatten() {
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with(&format!("endpoint-server-{a_pid}-"))
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
     assert!(b.stop(), "B stops cleanly (its workers with it)");
     let _ = std::fs::remove_dir_all(&dir);
