@@ -629,6 +629,7 @@ mod tests {
             "WAL {wal} bytes after {written} bytes written"
         );
         drop(db);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     /// Under commits that never pause, no checkpoint from the checkpointer's thread
@@ -665,6 +666,7 @@ mod tests {
             "{writer_resets} writer resets, {restarts} restarts ({i} jobs)"
         );
         drop(db);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     #[tokio::test]
@@ -728,6 +730,8 @@ mod tests {
         assert_eq!(transitions.len(), 2);
         assert_eq!(transitions[1].state, None);
         assert!(db2.load_jobs("other").unwrap().is_empty());
+        drop((db, db2));
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     #[test]
