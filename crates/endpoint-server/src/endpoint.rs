@@ -842,7 +842,7 @@ impl Endpoint {
 
 /// Publishes a change to the metrics feed. The model only produces valid records; if
 /// one is refused anyway, say so and keep going.
-fn publish(metrics: &mut FeedLog, change: Change) {
+pub(crate) fn publish(metrics: &mut FeedLog, change: Change) {
     if let Err(e) = metrics.apply(change) {
         tracing::error!(error = %e, "record rejected by the metrics store");
     }

@@ -259,17 +259,7 @@ fn real_workers_run_on_the_leader_and_come_back_after_a_failover() {
     let pg = Postgres::start();
     let dir = common::temp_dir("cluster-workers");
     let cfg = dir.join("server.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[[endpoints]]\nid = \"w\"\nruntime = \"process\"\nmin_workers = 1\nmax_workers = 1\n\
-             [endpoints.process]\ncommand = [{:?}, \"handler.py\"]\ncwd = {:?}\nping_interval_ms = 1000\n\
-             hold_ms = 2000\nstop_grace_ms = 2000\n",
-            common::venv_bin("python").display().to_string(),
-            common::root().join("examples/workers/echo").display().to_string()
-        ),
-    )
-    .unwrap();
+    common::write_echo_config(&cfg, 2000);
     let start = |name: &str| {
         let workers = dir.join(format!("{name}.workers"));
         let log = dir.join(format!("{name}.log"));

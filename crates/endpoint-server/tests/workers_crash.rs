@@ -66,18 +66,8 @@ async fn gone(pgids: &[u32], secs: u64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_server_loses_no_job_and_leaves_no_worker() {
     let dir = common::temp_dir("wcrash");
-    let python = common::venv_bin("python");
     let config = dir.join("server.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[endpoints]]\nid = \"w\"\nruntime = \"process\"\nmin_workers = 1\nmax_workers = 1\n\
-             [endpoints.process]\ncommand = [{:?}, \"handler.py\"]\ncwd = {:?}\nping_interval_ms = 1000\nhold_ms = 3000\nstop_grace_ms = 3000\n",
-            python.display().to_string(),
-            common::root().join("examples/workers/echo").display().to_string()
-        ),
-    )
-    .unwrap();
+    common::write_echo_config(&config, 3000);
     let db = dir.join("jobs.db");
     let (mut server, addr) = start(&config, &db, &dir.join("first.log"));
     let workers = async |addr| {

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::db::postgres::feed::{self, Listener, Tail};
 use crate::db::postgres::{PgError, PgStore};
-use crate::endpoint::{Clock, Retention};
+use crate::endpoint::{Clock, Retention, publish};
 
 /// How long a request for changes after a cursor this instance has not reached yet
 /// (another instance gave it) waits for this one to catch up.
@@ -24,7 +24,6 @@ const CATCH_UP: Duration = Duration::from_secs(2);
 /// One endpoint's feed, mirrored from the database.
 #[derive(Debug)]
 pub struct Mirror {
-    id: String,
     feed: Mutex<FeedLog>,
     /// The cursor reached, for requests that wait for it.
     reached: watch::Sender<u64>,
@@ -41,7 +40,6 @@ impl Mirror {
     ) -> Result<Arc<Mirror>, PgError> {
         let (log, head) = load(&store, id, retention).await?;
         let mirror = Arc::new(Mirror {
-            id: id.to_string(),
             feed: Mutex::new(log),
             reached: watch::channel(head).0,
         });
@@ -66,7 +64,7 @@ impl Mirror {
                         Tail::Changes(rows) => {
                             let mut log = m.lock();
                             for (seq, change) in rows {
-                                apply(&mut log, &id, change);
+                                publish(&mut log, change);
                                 after = u64::try_from(seq).unwrap_or(after);
                             }
                             let now = Clock::system().now_ms();
@@ -108,16 +106,6 @@ impl Mirror {
         self.feed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The endpoint.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The number of the last change applied.
-    pub fn cursor(&self) -> u64 {
-        self.lock().cursor()
-    }
-
     /// Changes after `cursor` (at most `limit`), and the cursor to ask from next. A
     /// cursor ahead of this instance (given by a more current one) waits briefly for
     /// it; if this instance is still behind, the answer is empty and keeps the cursor.
@@ -153,13 +141,13 @@ async fn load(store: &PgStore, id: &str, retention: Retention) -> Result<(FeedLo
     let mut log = FeedLog::default();
     log.set_log_capacity(retention.change_log);
     for t in stored.transitions {
-        apply(&mut log, id, Change::Transition(t));
+        publish(&mut log, Change::Transition(t));
     }
     for c in stored.cold_starts {
-        apply(&mut log, id, Change::ColdStart(c));
+        publish(&mut log, Change::ColdStart(c));
     }
     for d in stored.deliveries {
-        apply(&mut log, id, Change::Delivery(d));
+        publish(&mut log, Change::Delivery(d));
     }
     for r in &stored.jobs {
         if let Err(e) = log.load(r) {
@@ -169,10 +157,4 @@ async fn load(store: &PgStore, id: &str, retention: Retention) -> Result<(FeedLo
     let head = u64::try_from(stored.head).unwrap_or(0);
     log.start_at(head);
     Ok((log, head))
-}
-
-fn apply(log: &mut FeedLog, id: &str, change: Change) {
-    if let Err(e) = log.apply(change) {
-        tracing::error!(endpoint = %id, error = %e, "change rejected by the metrics store");
-    }
 }

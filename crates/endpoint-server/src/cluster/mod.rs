@@ -134,11 +134,6 @@ impl Cluster {
         Ok(url)
     }
 
-    /// True while this instance leads `id`.
-    pub fn leads(&self, id: &str) -> bool {
-        self.leadership.leads(id)
-    }
-
     /// From now on, runs each endpoint while this instance leads it: opens it with
     /// `open`, starts its driver, its workers (calling back on `base_url`) and
     /// `traffic` (seed, jobs a second) if any, serves it, and tells the others; stops

@@ -94,6 +94,23 @@ where
     (server, addr)
 }
 
+/// Writes a config file at `path` with one endpoint `w` whose jobs run on one real
+/// worker of examples/workers/echo (under the runpod SDK in .venv), with pings every
+/// second and `hold_ms` / `stop_grace_ms` of `grace_ms`.
+pub fn write_echo_config(path: &std::path::Path, grace_ms: u32) {
+    std::fs::write(
+        path,
+        format!(
+            "[[endpoints]]\nid = \"w\"\nruntime = \"process\"\nmin_workers = 1\nmax_workers = 1\n\
+             [endpoints.process]\ncommand = [{:?}, \"handler.py\"]\ncwd = {:?}\nping_interval_ms = 1000\n\
+             hold_ms = {grace_ms}\nstop_grace_ms = {grace_ms}\n",
+            venv_bin("python").display().to_string(),
+            root().join("examples/workers/echo").display().to_string()
+        ),
+    )
+    .unwrap();
+}
+
 /// A fresh temporary directory for one test.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("endpoint-{name}-{}", std::process::id()));

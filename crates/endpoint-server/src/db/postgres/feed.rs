@@ -53,8 +53,9 @@ const APPEND: &str = "WITH head AS (
      SELECT $1, head.seq - cardinality($2::text[]) + t.ord, t.kind, t.body
      FROM head, unnest($2::text[], $3::json[]) WITH ORDINALITY AS t(kind, body, ord)";
 
-/// Wakes the followers of endpoint `$1` when the transaction commits.
-const NOTIFY: &str = "SELECT pg_notify('endpoint_feed', $1)";
+/// Wakes the followers of endpoint `$2` (on [`CHANNEL`], `$1`) when the transaction
+/// commits.
+const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 
 /// A change as stored: its kind and its record as JSON (the wire types' own form).
 pub fn encode(change: &Change) -> (&'static str, Value) {
@@ -118,7 +119,7 @@ impl Appends {
                     Box::new(bodies),
                 ],
             ));
-            out.push((NOTIFY, vec![Box::new(endpoint)]));
+            out.push((NOTIFY, vec![Box::new(CHANNEL), Box::new(endpoint)]));
         }
         out
     }

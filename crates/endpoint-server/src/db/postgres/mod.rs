@@ -4,10 +4,10 @@
 //! What is here: a connection pool (`deadpool-postgres` over `tokio-postgres`), the
 //! versioned migrations, the writer ([`PgBackend`]: group commits, each one
 //! transaction whose statements are pipelined; a `/run` is answered after its commit),
-//! and the loads at start. Today one instance owns the queue in its memory, as with
-//! SQLite, and PostgreSQL keeps every change; the queue in the database (job-take
-//! with `FOR UPDATE SKIP LOCKED`), leadership per endpoint and the change sequence the
-//! metrics feed reads come next, as docs/architecture.md lays out.
+//! and the loads at start; the metrics feed's change sequence ([`feed`]) and each
+//! endpoint's leadership ([`leader`]), on which several instances share the database
+//! (`crate::cluster`). Each endpoint's queue lives in its leader's memory, as with
+//! SQLite, and PostgreSQL keeps every change (docs/architecture.md says why).
 //!
 //! Migrations are numbered and applied in order, each once, in one transaction that
 //! holds a transaction-level advisory lock, so instances starting together never
@@ -117,37 +117,8 @@ CREATE TABLE feed_changes (
     ),
 ];
 
-/// A job's columns up to `policy`; callers close the VALUES list.
-const INSERT_JOB: &str = "INSERT INTO jobs (endpoint_id, id, status, submitted_at, started_at,
-        completed_at, delay_ms, execution_ms, worker_id, retries, webhook_summary, error, input,
-        webhook_url, policy, output)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15";
-
 /// One bound statement parameter.
 type Param = Box<dyn ToSql + Sync + Send>;
-
-/// The record's twelve columns (`$1` to `$12`).
-fn job_params(endpoint: &str, r: &JobRecord) -> Vec<Param> {
-    let ms = |v: Option<f64>| v.map(|x| x.round() as i64);
-    let webhook = r
-        .webhook
-        .as_ref()
-        .map(|w| serde_json::to_value(w).unwrap_or(Value::Null));
-    vec![
-        Box::new(endpoint.to_string()),
-        Box::new(r.id.clone()),
-        Box::new(r.status.as_str()),
-        Box::new(r.submitted_at),
-        Box::new(r.started_at),
-        Box::new(r.completed_at),
-        Box::new(ms(r.delay_time)),
-        Box::new(ms(r.execution_time)),
-        Box::new(r.worker_id.clone()),
-        Box::new(i32::from(r.retries)),
-        Box::new(webhook),
-        Box::new(r.error.clone()),
-    ]
-}
 
 fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
     params
@@ -156,21 +127,31 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
         .collect()
 }
 
-/// One upsert for new jobs and for updates of a whole group, as the SQLite writer has
-/// one: the request's input, webhook URL and policy are written with the job and never
-/// changed afterwards. Each job appears once in a group (its last record).
-const UPSERT_JOBS: &str = "INSERT INTO jobs (endpoint_id, id, status, submitted_at, started_at,
+/// Inserts jobs given as one array per column (`$1` to `$16`, see [`Rows::job_columns`]).
+macro_rules! insert_jobs {
+    () => {
+        "INSERT INTO jobs (endpoint_id, id, status, submitted_at, started_at,
         completed_at, delay_ms, execution_ms, worker_id, retries, webhook_summary, error, input,
         webhook_url, policy, output)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[],
         $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int4[], $11::json[], $12::text[],
-        $13::json[], $14::text[], $15::json[], $16::json[])
+        $13::json[], $14::text[], $15::json[], $16::json[])"
+    };
+}
+
+/// One upsert for new jobs and for updates of a whole group, as the SQLite writer has
+/// one: the request's input, webhook URL and policy are written with the job and never
+/// changed afterwards. Each job appears once in a group (its last record).
+const UPSERT_JOBS: &str = concat!(
+    insert_jobs!(),
+    "
      ON CONFLICT (endpoint_id, id) DO UPDATE SET
         status = excluded.status, submitted_at = excluded.submitted_at,
         started_at = excluded.started_at, completed_at = excluded.completed_at,
         delay_ms = excluded.delay_ms, execution_ms = excluded.execution_ms,
         worker_id = excluded.worker_id, retries = excluded.retries,
-        webhook_summary = excluded.webhook_summary, error = excluded.error";
+        webhook_summary = excluded.webhook_summary, error = excluded.error"
+);
 /// A group's worker events (transitions and cold starts), in order.
 const EVENTS: &str =
     "INSERT INTO worker_events (endpoint_id, kind, worker_id, at, state, started_at, duration_ms)
@@ -216,11 +197,16 @@ const PRUNE: [&str; 4] = [
     "DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND at < $2",
 ];
 
+/// One array parameter: `f` of each row.
+fn col<R, T: ToSql + Sync + Send + 'static>(rows: &[R], f: impl Fn(&R) -> T) -> Param {
+    Box::new(rows.iter().map(f).collect::<Vec<T>>())
+}
+
 /// A worker event as written (a transition or a cold start).
-struct EventRow {
-    endpoint: String,
+struct EventRow<'a> {
+    endpoint: &'a str,
     kind: &'static str,
-    worker: String,
+    worker: &'a str,
     at: i64,
     state: Option<&'static str>,
     started_at: Option<i64>,
@@ -229,40 +215,40 @@ struct EventRow {
 
 /// What one group commit writes, gathered so each kind of row goes in one statement
 /// (a statement per row costs PostgreSQL a round of parse, plan and execute each).
+/// It borrows the group's commands: rows are copied once, into the statements' arrays.
 #[derive(Default)]
-struct Rows {
+struct Rows<'a> {
     /// Jobs by (endpoint, id), each once: its last record in the group, and the
     /// request's fields if the group inserts it.
-    jobs: Vec<(String, JobRecord, Option<StoredJob>)>,
-    job_index: std::collections::HashMap<(String, String), usize>,
+    jobs: Vec<(&'a str, &'a JobRecord, Option<&'a StoredJob>)>,
+    job_index: HashMap<(&'a str, &'a str), usize>,
     /// Worker events in order.
-    events: Vec<EventRow>,
+    events: Vec<EventRow<'a>>,
     /// Webhook attempts in order.
-    deliveries: Vec<(String, WebhookDelivery)>,
+    deliveries: Vec<(&'a str, &'a WebhookDelivery)>,
     /// The rest, in order (the outbox, outputs, pruning).
     other: Vec<(&'static str, Vec<Param>)>,
 }
 
-impl Rows {
-    fn job(&mut self, endpoint: &str, record: &JobRecord, request: Option<&StoredJob>) {
-        let key = (endpoint.to_string(), record.id.clone());
-        match self.job_index.get(&key) {
+impl<'a> Rows<'a> {
+    fn job(&mut self, endpoint: &'a str, record: &'a JobRecord, request: Option<&'a StoredJob>) {
+        match self.job_index.get(&(endpoint, record.id.as_str())) {
             Some(&i) => {
-                self.jobs[i].1 = record.clone();
-                if let Some(r) = request {
-                    self.jobs[i].2 = Some(r.clone());
+                self.jobs[i].1 = record;
+                if request.is_some() {
+                    self.jobs[i].2 = request;
                 }
             }
             None => {
-                self.job_index.insert(key, self.jobs.len());
-                self.jobs
-                    .push((endpoint.to_string(), record.clone(), request.cloned()));
+                self.job_index
+                    .insert((endpoint, record.id.as_str()), self.jobs.len());
+                self.jobs.push((endpoint, record, request));
             }
         }
     }
 
     /// Gathers what `cmd` writes.
-    fn add(&mut self, cmd: &Cmd) {
+    fn add(&mut self, cmd: &'a Cmd) {
         let text = |s: &str| Box::new(s.to_string()) as Param;
         match cmd {
             Cmd::Insert { endpoint, job, .. } => self.job(endpoint, &job.record, Some(job)),
@@ -307,24 +293,24 @@ impl Rows {
                     match c {
                         Change::Job(r) => self.job(endpoint, r, None),
                         Change::Transition(t) => self.events.push(EventRow {
-                            endpoint: endpoint.clone(),
+                            endpoint,
                             kind: "transition",
-                            worker: t.worker_id.clone(),
+                            worker: &t.worker_id,
                             at: t.at,
                             state: t.state.map(state_name),
                             started_at: None,
                             duration: None,
                         }),
                         Change::ColdStart(c) => self.events.push(EventRow {
-                            endpoint: endpoint.clone(),
+                            endpoint,
                             kind: "cold_start",
-                            worker: c.worker_id.clone(),
+                            worker: &c.worker_id,
                             at: c.ready_at,
                             state: None,
                             started_at: Some(c.started_at),
                             duration: Some(c.duration),
                         }),
-                        Change::Delivery(d) => self.deliveries.push((endpoint.clone(), d.clone())),
+                        Change::Delivery(d) => self.deliveries.push((endpoint, d)),
                     }
                 }
             }
@@ -350,56 +336,51 @@ impl Rows {
         }
     }
 
+    /// The jobs as one array per column, in `insert_jobs!`'s order.
+    fn job_columns(&self) -> Vec<Param> {
+        let ms = |v: Option<f64>| v.map(|x| x.round() as i64);
+        let j = &self.jobs;
+        // An update of a job this store never saw keeps an empty input, as SQLite's
+        // does.
+        let empty = serde_json::json!({});
+        vec![
+            col(j, |(e, _, _)| e.to_string()),
+            col(j, |(_, r, _)| r.id.clone()),
+            col(j, |(_, r, _)| r.status.as_str()),
+            col(j, |(_, r, _)| r.submitted_at),
+            col(j, |(_, r, _)| r.started_at),
+            col(j, |(_, r, _)| r.completed_at),
+            col(j, |(_, r, _)| ms(r.delay_time)),
+            col(j, |(_, r, _)| ms(r.execution_time)),
+            col(j, |(_, r, _)| r.worker_id.clone()),
+            col(j, |(_, r, _)| i32::from(r.retries)),
+            col(j, |(_, r, _)| {
+                r.webhook
+                    .as_ref()
+                    .map(|w| serde_json::to_value(w).unwrap_or(Value::Null))
+            }),
+            col(j, |(_, r, _)| r.error.clone()),
+            col(j, |(_, _, q)| q.map_or(empty.clone(), |q| q.input.clone())),
+            col(j, |(_, _, q)| q.and_then(|q| q.webhook_url.clone())),
+            col(j, |(_, _, q)| q.and_then(|q| q.policy.clone())),
+            col(j, |(_, _, q)| q.and_then(|q| q.output.clone())),
+        ]
+    }
+
     /// The statements, in the order they run: jobs, events, deliveries, the rest.
     fn statements(self) -> Vec<(&'static str, Vec<Param>)> {
-        fn col<R, T: ToSql + Sync + Send + 'static>(rows: &[R], f: impl Fn(&R) -> T) -> Param {
-            Box::new(rows.iter().map(f).collect::<Vec<T>>())
-        }
         let mut out: Vec<(&'static str, Vec<Param>)> = Vec::new();
         if !self.jobs.is_empty() {
-            let ms = |v: Option<f64>| v.map(|x| x.round() as i64);
-            let j = &self.jobs;
-            // An update of a job this store never saw keeps an empty input, as
-            // SQLite's does.
-            let empty = serde_json::json!({});
-            out.push((
-                UPSERT_JOBS,
-                vec![
-                    col(j, |(e, _, _)| e.clone()),
-                    col(j, |(_, r, _)| r.id.clone()),
-                    col(j, |(_, r, _)| r.status.as_str()),
-                    col(j, |(_, r, _)| r.submitted_at),
-                    col(j, |(_, r, _)| r.started_at),
-                    col(j, |(_, r, _)| r.completed_at),
-                    col(j, |(_, r, _)| ms(r.delay_time)),
-                    col(j, |(_, r, _)| ms(r.execution_time)),
-                    col(j, |(_, r, _)| r.worker_id.clone()),
-                    col(j, |(_, r, _)| i32::from(r.retries)),
-                    col(j, |(_, r, _)| {
-                        r.webhook
-                            .as_ref()
-                            .map(|w| serde_json::to_value(w).unwrap_or(Value::Null))
-                    }),
-                    col(j, |(_, r, _)| r.error.clone()),
-                    col(j, |(_, _, q)| {
-                        q.as_ref().map_or(empty.clone(), |q| q.input.clone())
-                    }),
-                    col(j, |(_, _, q)| {
-                        q.as_ref().and_then(|q| q.webhook_url.clone())
-                    }),
-                    col(j, |(_, _, q)| q.as_ref().and_then(|q| q.policy.clone())),
-                    col(j, |(_, _, q)| q.as_ref().and_then(|q| q.output.clone())),
-                ],
-            ));
+            out.push((UPSERT_JOBS, self.job_columns()));
         }
         if !self.events.is_empty() {
             let e = &self.events;
             out.push((
                 EVENTS,
                 vec![
-                    col(e, |r| r.endpoint.clone()),
+                    col(e, |r| r.endpoint.to_string()),
                     col(e, |r| r.kind),
-                    col(e, |r| r.worker.clone()),
+                    col(e, |r| r.worker.to_string()),
                     col(e, |r| r.at),
                     col(e, |r| r.state),
                     col(e, |r| r.started_at),
@@ -412,7 +393,7 @@ impl Rows {
             out.push((
                 DELIVERIES,
                 vec![
-                    col(d, |(e, _)| e.clone()),
+                    col(d, |(e, _)| e.to_string()),
                     col(d, |(_, d)| d.job_id.clone()),
                     col(d, |(_, d)| i32::from(d.attempt)),
                     col(d, |(_, d)| d.at),
@@ -591,17 +572,11 @@ impl PgStore {
     /// Stores a new job; returns once it is committed. A job id the endpoint already
     /// has is refused (updates come through [`PgStore::record`]).
     pub async fn insert_job(&self, endpoint: &str, job: &StoredJob) -> Result<(), PgError> {
+        let mut rows = Rows::default();
+        rows.job(endpoint, &job.record, Some(job));
+        let params = rows.job_columns();
         let client = self.pool.get().await?;
-        let stmt = client
-            .prepare_cached(&format!("{INSERT_JOB}, $16)"))
-            .await?;
-        let mut params = job_params(endpoint, &job.record);
-        params.extend([
-            Box::new(job.input.clone()) as Param,
-            Box::new(job.webhook_url.clone()),
-            Box::new(job.policy.clone()),
-            Box::new(job.output.clone()),
-        ]);
+        let stmt = client.prepare_cached(insert_jobs!()).await?;
         client.execute(&stmt, &refs(&params)).await?;
         Ok(())
     }
@@ -939,6 +914,10 @@ pub fn redacted(url: &str) -> String {
 /// start-up loads'; more once requests read the database (the queue in the database).
 const POOL_SIZE: usize = 4;
 
+/// This instance's terms of the endpoints it leads (or led), by endpoint: replaced as a
+/// whole when one changes (rarely), so the writer takes it per group by a pointer copy.
+type Fences = Arc<Mutex<Arc<HashMap<String, Fence>>>>;
+
 /// The PostgreSQL side of a [`super::Db`]: the pool, and the runtime its connections
 /// and the writer's transactions run on.
 ///
@@ -953,7 +932,7 @@ pub(crate) struct PgBackend {
     url: String,
     rt: tokio::runtime::Handle,
     /// This instance's terms of the endpoints it leads (or led), checked by the writer.
-    fences: Arc<Mutex<HashMap<String, Fence>>>,
+    fences: Fences,
 }
 
 impl PgBackend {
@@ -968,7 +947,7 @@ impl PgBackend {
         let (tx, rx) = std::sync::mpsc::channel::<Cmd>();
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
         let (writer_store, shown) = (store.clone(), redacted(url));
-        let fences: Arc<Mutex<HashMap<String, Fence>>> = Arc::default();
+        let fences: Fences = Arc::default();
         let writer_fences = fences.clone();
         std::thread::Builder::new()
             .name("db-writer".into())
@@ -1036,10 +1015,10 @@ impl PgBackend {
 
     /// From now on, writes of `endpoint` go in only while `fence` is its term.
     pub(super) fn fence(&self, endpoint: &str, fence: Fence) {
-        self.fences
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(endpoint.to_string(), fence);
+        let mut now = self.fences.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = HashMap::clone(&now);
+        next.insert(endpoint.to_string(), fence);
+        *now = Arc::new(next);
     }
 
     /// The URL it was opened with.
