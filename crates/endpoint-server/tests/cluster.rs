@@ -335,14 +335,7 @@ fn real_workers_run_on_the_leader_and_come_back_after_a_failover() {
         wait("A's worker group gone", 10, || !group_alive(pgid));
     }
     // And the workers' home folders the killed server could not remove.
-    for e in std::fs::read_dir(std::env::temp_dir()).unwrap().flatten() {
-        if e.file_name()
-            .to_string_lossy()
-            .starts_with(&format!("endpoint-server-{a_pid}-"))
-        {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
+    common::remove_worker_homes(a_pid);
     assert!(b.stop(), "B stops cleanly (its workers with it)");
     let _ = std::fs::remove_dir_all(&dir);
 }

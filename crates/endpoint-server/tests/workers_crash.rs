@@ -70,6 +70,7 @@ async fn kill_9_of_the_server_loses_no_job_and_leaves_no_worker() {
     common::write_echo_config(&config, 3000);
     let db = dir.join("jobs.db");
     let (mut server, addr) = start(&config, &db, &dir.join("first.log"));
+    let first_server = server.0.id();
     let workers = async |addr| {
         let (code, v) = http(addr, "GET", "/v2/w/workers", "").await;
         assert_eq!(code, 200);
@@ -98,6 +99,8 @@ async fn kill_9_of_the_server_loses_no_job_and_leaves_no_worker() {
     .await;
     // kill -9: the worker is orphaned, still running its job.
     server.0.kill().unwrap();
+    // Its workers' home folders stay behind (kill -9); not what this test is about.
+    common::remove_worker_homes(first_server);
     server.0.wait().unwrap();
     assert!(
         alive(first_pid),

@@ -111,6 +111,21 @@ pub fn write_echo_config(path: &std::path::Path, grace_ms: u32) {
     .unwrap();
 }
 
+/// Removes the workers' home folders of the server process `pid`
+/// (`/tmp/endpoint-server-<pid>-*`), which a server killed with `kill -9` leaves.
+pub fn remove_worker_homes(pid: u32) {
+    let prefix = format!("endpoint-server-{pid}-");
+    for e in std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// A fresh temporary directory for one test.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("endpoint-{name}-{}", std::process::id()));
