@@ -48,7 +48,7 @@ fn print_help() {
                  trunk serve on http://127.0.0.1:8080/ (Ctrl-C stops both)\n\
          test    setup, then fmt, clippy, native tests, wasm tests in headless Chromium and\n         \
                  Firefox, a release trunk build and the browser end-to-end tests\n\
-         bench   benchmarks (--soak [--minutes N]: the 30-minute soak, not part of the tests)"
+         bench   benchmarks (--soak [--minutes N] [--metrics-retention 10m]: the 30-minute soak, not part of the tests)"
     );
 }
 
@@ -216,12 +216,17 @@ fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// `cargo xtask bench --soak [--minutes N]`: the soak (bench/soak.py), 30 minutes of
-/// mixed traffic with failing webhook receivers and killed workers, then an account
-/// of every acknowledged job and every delivery. Not part of the tests.
+/// `cargo xtask bench --soak [--minutes N] [--metrics-retention 10m]`: the soak
+/// (bench/soak.py), 30 minutes of mixed traffic with failing webhook receivers and
+/// killed workers, then an account of every acknowledged job and every delivery. Not
+/// part of the tests.
 fn soak(args: &[String]) -> Result<(), String> {
     let minutes = flag_value(args, "--minutes", "30");
-    bench_script("soak.py", &["--minutes", &minutes])
+    let retention = flag_value(args, "--metrics-retention", "10m");
+    bench_script(
+        "soak.py",
+        &["--minutes", &minutes, "--metrics-retention", &retention],
+    )
 }
 
 /// The value after `flag` in `args`, or `default`.

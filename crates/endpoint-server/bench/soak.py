@@ -2,16 +2,18 @@
 
 A release endpoint-server on a fresh SQLite database serves two endpoints: `sim`
 (simulated workers) and `w` (real worker processes of examples/workers/echo through
-the runpod SDK). `/run` results stay readable 5 minutes instead of RunPod's 30, so
-the memory they hold reaches its steady state within the run (the change log's
-200,000 entries fill in about 17 minutes at the default rate). For N minutes (default 30) it gets mixed traffic: /run (a third with
+the runpod SDK). For N minutes (default 30) it gets mixed traffic: /run (a third with
 a webhook), /runsync, status polls, /stream, cancels, health, a purge-queue every
 97 s, and a SIGKILL of a random real worker every 73 s. The webhook receivers answer
 200, 500 or 503 at random, so deliveries are retried.
 
-At the end, after the traffic stops and the queues drain:
-- every acknowledged job (a 200 from /run or /runsync) is in the metrics snapshot
-  with a final status;
+The server keeps `/run` results 5 minutes (RunPod: 30), its change log 20,000 changes
+(default 200,000; full in ~2.5 min) and the metrics 10 minutes (`--metrics-retention`,
+default 7 days), so everything it holds reaches its steady state within the run and its RSS must be flat
+after that; the soak follows the metrics change feed all run long to see every record
+before it ages out. At the end, after the traffic stops and the queues drain:
+- every acknowledged job (a 200 from /run or /runsync) appeared in the change feed,
+  and its last record has a final status;
 - every webhook attempt the receivers saw is recorded once by the server, with the
   status they answered, and every delivery ended (200, or RunPod's 3 attempts; a
   cancelled job owes none);
@@ -20,6 +22,7 @@ At the end, after the traffic stops and the queues drain:
 Exit status 1 if an accounting check fails.
 
 Usage: soak.py <endpoint-server binary> <python with runpod> [--minutes N] [--rate R]
+               [--metrics-retention 10m]
 """
 import argparse
 import asyncio
@@ -83,6 +86,13 @@ class Soak:
         self.purged = 0
         self.errors = {}
         self.t0 = time.monotonic()
+        # What the change feed said, followed all run long (the metrics retention may
+        # be shorter than the run): the newest record of each job, and every delivery
+        # attempt of each job as the feed reported it (one change per attempt).
+        self.cursor = {"sim": None, "w": None}
+        self.jobs = {}
+        self.deliveries = {}
+        self.feed_lost = []
 
     # -- the webhook receivers -------------------------------------------------
     async def hook(self, request):
@@ -195,22 +205,47 @@ class Soak:
                 self.rss.append((now - self.t0, rss_mb(self.pid)))
             await asyncio.sleep(1)
 
-    # -- the end -----------------------------------------------------------------
-    async def snapshot(self, session, ep, since_ms):
-        to = int(time.time() * 1000) + 1000
-        async with session.get(
-            f"{self.base}/v2/{ep}/metrics/snapshot?format=json&from={since_ms}&to={to}",
-            timeout=aiohttp.ClientTimeout(total=300),
-        ) as r:
-            assert r.status == 200, f"snapshot of {ep}: {r.status} {await r.text()}"
-            return await r.json()
+    # -- the change feed ---------------------------------------------------------
+    async def start_cursors(self, session):
+        for ep in self.cursor:
+            async with session.get(f"{self.base}/v2/{ep}/metrics/changes?cursor=0&limit=1") as r:
+                assert r.status in (200, 410), f"changes of {ep}: {r.status}"
+            # A fresh database: the feed starts at 0.
+            self.cursor[ep] = 0
 
-    async def settle(self, session, since_ms, limit_s=600):
+    async def poll_changes(self, session):
+        """Reads every endpoint's changes since the last poll (all of them, in pages)."""
+        for ep in self.cursor:
+            while True:
+                url = f"{self.base}/v2/{ep}/metrics/changes?cursor={self.cursor[ep]}&limit=10000"
+                async with session.get(url, timeout=aiohttp.ClientTimeout(total=120)) as r:
+                    if r.status == 410:
+                        # Fell behind the change log: accounting from here is incomplete.
+                        self.feed_lost.append((ep, self.cursor[ep]))
+                        return
+                    assert r.status == 200, f"changes of {ep}: {r.status} {await r.text()}"
+                    v = await r.json()
+                for j in v["jobs"]:
+                    self.jobs[j["id"]] = j
+                for d in v["deliveries"]:
+                    self.deliveries.setdefault(d["jobId"], []).append(d)
+                more = v["cursor"] != self.cursor[ep] and len(v["jobs"]) + len(v["deliveries"]) + len(v["transitions"]) + len(v["coldStarts"]) >= 10000
+                self.cursor[ep] = v["cursor"]
+                if not more:
+                    break
+
+    async def follow(self, session, until):
+        while time.monotonic() < until:
+            await self.poll_changes(session)
+            await asyncio.sleep(2)
+
+    # -- the end -----------------------------------------------------------------
+    async def settle(self, session, limit_s=600):
         """Waits until every acknowledged job is final and no delivery is pending."""
         end = time.monotonic() + limit_s
         while True:
-            snaps = {ep: await self.snapshot(session, ep, since_ms) for ep in ("sim", "w")}
-            status = {j["id"]: j for s in snaps.values() for j in s["jobs"]}
+            await self.poll_changes(session)
+            status = self.jobs
             open_jobs = [j for j in self.acked if status.get(j, {}).get("status") not in FINAL]
             pending = [
                 j for j in self.webhook_jobs
@@ -219,9 +254,8 @@ class Soak:
                 and status[j]["webhook"].get("attempts", 0) < 3
             ]
             if (not open_jobs and not pending) or time.monotonic() > end:
-                return snaps, status, open_jobs, pending
+                return status, open_jobs, pending
             await asyncio.sleep(5)
-
 
 async def main():
     ap = argparse.ArgumentParser()
@@ -230,6 +264,8 @@ async def main():
     ap.add_argument("--minutes", type=float, default=30)
     ap.add_argument("--rate", type=float, default=80, help="operations per second")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--metrics-retention", default="10m",
+                    help="the server's --metrics-retention (default 10m: steady state within the run)")
     a = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="soak-")
@@ -269,11 +305,14 @@ env = {{ STARTUP_SLEEP = "1" }}
          # Results readable 5 min (RunPod: 30): the steady state comes within the run.
          "--run-result-retention", "5m",
          # 20,000 feed changes (default 200,000) fill in ~2.5 min at ~140 a second.
-         "--change-log", "20000"],
+         "--change-log", "20000",
+         # Metrics kept 10 min (default 7 days): what the server holds reaches its
+         # steady state within the run, so RSS must be flat after it; the soak follows
+         # the change feed to account for every job all the same.
+         "--metrics-retention", a.metrics_retention],
         stdout=subprocess.PIPE, stderr=log, text=True,
     )
     print(server.stdout.readline().strip(), flush=True)
-    since_ms = int(time.time() * 1000) - 1000
     soak = Soak(f"http://127.0.0.1:{port}", server.pid, a.minutes, a.rate, a.seed)
     app = web.Application()
     app.router.add_post("/hook", soak.hook)
@@ -289,10 +328,13 @@ env = {{ STARTUP_SLEEP = "1" }}
         timeout = aiohttp.ClientTimeout(total=60)
         async with aiohttp.ClientSession(connector=conn, headers=headers, timeout=timeout) as session:
             print(f"soak: {a.minutes:g} min at {a.rate:g} operations/s; server pid {server.pid}", flush=True)
-            await asyncio.gather(soak.traffic(session), soak.chaos(session))
+            await soak.start_cursors(session)
+            await asyncio.gather(
+                soak.traffic(session), soak.chaos(session),
+                soak.follow(session, soak.t0 + soak.seconds))
             traffic_s = time.monotonic() - soak.t0
-            snaps, status, open_jobs, pending = await soak.settle(session, since_ms)
-        ok = report(soak, traffic_s, snaps, status, open_jobs, pending) and server.poll() is None
+            status, open_jobs, pending = await soak.settle(session)
+        ok = report(soak, traffic_s, status, open_jobs, pending) and server.poll() is None
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -310,7 +352,7 @@ env = {{ STARTUP_SLEEP = "1" }}
     sys.exit(0 if ok else 1)
 
 
-def report(soak, traffic_s, snaps, status, open_jobs, pending):
+def report(soak, traffic_s, status, open_jobs, pending):
     ok = True
     acked = len(soak.acked)
     missing = [j for j in soak.acked if j not in status]
@@ -322,21 +364,21 @@ def report(soak, traffic_s, snaps, status, open_jobs, pending):
     print(f"acknowledged jobs: {acked}; by final status: {dict(sorted(by_status.items()))}")
     print(f"worker processes killed: {soak.kills}; jobs purged from the queue: {soak.purged}")
     print(f"answers that were errors (not 404/410): {soak.errors or 'none'}")
+    if soak.feed_lost:
+        ok = False
+        print(f"FAIL: the soak fell behind the change log: {soak.feed_lost}")
     if missing:
         ok = False
-        print(f"FAIL: {len(missing)} acknowledged jobs are not in the snapshot, e.g. {missing[:5]}")
+        print(f"FAIL: {len(missing)} acknowledged jobs never appeared in the change feed, e.g. {missing[:5]}")
     if open_jobs:
         ok = False
         print(f"FAIL: {len(open_jobs)} acknowledged jobs never ended, e.g. {open_jobs[:5]}")
     # Webhook attempts: what the receivers saw against what the server recorded.
-    recorded = {}
-    for s in snaps.values():
-        for d in s["deliveries"]:
-            recorded.setdefault(d["jobId"], []).append(d)
+    recorded = soak.deliveries
     mismatched, unended, attempts = [], [], 0
     for j in soak.webhook_jobs:
         seen = soak.received.get(j, [])
-        rec = sorted(recorded.get(j, []), key=lambda d: d["attempt"])
+        rec = recorded.get(j, [])  # in the feed's order: a repeat or a gap shows
         attempts += len(rec)
         if [d.get("status") for d in rec] != seen or [d["attempt"] for d in rec] != list(range(1, len(rec) + 1)):
             mismatched.append((j, seen, [(d["attempt"], d.get("status"), d.get("error")) for d in rec]))
