@@ -204,6 +204,85 @@ fn two_instances_share_the_work_and_survive_losing_the_leader() {
     println!("{rerun} acknowledged jobs ran again after the takeover, each counted in retries");
 }
 
+/// Two endpoints over two instances: the first to start leads both, hands one over
+/// when the second joins (each then leads one), and leads both again when the other
+/// is killed; requests through either instance reach each endpoint throughout.
+#[test]
+fn the_endpoints_are_spread_over_the_instances() {
+    let pg = Postgres::start();
+    let dir = common::temp_dir("spread");
+    let config = dir.join("two.toml");
+    std::fs::write(
+        &config,
+        "[[endpoints]]\nid = \"one\"\nmin_workers = 1\ncold_start_median_ms = 50\n\n\
+         [[endpoints]]\nid = \"two\"\nmin_workers = 1\ncold_start_median_ms = 50\n",
+    )
+    .unwrap();
+    let start = || {
+        common::start(
+            [
+                "--db".as_ref(),
+                pg.url.as_ref(),
+                "--config".as_ref(),
+                config.as_os_str(),
+                "--no-rate-limits".as_ref(),
+            ],
+            None::<&std::path::Path>,
+        )
+    };
+    // Who leads what, as the leaders record it: (endpoint, url) in endpoint order.
+    let leaders = || -> Vec<(String, String)> {
+        pg.psql("SELECT endpoint_id || ' ' || url FROM leaders ORDER BY endpoint_id")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(e, u)| (e.to_string(), u.to_string()))
+            .collect()
+    };
+    let led_by = |urls: [&str; 2]| {
+        leaders()
+            == [
+                ("one".to_string(), urls[0].to_string()),
+                ("two".to_string(), urls[1].to_string()),
+            ]
+    };
+    let completes = |via: SocketAddr, endpoint: &str| {
+        let (code, b) = request(
+            via,
+            "POST",
+            &format!("/v2/{endpoint}/runsync"),
+            r#"{"input":{"sleepMs":5}}"#,
+        );
+        assert_eq!(code, 200, "{b}");
+        assert_eq!(json(&b)["status"], "COMPLETED", "{b}");
+    };
+    let (mut a, a_addr) = start();
+    let a_url = format!("http://{a_addr}");
+    wait("A leads both endpoints", 20, || led_by([&a_url, &a_url]));
+    let (mut b, b_addr) = start();
+    let b_url = format!("http://{b_addr}");
+    // A hands the second endpoint over to B.
+    wait("each instance leads one endpoint", 30, || {
+        led_by([&a_url, &b_url])
+    });
+    // And keeps it that way: no flapping.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(led_by([&a_url, &b_url]), "{:?}", leaders());
+    for via in [a_addr, b_addr] {
+        for endpoint in ["one", "two"] {
+            completes(via, endpoint);
+        }
+    }
+    // Losing B: A leads both again, and serves both.
+    b.kill_9();
+    wait("A leads both endpoints after B is killed", 20, || {
+        led_by([&a_url, &a_url])
+    });
+    completes(a_addr, "two");
+    assert!(a.stop(), "SIGTERM: A exits successfully");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// RunPod's official Python client (`runpod` from .venv) against each of two
 /// instances: run, status, output, stream, run_sync, cancel, health, purge_queue and a
 /// refused key, through the leader and through the instance that forwards to it.

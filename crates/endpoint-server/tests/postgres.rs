@@ -522,7 +522,7 @@ async fn two_writers_leave_one_gapless_change_sequence() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leadership_moves_when_the_leaders_session_ends() {
     use endpoint_server::db::postgres::PgStore;
-    use endpoint_server::db::postgres::leader::campaign;
+    use endpoint_server::db::postgres::leader::{Leadership, campaign};
     use std::time::{Duration, Instant};
     let pg = Postgres::start();
     let store = PgStore::connect(&pg.url, 2).unwrap();
@@ -535,36 +535,65 @@ async fn leadership_moves_when_the_leaders_session_ends() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
+    // What a server does with a lead it loses: stops the endpoint, then says so (a
+    // handover waits for it). Aborted with the instance.
+    let serve = |l: &Leadership| -> Vec<tokio::task::JoinHandle<()>> {
+        endpoints
+            .iter()
+            .map(|e| {
+                let (mut held, l, e) = (l.watch(e).unwrap(), l.clone(), e.clone());
+                tokio::spawn(async move {
+                    while held.wait_for(|&h| h).await.is_ok() {
+                        if held.wait_for(|&h| !h).await.is_err() {
+                            return;
+                        }
+                        l.stopped(&e);
+                    }
+                })
+            })
+            .collect()
+    };
     let a = campaign(store.clone(), &endpoints, retry);
+    serve(&a);
     until("A leads both", &|| a.leads("e1") && a.leads("e2")).await;
+    // B joins: A hands one endpoint over (its share is now one of two).
     let b = campaign(store.clone(), &endpoints, retry);
+    let b_tasks = serve(&b);
+    let split = || {
+        endpoints.iter().all(|e| a.leads(e) != b.leads(e))
+            && endpoints.iter().filter(|e| a.leads(e)).count() == 1
+    };
+    until("each leads one", &split).await;
     tokio::time::sleep(retry * 5).await;
-    assert!(
-        !b.leads("e1") && !b.leads("e2"),
-        "two leaders of one endpoint"
-    );
+    assert!(split(), "the split did not hold");
+    let (mine, theirs) = if a.leads("e1") {
+        ("e1", "e2")
+    } else {
+        ("e2", "e1")
+    };
 
-    // A's session ends (its locks with it).
+    // A's session ends (its locks with it): found by the lock of the endpoint it leads.
     let ended = pg
-        .psql(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-             WHERE pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)",
-        )
+        .psql(&format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+             WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+               AND ((classid::bigint << 32) | objid::bigint)
+                   = hashtextextended('endpoint-server/leader/{mine}', 0)"
+        ))
         .unwrap();
-    assert_eq!(ended, "1", "one session holds the locks");
+    assert_eq!(ended, "1", "one session holds A's lock");
     let moved = Instant::now();
-    until("B takes both", &|| b.leads("e1") && b.leads("e2")).await;
+    until("B takes A's endpoint", &|| b.leads(mine)).await;
     println!("leadership moved in {:?}", moved.elapsed());
-    until("A knows it lost them", &|| !a.leads("e1") && !a.leads("e2")).await;
-    tokio::time::sleep(retry * 5).await;
-    assert!(
-        !a.leads("e1") && !a.leads("e2"),
-        "A took an endpoint B holds"
-    );
+    assert!(b.leads(theirs), "B kept its own");
+    until("A knows it lost it", &|| !a.leads(mine)).await;
+    // A is back (reconnected): the endpoints are split again, each led once.
+    until("each leads one again", &split).await;
 
-    // B goes away entirely: A, reconnected, takes them back.
+    // B goes away entirely: A takes both.
+    b_tasks.iter().for_each(|t| t.abort());
     drop(b);
-    until("A leads again", &|| a.leads("e1") && a.leads("e2")).await;
+    until("A leads both again", &|| a.leads("e1") && a.leads("e2")).await;
 }
 
 /// Fencing: once another instance recorded itself as an endpoint's leader, the old

@@ -17,6 +17,9 @@
 //!   same changes after a cursor, and a panel behind a load balancer can be answered
 //!   by any of them.
 //!
+//! The endpoints are spread over the live instances: one that leads more than its
+//! share hands the extra ones over (see [`crate::db::postgres::leader`]).
+//!
 //! A leader that loses its database session (not only its process) stops running the
 //! endpoint at once; another instance takes it at its next try (every second). Until
 //! the old leader notices, its writes of the endpoint are refused: the new leader's
@@ -224,6 +227,7 @@ impl Cluster {
                         l.abort();
                     }
                     ep.stop_workers().await;
+                    cluster.leadership.stopped(&id);
                 }
             });
         }
