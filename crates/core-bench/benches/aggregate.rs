@@ -50,5 +50,28 @@ fn job_list(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, aggregate, job_list);
+/// The EMC1 decode of a day of 1,000,000 jobs into a ready store (what the panel does
+/// with a snapshot), natively, for the wasm/native ratio beside `run.mjs`'s figure.
+fn decode(c: &mut Criterion) {
+    let n = 1_000_000;
+    let w = Workload::new(n, 42);
+    let rows: Vec<u32> = (0..n as u32).collect();
+    let bytes = endpoint_core::feed::encode(
+        &w.store,
+        &rows,
+        0,
+        core_bench::FROM,
+        core_bench::FROM + 86_400_000,
+        &Default::default(),
+    );
+    let mut group = c.benchmark_group("decode");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(n as u64));
+    group.bench_function(format!("EMC1 of {n} jobs into a JobStore"), |b| {
+        b.iter(|| endpoint_core::feed::decode(&bytes).unwrap().jobs.len())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, aggregate, job_list, decode);
 criterion_main!(benches);

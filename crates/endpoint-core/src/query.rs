@@ -451,48 +451,84 @@ pub fn sort_rows(store: &JobStore, rows: &mut [u32], sort: Sort) {
         Some(x) => u64::from(x),
     };
     let opt = |v: u32| (v != u32::MAX).then_some(v);
-    let mut keyed: Vec<(u128, u64)> = match sort.column {
-        Column::Id => rows
-            .iter()
-            .map(|&r| {
-                let id = store.ids[r as usize];
-                (if sort.descending { !id } else { id }, u64::from(r))
-            })
-            .collect(),
-        Column::Submitted => rows
-            .iter()
-            .map(|&r| {
-                let t = store.submitted[r as usize] as i128;
-                (
-                    if sort.descending { -t } else { t } as u128 ^ (1 << 127),
-                    u64::from(r),
-                )
-            })
-            .collect(),
-        _ => {
-            let rank = (sort.column == Column::Worker).then(|| worker_ranks(store));
-            rows.iter()
-                .map(|&r| {
-                    let i = r as usize;
-                    let v = match sort.column {
-                        Column::Status => Some(u32::from(store.status[i])),
-                        Column::Retries => Some(u32::from(store.retries[i])),
-                        Column::Delay => opt(store.delay[i]),
-                        Column::Execution => opt(store.execution[i]),
-                        Column::Webhook => Some(webhook_outcome(store, r) as u32),
-                        Column::Worker => {
-                            opt(store.worker[i]).map(|w| rank.as_ref().map_or(0, |k| k[w as usize]))
-                        }
-                        Column::Id | Column::Submitted => unreachable!("sorted above"),
-                    };
-                    (u128::from(key(v)), tie(i))
-                })
-                .collect()
+    let put = |rows: &mut [u32], order: &mut dyn Iterator<Item = u32>| {
+        for (slot, r) in rows.iter_mut().zip(order) {
+            *slot = r;
         }
     };
-    keyed.sort_unstable();
-    for (slot, (_, t)) in rows.iter_mut().zip(keyed) {
-        *slot = (t & 0xffff_ffff) as u32;
+    match sort.column {
+        Column::Id => {
+            let mut keyed: Vec<(u128, u32)> = rows
+                .iter()
+                .map(|&r| {
+                    let id = store.ids[r as usize];
+                    (if sort.descending { !id } else { id }, r)
+                })
+                .collect();
+            keyed.sort_unstable();
+            put(rows, &mut keyed.into_iter().map(|(_, r)| r));
+        }
+        Column::Submitted => {
+            let last = rows
+                .iter()
+                .map(|&r| store.submitted[r as usize])
+                .max()
+                .unwrap_or(0);
+            if last - first <= i64::from(u32::MAX) {
+                // The common case (the newest first, the default view): the time since
+                // the earliest and the row packed into one u64, so the sort compares
+                // single integers (the wasm/native gap of 128-bit keys, measured).
+                let mut keyed: Vec<u64> = rows
+                    .iter()
+                    .map(|&r| {
+                        let rel = (store.submitted[r as usize] - first) as u64;
+                        let rel = if sort.descending {
+                            u64::from(u32::MAX) - rel
+                        } else {
+                            rel
+                        };
+                        (rel << 32) | u64::from(r)
+                    })
+                    .collect();
+                keyed.sort_unstable();
+                put(rows, &mut keyed.into_iter().map(|k| k as u32));
+            } else {
+                let mut keyed: Vec<(u64, u32)> = rows
+                    .iter()
+                    .map(|&r| {
+                        let t = (store.submitted[r as usize] as u64) ^ (1 << 63);
+                        (if sort.descending { !t } else { t }, r)
+                    })
+                    .collect();
+                keyed.sort_unstable();
+                put(rows, &mut keyed.into_iter().map(|(_, r)| r));
+            }
+        }
+        _ => {
+            let rank = (sort.column == Column::Worker).then(|| worker_ranks(store));
+            let mut keyed: Vec<(u64, u64)> =
+                rows.iter()
+                    .map(|&r| {
+                        let i = r as usize;
+                        let v = match sort.column {
+                            Column::Status => Some(u32::from(store.status[i])),
+                            Column::Retries => Some(u32::from(store.retries[i])),
+                            Column::Delay => opt(store.delay[i]),
+                            Column::Execution => opt(store.execution[i]),
+                            Column::Webhook => Some(webhook_outcome(store, r) as u32),
+                            Column::Worker => opt(store.worker[i])
+                                .map(|w| rank.as_ref().map_or(0, |k| k[w as usize])),
+                            Column::Id | Column::Submitted => unreachable!("sorted above"),
+                        };
+                        (key(v), tie(i))
+                    })
+                    .collect();
+            keyed.sort_unstable();
+            put(
+                rows,
+                &mut keyed.into_iter().map(|(_, t)| (t & 0xffff_ffff) as u32),
+            );
+        }
     }
 }
 
@@ -769,6 +805,33 @@ mod tests {
             find(&format!("{}0", uuid(a))).is_empty(),
             "longer than an id"
         );
+    }
+
+    #[test]
+    fn submission_order_holds_for_ties_and_for_spans_past_32_bits_of_ms() {
+        let day = 86_400_000i64;
+        for span in [10, 60 * day] {
+            let mut s = JobStore::default();
+            // Rows in insertion order: b and c submitted at the same instant.
+            for (id, t) in [("a", 1), ("b", span / 2), ("c", span / 2), ("d", span)] {
+                s.upsert(&JobRecord::queued(id, t)).unwrap();
+            }
+            let order = |descending| {
+                let mut rows: Vec<u32> = vec![3, 1, 0, 2];
+                sort_rows(
+                    &s,
+                    &mut rows,
+                    Sort {
+                        column: Column::Submitted,
+                        descending,
+                    },
+                );
+                ids(&s, &rows).join("")
+            };
+            // Equal times keep row order in either direction.
+            assert_eq!(order(false), "abcd", "span {span}");
+            assert_eq!(order(true), "dbca", "span {span}");
+        }
     }
 
     #[test]

@@ -446,28 +446,43 @@ fn hash128(bytes: &[u8]) -> u128 {
 }
 
 /// Open addressing (linear probing) from a 128-bit key to a row number. Slots hold
-/// `row + 1` (0 = empty): 4 bytes a slot, kept at most 85 % full.
+/// `row + 1` (0 = empty): 4 bytes a slot, kept at most 85 % full, plus one byte of the
+/// key's hash per slot, compared before the row's key is read. Without that byte a
+/// probe past an occupied slot read the key column at a random row (a cache miss per
+/// probe: most of a snapshot's decode time at a million jobs); with it, 255 of 256
+/// such probes stay in the two sequential arrays.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct IdIndex {
     slots: Vec<u32>,
+    tags: Vec<u8>,
     len: usize,
 }
 
 const MAX_LOAD: f64 = 0.85;
+
+/// The key folded and mixed to 64 bits: the top 32 bits place it, bits 24..32 tag it.
+fn mix(key: u128) -> u64 {
+    (key as u64 ^ (key >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+fn tag(h: u64) -> u8 {
+    (h >> 24) as u8
+}
 
 impl IdIndex {
     fn with_capacity(n: usize) -> Self {
         let slots = ((n as f64 / MAX_LOAD).ceil() as usize + 1).max(16);
         IdIndex {
             slots: vec![0; slots],
+            tags: vec![0; slots],
             len: 0,
         }
     }
 
-    fn start(&self, key: u128) -> usize {
-        // Fold the key, mix it, and map it onto the table without a modulo.
-        let x = (key as u64 ^ (key >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        ((u128::from(x) * self.slots.len() as u128) >> 64) as usize
+    fn start(&self, h: u64) -> usize {
+        // The hash's top 32 bits mapped onto the table without a modulo, in 64-bit
+        // arithmetic (a 128-bit multiply is a library call in wasm).
+        (((h >> 32) * self.slots.len() as u64) >> 32) as usize
     }
 
     pub(crate) fn find(&self, key: u128, is_match: impl Fn(u32) -> bool) -> Option<u32> {
@@ -475,11 +490,13 @@ impl IdIndex {
             return None;
         }
         let n = self.slots.len();
-        let mut i = self.start(key);
+        let h = mix(key);
+        let t = tag(h);
+        let mut i = self.start(h);
         loop {
             match self.slots[i] {
                 0 => return None,
-                s if is_match(s - 1) => return Some(s - 1),
+                s if self.tags[i] == t && is_match(s - 1) => return Some(s - 1),
                 _ => i = if i + 1 == n { 0 } else { i + 1 },
             }
         }
@@ -489,30 +506,32 @@ impl IdIndex {
         if (self.len + 1) as f64 > self.slots.len() as f64 * MAX_LOAD {
             self.grow(&key_of);
         }
-        self.place(key, row);
+        self.place(mix(key), row);
         self.len += 1;
     }
 
-    fn place(&mut self, key: u128, row: u32) {
+    fn place(&mut self, h: u64, row: u32) {
         let n = self.slots.len();
-        let mut i = self.start(key);
+        let mut i = self.start(h);
         while self.slots[i] != 0 {
             i = if i + 1 == n { 0 } else { i + 1 };
         }
         self.slots[i] = row + 1;
+        self.tags[i] = tag(h);
     }
 
     fn grow(&mut self, key_of: &impl Fn(u32) -> u128) {
         // x1.5: keeps the table between 57 % and 85 % full.
         let new_len = (self.slots.len() * 3 / 2).max(16);
         let old = std::mem::replace(&mut self.slots, vec![0; new_len]);
+        self.tags = vec![0; new_len];
         for s in old.into_iter().filter(|&s| s != 0) {
-            self.place(key_of(s - 1), s - 1);
+            self.place(mix(key_of(s - 1)), s - 1);
         }
     }
 
     fn memory_bytes(&self) -> usize {
-        self.slots.capacity() * 4
+        self.slots.capacity() * 4 + self.tags.capacity()
     }
 }
 
