@@ -89,6 +89,15 @@ pub struct Retention {
     pub change_log: usize,
 }
 
+impl Retention {
+    /// How often metrics older than the retention are pruned: a 24th of it, between
+    /// 10 s and an hour, so what is held stays within ~4 % of the retention (a 7-day
+    /// retention is pruned hourly, a 10-minute one every 25 s).
+    pub fn prune_every_ms(&self) -> i64 {
+        (self.metrics_ms / 24).clamp(10_000, 3_600_000)
+    }
+}
+
 impl Default for Retention {
     fn default() -> Self {
         Retention {
@@ -102,8 +111,6 @@ impl Default for Retention {
 
 /// How often the driver looks for expired results, ms.
 const SWEEP_EVERY_MS: i64 = 5_000;
-/// How often old metrics are pruned, ms.
-pub(crate) const PRUNE_EVERY_MS: i64 = 3_600_000;
 /// Worker log lines kept per endpoint.
 const LOG_LINES: usize = 100_000;
 
@@ -198,7 +205,7 @@ impl Endpoint {
                 waiters: HashMap::new(),
                 expiries: Default::default(),
                 retention: Retention::default(),
-                next_prune: clock.now_ms() + PRUNE_EVERY_MS,
+                next_prune: clock.now_ms() + Retention::default().prune_every_ms(),
                 metrics: FeedLog::default(),
                 procs: None,
                 defaults: (
@@ -586,7 +593,8 @@ impl Endpoint {
         next
     }
 
-    /// Drops results whose retention ran out, and prunes old metrics hourly.
+    /// Drops results whose retention ran out, and prunes old metrics (see
+    /// [`Retention::prune_every_ms`]).
     fn sweep(&self, inner: &mut Inner) {
         let now = self.clock.now_ms();
         while inner
@@ -609,7 +617,7 @@ impl Endpoint {
             }
         }
         if now >= inner.next_prune {
-            inner.next_prune = now + PRUNE_EVERY_MS;
+            inner.next_prune = now + inner.retention.prune_every_ms();
             let before = now - inner.retention.metrics_ms;
             inner.metrics.prune(before);
             self.logs().prune(before);
@@ -623,6 +631,9 @@ impl Endpoint {
     pub fn set_retention(&self, retention: Retention) {
         let mut inner = self.lock();
         inner.retention = retention;
+        inner.next_prune = inner
+            .next_prune
+            .min(self.clock.now_ms() + retention.prune_every_ms());
         inner.metrics.set_log_capacity(retention.change_log);
     }
 

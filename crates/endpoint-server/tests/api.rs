@@ -816,3 +816,57 @@ async fn a_release_makes_busy_workers_outdated() {
     let (_, h) = call(&st, "GET", "/v2/local/health", None).await;
     assert_eq!(h["workers"]["outdated"], 0);
 }
+
+/// Metrics older than the retention leave the feed soon after they age out: within a
+/// 24th of the retention (here 60 s, so every 10 s), not at the next hourly prune.
+#[tokio::test(start_paused = true)]
+async fn metrics_past_a_short_retention_are_pruned_soon_after() {
+    let cfg = ModelConfig {
+        min_workers: 1,
+        max_workers: 1,
+        cold_start: Dist::Constant(10.0),
+        ..ModelConfig::default()
+    };
+    let clock = Clock::system();
+    let ep = Endpoint::new("local", cfg, 9, clock);
+    ep.set_retention(endpoint_server::endpoint::Retention {
+        metrics_ms: 60_000,
+        ..Default::default()
+    });
+    let st = AppState::new([ep]);
+    st.spawn_drivers();
+    let (_, v) = call(
+        &st,
+        "POST",
+        "/v2/local/run",
+        Some(r#"{"input":{"sleepMs":5}}"#),
+    )
+    .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let held = async || {
+        let now = clock.now_ms();
+        let path = format!(
+            "/v2/local/metrics/snapshot?format=json&from={}&to={}",
+            now - 3_600_000,
+            now + 1_000
+        );
+        let (code, v) = call(&st, "GET", &path, None).await;
+        assert_eq!(code, StatusCode::OK, "{v}");
+        v["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["id"] == id.as_str())
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, v) = call(&st, "GET", &format!("/v2/local/status/{id}"), None).await;
+    assert_eq!(v["status"], "COMPLETED", "{v}");
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    assert!(held().await, "kept while within the retention");
+    // 60 s of retention, pruned every 10 s (the sweep runs every 5 s).
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    assert!(
+        !held().await,
+        "still held 80 s after it ended, past a 60 s retention"
+    );
+}

@@ -68,7 +68,7 @@ impl Mirror {
                                 after = u64::try_from(seq).unwrap_or(after);
                             }
                             let now = Clock::system().now_ms();
-                            if now - pruned_at > crate::endpoint::PRUNE_EVERY_MS {
+                            if now - pruned_at > retention.prune_every_ms() {
                                 log.prune(now - retention.metrics_ms);
                                 pruned_at = now;
                             }
