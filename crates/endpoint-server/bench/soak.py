@@ -299,8 +299,10 @@ stop_grace_ms = 3000
 env = {{ STARTUP_SLEEP = "1" }}
 """)
     log = open(os.path.join(tmp, "server.log"), "w")
+    # SOAK_WRAPPER (e.g. "heaptrack -o /tmp/soak-heap") runs the server under a profiler.
+    wrapper = os.environ.get("SOAK_WRAPPER", "").split()
     server = subprocess.Popen(
-        [a.server, "serve", "--listen", f"127.0.0.1:{port}", "--db", os.path.join(tmp, "soak.db"),
+        wrapper + [a.server, "serve", "--listen", f"127.0.0.1:{port}", "--db", os.path.join(tmp, "soak.db"),
          "--config", cfg, "--api-key", KEY,
          # Results readable 5 min (RunPod: 30): the steady state comes within the run.
          "--run-result-retention", "5m",
@@ -312,7 +314,10 @@ env = {{ STARTUP_SLEEP = "1" }}
          "--metrics-retention", a.metrics_retention],
         stdout=subprocess.PIPE, stderr=log, text=True,
     )
-    print(server.stdout.readline().strip(), flush=True)
+    line = server.stdout.readline().strip()
+    while wrapper and not line.startswith("listening"):  # the profiler's own lines
+        line = server.stdout.readline().strip()
+    print(line, flush=True)
     soak = Soak(f"http://127.0.0.1:{port}", server.pid, a.minutes, a.rate, a.seed)
     app = web.Application()
     app.router.add_post("/hook", soak.hook)
