@@ -198,7 +198,7 @@ impl FeedLog {
 
     /// Drops jobs that ended before `before` (and unfinished ones submitted before it)
     /// and events before it, keeping each worker's state at `before`. The store is
-    /// rebuilt: this runs hourly, not per change.
+    /// rebuilt: the server runs this every 24th of its retention, not per change.
     pub fn prune(&mut self, before: i64) {
         let keep: Vec<u32> = (0..self.store.len() as u32)
             .filter(|&row| {
