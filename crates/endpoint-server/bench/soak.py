@@ -313,6 +313,8 @@ env = {{ STARTUP_SLEEP = "1" }}
          # the change feed to account for every job all the same.
          "--metrics-retention", a.metrics_retention],
         stdout=subprocess.PIPE, stderr=log, text=True,
+        # Its own process group: the signals below reach the server under a wrapper too.
+        start_new_session=True,
     )
     line = server.stdout.readline().strip()
     while wrapper and not line.startswith("listening"):  # the profiler's own lines
@@ -341,11 +343,11 @@ env = {{ STARTUP_SLEEP = "1" }}
             status, open_jobs, pending = await soak.settle(session)
         ok = report(soak, traffic_s, status, open_jobs, pending) and server.poll() is None
     finally:
-        server.send_signal(signal.SIGTERM)
+        os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
         await runner.cleanup()
         log.close()
         for ext in ("", "-wal", "-shm"):
