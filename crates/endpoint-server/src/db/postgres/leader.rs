@@ -39,11 +39,20 @@ const UNLOCK: &str =
     "SELECT pg_advisory_unlock(hashtextextended('endpoint-server/leader/' || $1, 0))";
 /// An instance's member lock: the two-key form (so `pg_locks` tells it from the
 /// endpoint locks, which use the one-key form), with this class as the first key.
-const TRY_MEMBER: &str = "SELECT pg_try_advisory_lock(1701737837, $1)";
+macro_rules! member_class {
+    () => {
+        "1701737837"
+    };
+}
+const TRY_MEMBER: &str = concat!("SELECT pg_try_advisory_lock(", member_class!(), ", $1)");
 /// The live instances of this database: their member locks.
-const MEMBERS: &str = "SELECT count(*) FROM pg_locks
-    WHERE locktype = 'advisory' AND objsubid = 2 AND classid = 1701737837 AND granted
-      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+const MEMBERS: &str = concat!(
+    "SELECT count(*) FROM pg_locks
+    WHERE locktype = 'advisory' AND objsubid = 2 AND classid = ",
+    member_class!(),
+    " AND granted
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+);
 /// How long a handover waits for the endpoint to stop here before unlocking anyway.
 const HANDOVER_WAIT: Duration = Duration::from_secs(20);
 
@@ -101,9 +110,8 @@ pub fn campaign(store: PgStore, endpoints: &[String], retry: Duration) -> Leader
         stops.insert(e.clone(), Arc::new(stop_tx));
     }
     tokio::spawn(async move {
-        let closed = |seats: &BTreeMap<String, Seat>| seats.values().all(|s| s.held.is_closed());
         loop {
-            if closed(&seats) {
+            if all_closed(&seats) {
                 return;
             }
             match session(&store).await {
@@ -117,13 +125,18 @@ pub fn campaign(store: PgStore, endpoints: &[String], retry: Duration) -> Leader
             for s in seats.values() {
                 s.held.send_if_modified(|h| std::mem::replace(h, false));
             }
-            if closed(&seats) {
+            if all_closed(&seats) {
                 return;
             }
             tokio::time::sleep(retry).await;
         }
     });
     Leadership { held, stops }
+}
+
+/// Whether nobody watches any endpoint any more (the campaign then ends).
+fn all_closed(seats: &BTreeMap<String, Seat>) -> bool {
+    seats.values().all(|s| s.held.is_closed())
 }
 
 /// A session of its own, whose socket the server probes when idle.
@@ -187,7 +200,7 @@ async fn hold(
                 }
             }
         }
-        if seats.values().all(|s| s.held.is_closed()) {
+        if all_closed(seats) {
             return Ok(());
         }
         // A session that died shows at the next statement; the held ones need one too.
