@@ -250,7 +250,29 @@ impl Jobs {
     fn remove(&mut self, j: usize) -> Option<Job> {
         self.map.remove(&j)
     }
+    /// Whether `e` is a job's event that can never act again: its job is forgotten,
+    /// or ran on (`run` only grows), or (a TTL) is no longer queued in that queueing.
+    /// The handler ignores such events; this lets the heap drop them early.
+    fn is_dead(&self, e: &Event) -> bool {
+        match *e {
+            Event::JobEnd { job, run } | Event::JobTimeout { job, run } => {
+                self.map.get(&job).is_none_or(|j| j.run != run)
+            }
+            Event::TtlExpire { job, run } => self
+                .map
+                .get(&job)
+                .is_none_or(|j| j.run != run || j.record.status != JobStatus::InQueue),
+            Event::Webhook { job, .. } => !self.map.contains_key(&job),
+            Event::ThrottleEnd { .. }
+            | Event::Ready { .. }
+            | Event::IdleCheck { .. }
+            | Event::Reap { .. } => false,
+        }
+    }
 }
+
+/// The event heap is first compacted at this size (then whenever it doubles).
+const EVENTS_COMPACT_MIN: usize = 1024;
 
 impl std::ops::Index<usize> for Jobs {
     type Output = Job;
@@ -265,6 +287,65 @@ impl std::ops::IndexMut<usize> for Jobs {
     }
 }
 
+/// The workers that have not stopped, by number (numbers are never reused: an event
+/// of a stopped worker finds nothing). A stopped worker is dropped at once, so a
+/// server that scales up and down for days holds only its live workers.
+#[derive(Debug, Clone, Default)]
+struct Workers {
+    map: std::collections::BTreeMap<usize, Worker>,
+    next: usize,
+}
+
+impl Workers {
+    /// Adds a worker; returns its number.
+    fn push(&mut self, worker: Worker) -> usize {
+        let w = self.next;
+        self.map.insert(w, worker);
+        self.next += 1;
+        w
+    }
+    /// The number the next worker gets.
+    fn next(&self) -> usize {
+        self.next
+    }
+    fn get_mut(&mut self, w: usize) -> Option<&mut Worker> {
+        self.map.get_mut(&w)
+    }
+    fn contains(&self, w: usize) -> bool {
+        self.map.contains_key(&w)
+    }
+    fn remove(&mut self, w: usize) -> Option<Worker> {
+        self.map.remove(&w)
+    }
+    /// Live workers, by number.
+    fn iter(&self) -> impl Iterator<Item = &Worker> {
+        self.map.values()
+    }
+    fn numbers(&self) -> Vec<usize> {
+        self.map.keys().copied().collect()
+    }
+    /// The first idle, current worker.
+    fn idle(&self) -> Option<usize> {
+        self.map
+            .iter()
+            .find(|(_, w)| w.state == Some(WorkerState::Idle) && !w.outdated)
+            .map(|(&n, _)| n)
+    }
+}
+
+impl std::ops::Index<usize> for Workers {
+    type Output = Worker;
+    fn index(&self, w: usize) -> &Worker {
+        &self.map[&w]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Workers {
+    fn index_mut(&mut self, w: usize) -> &mut Worker {
+        self.map.get_mut(&w).expect("a live worker")
+    }
+}
+
 /// The endpoint model.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -273,11 +354,13 @@ pub struct Model {
     now: i64,
     seq: u64,
     events: BinaryHeap<Reverse<(i64, u64, Event)>>,
+    /// Above this many pending events, the dead ones are dropped (see [`Model::at`]).
+    events_compact_at: usize,
     jobs: Jobs,
     by_id: crate::JobMap<usize>,
     queue: VecDeque<usize>,
     low_queue: VecDeque<usize>,
-    workers: Vec<Worker>,
+    workers: Workers,
     /// External workers by id.
     worker_ids: HashMap<String, usize>,
     changes: Vec<Change>,
@@ -297,11 +380,12 @@ impl Model {
             now: 0,
             seq: 0,
             events: BinaryHeap::new(),
+            events_compact_at: EVENTS_COMPACT_MIN,
             jobs: Jobs::default(),
             by_id: Default::default(),
             queue: VecDeque::new(),
             low_queue: VecDeque::new(),
-            workers: Vec::new(),
+            workers: Workers::default(),
             worker_ids: HashMap::new(),
             changes: Vec::new(),
             completed: 0,
@@ -332,6 +416,30 @@ impl Model {
     fn at(&mut self, t: i64, e: Event) {
         self.seq += 1;
         self.events.push(Reverse((t, self.seq, e)));
+        // Every job schedules its TTL (24 h by default) when it is queued, and most
+        // jobs leave the queue long before: without this, a day of jobs would stay in
+        // the heap after they ended (and were forgotten). Dropping the events that can
+        // no longer do anything whenever the heap doubles keeps it within twice its
+        // live events, at an amortized O(1) per event.
+        if self.events.len() >= self.events_compact_at {
+            let before = self.events.len();
+            self.events
+                .retain(|Reverse((_, _, e))| !self.jobs.is_dead(e));
+            self.events_compact_at = (2 * self.events.len()).max(EVENTS_COMPACT_MIN);
+            if self.events.len() < before / 2 {
+                self.events.shrink_to(self.events_compact_at);
+            }
+        }
+    }
+
+    /// Workers the model holds (stopped ones are dropped).
+    pub fn held_workers(&self) -> usize {
+        self.workers.iter().count()
+    }
+
+    /// Pending internal events (live or not yet dropped).
+    pub fn pending_events(&self) -> usize {
+        self.events.len()
     }
 
     /// When the next internal event happens, if any.
@@ -371,7 +479,7 @@ impl Model {
     /// Counts in RunPod's `/health` shape.
     pub fn health(&self) -> Health {
         let mut w = HealthWorkers::default();
-        for worker in &self.workers {
+        for worker in self.workers.iter() {
             match worker.state {
                 Some(WorkerState::Idle) => w.idle += 1,
                 Some(WorkerState::Running) => w.running += 1,
@@ -610,7 +718,7 @@ impl Model {
     pub fn release(&mut self, now: i64) {
         self.advance(now);
         self.release += 1;
-        for w in 0..self.workers.len() {
+        for w in self.workers.numbers() {
             if self.workers[w].state.is_none() || self.workers[w].outdated {
                 continue;
             }
@@ -635,8 +743,7 @@ impl Model {
         if self.worker_ids.contains_key(id) {
             return Err(JobError::Duplicate);
         }
-        let w = self.workers.len();
-        self.workers.push(Worker {
+        let w = self.workers.push(Worker {
             id: id.to_string(),
             state: None,
             jobs: Vec::new(),
@@ -668,10 +775,8 @@ impl Model {
         if state == Some(WorkerState::Outdated) {
             self.workers[w].outdated = true;
         }
+        // A stopped worker is dropped (and unknown from now on).
         self.set_worker(w, state);
-        if state.is_none() {
-            self.worker_ids.remove(id);
-        }
         Ok(())
     }
 
@@ -846,9 +951,8 @@ impl Model {
     }
 
     fn spawn_worker(&mut self) -> usize {
-        let w = self.workers.len();
-        let id = format!("worker-{}-r{}", w, self.release);
-        self.workers.push(Worker {
+        let id = format!("worker-{}-r{}", self.workers.next(), self.release);
+        let w = self.workers.push(Worker {
             id,
             state: None,
             jobs: Vec::new(),
@@ -883,6 +987,12 @@ impl Model {
             state,
             at: self.now,
         }));
+        if state.is_none()
+            && let Some(gone) = self.workers.remove(w)
+            && self.worker_ids.get(&gone.id) == Some(&w)
+        {
+            self.worker_ids.remove(&gone.id);
+        }
     }
 
     fn emit_job(&mut self, j: usize) {
@@ -896,10 +1006,7 @@ impl Model {
             return;
         }
         while let Some(&j) = self.queue.front().or(self.low_queue.front()) {
-            let idle = (0..self.workers.len()).find(|&w| {
-                self.workers[w].state == Some(WorkerState::Idle) && !self.workers[w].outdated
-            });
-            let Some(w) = idle else { break };
+            let Some(w) = self.workers.idle() else { break };
             if self.queue.front() == Some(&j) {
                 self.queue.pop_front();
             } else {
@@ -990,8 +1097,10 @@ impl Model {
         if webhook && self.cfg.simulate_webhooks {
             self.at(now, Event::Webhook { job: j, attempt: 1 });
         }
-        if let Some(w) = worker {
-            self.workers[w].jobs.retain(|&x| x != j);
+        if let Some(w) = worker
+            && let Some(worker) = self.workers.get_mut(w)
+        {
+            worker.jobs.retain(|&x| x != j);
             self.after_job(w);
         }
     }
@@ -1037,6 +1146,15 @@ impl Model {
         | Event::TtlExpire { job, .. }
         | Event::Webhook { job, .. } = e
             && !self.jobs.contains(job)
+        {
+            return;
+        }
+        // So have the events of a stopped worker.
+        if let Event::ThrottleEnd { worker }
+        | Event::Ready { worker }
+        | Event::IdleCheck { worker, .. }
+        | Event::Reap { worker } = e
+            && !self.workers.contains(worker)
         {
             return;
         }

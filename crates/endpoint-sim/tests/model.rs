@@ -516,6 +516,88 @@ fn forget_drops_finished_jobs_only() {
     assert_eq!(m.health().jobs.completed, 2, "counts keep forgotten jobs");
 }
 
+/// A server runs for days: the events of jobs long gone (a TTL of 24 h scheduled when
+/// each job was queued) must not pile up in the model.
+#[test]
+fn events_of_ended_jobs_do_not_pile_up() {
+    let mut m = Model::new(
+        15,
+        ModelConfig {
+            min_workers: 2,
+            ..cfg()
+        },
+    );
+    m.start(0);
+    m.advance(10_000);
+    // 20,000 jobs of 10 ms, one every 100 ms: each ends well within its 24 h TTL.
+    for i in 0..20_000i64 {
+        let id = format!("j{i}");
+        m.submit(10_000 + i * 100, &id, sleep(10)).unwrap();
+        m.advance(10_000 + i * 100 + 50);
+        assert_eq!(status(&m, &id), JobStatus::Completed);
+        m.forget(&id).unwrap();
+    }
+    assert_eq!(m.job_count(), 0);
+    assert!(
+        m.pending_events() <= 2_048,
+        "{} events pending for no live job",
+        m.pending_events()
+    );
+    // The TTL of a job still queued is kept: it still expires.
+    let busy = ModelConfig {
+        max_workers: 0,
+        ..cfg()
+    };
+    let mut m = Model::new(16, busy);
+    m.start(0);
+    let ttl = JobSpec {
+        ttl_ms: 60_000,
+        ..sleep(10)
+    };
+    m.submit(0, "waits", ttl).unwrap();
+    for i in 0..5_000i64 {
+        let id = format!("c{i}");
+        m.submit(i, &id, sleep(10)).unwrap();
+        m.cancel(i, &id).unwrap();
+        m.forget(&id).unwrap();
+    }
+    m.advance(59_999);
+    assert_eq!(status(&m, "waits"), JobStatus::InQueue);
+    m.advance(60_000);
+    assert_eq!(status(&m, "waits"), JobStatus::TimedOut);
+}
+
+/// Neither do the workers that scaled down: each job here starts a worker (a cold
+/// start), which stops 5 s after it; the model keeps only the live ones.
+#[test]
+fn stopped_workers_are_dropped() {
+    let mut m = Model::new(17, cfg());
+    m.start(0);
+    let mut cold = 0;
+    for i in 0..2_000i64 {
+        let t = i * 60_000;
+        m.submit(t, &format!("j{i}"), sleep(10)).unwrap();
+        m.advance(t + 30_000);
+        cold += m
+            .drain_changes()
+            .iter()
+            .filter(|c| matches!(c, Change::ColdStart(_)))
+            .count();
+    }
+    assert_eq!(cold, 2_000, "every job found the endpoint scaled to zero");
+    assert_eq!(m.held_workers(), 0);
+    assert!(m.pending_events() <= 2_048, "{}", m.pending_events());
+    m.submit(2_000 * 60_000, "last", sleep(10)).unwrap();
+    assert_eq!(m.held_workers(), 1);
+    m.advance(2_000 * 60_000 + 10_000);
+    assert_eq!(status(&m, "last"), JobStatus::Completed);
+    assert_eq!(
+        m.job("last").unwrap().worker_id.as_deref(),
+        Some("worker-2000-r0"),
+        "worker numbers are not reused"
+    );
+}
+
 fn external() -> Model {
     let mut m = Model::new(
         1,
