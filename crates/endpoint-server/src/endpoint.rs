@@ -525,6 +525,15 @@ impl Endpoint {
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Whether this instance may send the endpoint's webhook attempts now: it still
+    /// leads the endpoint in the database (always, without a cluster).
+    pub async fn still_leads(&self) -> Result<bool, DbError> {
+        match &self.db {
+            Some(db) => db.still_leads(&self.id).await,
+            None => Ok(true),
+        }
+    }
+
     /// True once [`Endpoint::close`]d.
     pub fn is_closed(&self) -> bool {
         self.closed.load(std::sync::atomic::Ordering::Relaxed)

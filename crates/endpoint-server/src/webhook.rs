@@ -8,6 +8,10 @@
 //! delivery where it stopped (at least once: an attempt sent but not yet recorded at a
 //! crash is sent again, and recorded once).
 //!
+//! In a cluster only the endpoint's leader sends, and it asks the database before each
+//! attempt whether it still is ([`crate::db::Db::still_leads`]): a new leader resumes
+//! the delivery from the outbox, and an old one that has not noticed sends nothing.
+//!
 //! Targets in private address ranges (loopback, RFC 1918, link-local, unique local,
 //! CGNAT) are refused unless the configuration allows them, both when the job is
 //! submitted and again before each attempt (the name may resolve elsewhere by then).
@@ -183,7 +187,7 @@ pub async fn deliver(
     let mut due = owed.due_at;
     for attempt in (owed.attempts + 1)..=(1 + WEBHOOK_RETRIES) {
         tokio::time::sleep_until(endpoint.clock().instant_of(due)).await;
-        if endpoint.is_closed() {
+        if !may_send(&endpoint, &owed.job_id).await {
             // Another instance leads the endpoint now and resumes from the outbox.
             return;
         }
@@ -195,6 +199,34 @@ pub async fn deliver(
         match endpoint.record_webhook(&owed.job_id, attempt, status, error) {
             Some(next) => due = next,
             None => return,
+        }
+    }
+}
+
+/// Whether this instance may send an attempt now: the endpoint is open here and, in
+/// a cluster, the database still names this instance its leader. Another instance
+/// that took the endpoint resumes the delivery from the outbox, so an old leader that
+/// has not noticed its loss yet (a pause, a partition) sends nothing beside it; only
+/// an attempt already in flight at the takeover can be sent twice (at least once).
+/// While the database cannot say, the attempt waits.
+async fn may_send(endpoint: &Endpoint, job_id: &str) -> bool {
+    loop {
+        if endpoint.is_closed() {
+            return false;
+        }
+        match endpoint.still_leads().await {
+            Ok(leads) => {
+                if !leads {
+                    tracing::info!(endpoint = %endpoint.id(), job = %job_id,
+                        "webhook attempt left to the endpoint's new leader");
+                }
+                return leads;
+            }
+            Err(e) => {
+                tracing::warn!(endpoint = %endpoint.id(), job = %job_id, error = %e,
+                    "webhook attempt waits: cannot tell whether this instance still leads");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
     }
 }

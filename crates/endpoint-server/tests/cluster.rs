@@ -441,3 +441,170 @@ fn common_now() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+/// One instance of deploy/compose.yaml: its command line, its environment and the
+/// URL its health check asks.
+#[derive(Debug, Default)]
+struct ComposeService {
+    command: Vec<String>,
+    env: Vec<(String, String)>,
+    health_url: Option<String>,
+}
+
+/// The services of a compose file that run `image` (read line by line: the file is
+/// ours and kept plain, one `command:` line, `environment:` as a map).
+fn compose_services(text: &str, image: &str) -> Vec<(String, ComposeService)> {
+    let mut services: Vec<(String, ComposeService, bool)> = Vec::new();
+    let mut in_services = false;
+    let mut in_env = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        if indent == 0 {
+            in_services = trimmed == "services:";
+            continue;
+        }
+        if !in_services {
+            continue;
+        }
+        if indent == 2 {
+            let name = trimmed.trim_end_matches(':').to_string();
+            services.push((name, ComposeService::default(), false));
+            in_env = false;
+            continue;
+        }
+        let Some((_, svc, runs_image)) = services.last_mut() else {
+            continue;
+        };
+        if indent == 4 {
+            in_env = trimmed == "environment:";
+            if let Some(img) = trimmed.strip_prefix("image:") {
+                *runs_image = img.trim() == image;
+            } else if let Some(cmd) = trimmed.strip_prefix("command:") {
+                svc.command = cmd.split_whitespace().map(String::from).collect();
+            }
+        } else if indent == 6 && in_env {
+            let (k, v) = trimmed.split_once(':').expect("KEY: value");
+            svc.env.push((k.trim().to_string(), v.trim().to_string()));
+        } else if indent == 6 && trimmed.starts_with("test:") {
+            svc.health_url = trimmed
+                .split('"')
+                .find(|part| part.starts_with("http://"))
+                .map(String::from);
+        }
+    }
+    services
+        .into_iter()
+        .filter(|(_, _, runs)| *runs)
+        .map(|(name, svc, _)| (name, svc))
+        .collect()
+}
+
+/// deploy/compose.yaml, run as written as far as this machine can (it has no
+/// container runtime): each endpoint-server service's command, environment, config
+/// file and health check, with local addresses for the compose network's host names
+/// and a throwaway PostgreSQL for `db`. Both instances answer their health check, the
+/// read-only key reads and may not run, and a job sent through either is run by the
+/// leader (so `--advertise-url` is what the instances reach each other at).
+#[test]
+fn the_compose_file_runs_as_written() {
+    let root = common::root();
+    let text = std::fs::read_to_string(root.join("deploy/compose.yaml")).unwrap();
+    let services = compose_services(&text, "endpoint-server");
+    let names: Vec<&str> = services.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["a", "b"], "the instances of deploy/compose.yaml");
+    let pg = Postgres::start();
+    let dir = common::temp_dir("compose");
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let ports: Vec<u16> = services.iter().map(|_| free_port()).collect();
+    let (operate, read) = ("compose-operate-key", "compose-read-key");
+    let mut running = Vec::new();
+    for (i, (name, svc)) in services.iter().enumerate() {
+        let local = |arg: &str| {
+            let mut arg = arg.replace("0.0.0.0:8000", &format!("127.0.0.1:{}", ports[i]));
+            for (j, (other, _)) in services.iter().enumerate() {
+                arg = arg.replace(
+                    &format!("http://{other}:8000"),
+                    &format!("http://127.0.0.1:{}", ports[j]),
+                );
+            }
+            let config = root.join("deploy/endpoints.toml");
+            arg.replace(
+                "/etc/endpoint-server/endpoints.toml",
+                config.to_str().unwrap(),
+            )
+        };
+        let args: Vec<String> = svc.command.iter().map(|a| local(a)).collect();
+        for a in &args {
+            let names_a_host = services
+                .iter()
+                .any(|(other, _)| a.contains(&format!("://{other}:")));
+            assert!(
+                !a.contains("0.0.0.0") && !a.starts_with("/etc/") && !names_a_host,
+                "{name}: `{a}` names something this test does not map"
+            );
+        }
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_endpoint-server"));
+        cmd.args(&args).current_dir(&dir).env_clear();
+        for (k, v) in &svc.env {
+            let value = match k.as_str() {
+                "ENDPOINT_SERVER_DB" => {
+                    assert!(v.starts_with("postgres://") && v.contains("@db:"), "{v}");
+                    pg.url.clone()
+                }
+                "ENDPOINT_SERVER_API_KEY" => operate.to_string(),
+                "ENDPOINT_SERVER_READ_KEY" => read.to_string(),
+                other => panic!("{name}: the test does not know {other}"),
+            };
+            cmd.env(k, value);
+        }
+        let (server, addr) = common::spawn(cmd, Some(&dir.join(format!("{name}.log"))));
+        assert_eq!(
+            addr.port(),
+            ports[i],
+            "{name} listens where its command says"
+        );
+        let health = svc.health_url.as_deref().expect("a health check");
+        let path = &health[health["http://".len()..].find('/').unwrap() + "http://".len()..];
+        running.push((name.clone(), server, addr, path.to_string()));
+    }
+    let key_request = |addr, method, path: &str, body, key| {
+        common::request_with_key(addr, method, path, body, Some(key))
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    };
+    for (name, _, addr, health) in &running {
+        let (code, _) = request(*addr, "GET", health, "");
+        assert_eq!(code, 200, "{name}'s health check");
+    }
+    let (_, _, b_addr, _) = &running[1];
+    wait("an instance leads `sim`", 20, || {
+        key_request(*b_addr, "GET", "/v2/sim/health", "", read).0 == 200
+    });
+    let (code, body) = key_request(*b_addr, "POST", "/v2/sim/run", r#"{"input":{}}"#, read);
+    assert_eq!(code, 403, "the read key may not run: {body}");
+    // Through both: one of them forwards to the other, at its advertised URL.
+    for (name, _, addr, _) in &running {
+        let (code, body) = key_request(
+            *addr,
+            "POST",
+            "/v2/sim/runsync",
+            r#"{"input":{"sleepMs":5}}"#,
+            operate,
+        );
+        assert_eq!(code, 200, "through {name}: {body}");
+        assert_eq!(json(&body)["status"], "COMPLETED", "through {name}: {body}");
+    }
+    for (name, mut server, _, _) in running {
+        assert!(server.stop(), "{name} stops on SIGTERM");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

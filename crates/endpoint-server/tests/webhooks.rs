@@ -1,6 +1,8 @@
 //! Webhooks against a real receiver: RunPod's retries, every attempt recorded, and
 //! private targets refused unless allowed.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -300,4 +302,97 @@ async fn https_targets_are_delivered_with_a_trusted_ca_and_refused_without() {
         .set_webhook_ca(b"not a certificate")
         .unwrap_err();
     assert!(e.contains("webhook CA"), "{e}");
+}
+
+/// Issue 15: an old leader that has not noticed another instance took its endpoint
+/// (a pause, a partition) sends no webhook attempt beside the new leader, which
+/// resumes the delivery from the outbox and sends the retry itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_leader_sends_no_attempt_once_another_took_the_endpoint() {
+    use endpoint_server::db::postgres::{Fence, PgStore};
+    use endpoint_server::db::{Db, Location};
+    use endpoint_server::endpoint::Retention;
+    let pg = common::postgres::Postgres::start();
+    let store = PgStore::connect(&pg.url, 2).unwrap();
+    store.migrate().await.unwrap();
+    let term = |url: &str, since| Fence {
+        url: url.to_string(),
+        since,
+    };
+    let open = |url: &str, since| {
+        let db = Db::open_at(&Location::Postgres(pg.url.clone())).unwrap();
+        db.fence("ep", term(url, since));
+        let cfg = ModelConfig {
+            min_workers: 1,
+            max_workers: 1,
+            cold_start: Dist::Constant(10.0),
+            ..ModelConfig::default()
+        };
+        let ep = Endpoint::open(
+            "ep",
+            cfg,
+            1,
+            Clock::system(),
+            db.clone(),
+            Retention::default(),
+        )
+        .unwrap();
+        ep.set_allow_private_webhooks(true);
+        ep.set_webhook_retry_gap(Duration::from_millis(1_500));
+        (ep, db)
+    };
+    let (url, got) = receiver(vec![500, 200]).await;
+    store.set_leader("ep", "http://a", 1).await.unwrap();
+    let (a, a_db) = open("http://a", 1);
+    let st = AppState::new([a.clone()]);
+    st.spawn_drivers();
+    let (code, v) = post_json(
+        &st,
+        "/v2/ep/run",
+        format!(r#"{{"input":{{"sleepMs":10}},"webhook":"{url}"}}"#),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    // A's first attempt (500) is sent and stored with the retry it owes.
+    let mut stored = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        a_db.flush().await.unwrap();
+        let outbox = store.load_outbox("ep").await.unwrap();
+        if outbox.iter().any(|o| o.job_id == id && o.attempts == 1) {
+            stored = true;
+            break;
+        }
+    }
+    assert!(stored, "A's first attempt stored within 5 s");
+    assert_eq!(got.lock().unwrap().len(), 1);
+
+    // B takes the endpoint; A is not told (its lock session would say so).
+    store.set_leader("ep", "http://b", 2).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        got.lock().unwrap().len(),
+        1,
+        "A sent its retry although B leads the endpoint"
+    );
+    assert!(!a.is_closed(), "A was not told: only the database says");
+
+    // B resumes the delivery from the outbox: the retry is sent, once, and recorded.
+    let (b, _b_db) = open("http://b", 2);
+    b.spawn_driver();
+    let mut summary = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(w) = b.job(&id).and_then(|j| j.record.webhook)
+            && w.attempts == 2
+        {
+            summary = Some(w);
+            break;
+        }
+    }
+    let w = summary.expect("B records the retry within 5 s");
+    assert!(w.delivered);
+    assert_eq!(w.last_status, Some(200));
+    assert_eq!(got.lock().unwrap().len(), 2);
 }

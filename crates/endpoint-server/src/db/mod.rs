@@ -267,6 +267,16 @@ impl Db {
         }
     }
 
+    /// In a cluster: whether this instance still holds its term of `endpoint` (see
+    /// [`Db::fence`]); a webhook attempt is sent only then, so an old leader that has
+    /// not noticed its loss sends nothing beside the new one. Always true on SQLite.
+    pub async fn still_leads(&self, endpoint: &str) -> Result<bool, DbError> {
+        match &*self.backend {
+            Backend::Sqlite(_) => Ok(true),
+            Backend::Postgres(p) => p.still_leads(endpoint).await,
+        }
+    }
+
     /// The SQLite file, when the store is one.
     pub fn path(&self) -> Option<&Path> {
         match &*self.backend {

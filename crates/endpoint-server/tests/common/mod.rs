@@ -73,9 +73,15 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_endpoint-server"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_endpoint-server"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
+    spawn(cmd, log)
+}
+
+/// Starts `cmd` (the server binary with its arguments and environment) with its log in
+/// `log` (or nowhere), and returns it with the address it printed.
+pub fn spawn(mut cmd: Command, log: Option<&std::path::Path>) -> (Server, SocketAddr) {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(log.map_or_else(Stdio::null, |l| std::fs::File::create(l).unwrap().into()))
         .spawn()
@@ -88,7 +94,13 @@ where
     let addr = line
         .trim()
         .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .unwrap_or_else(|| {
+            let said = log.and_then(|l| std::fs::read_to_string(l).ok());
+            panic!(
+                "the server did not start (first line {line:?}); its log: {}",
+                said.as_deref().unwrap_or("(not kept)")
+            )
+        })
         .parse()
         .unwrap();
     (server, addr)
@@ -147,10 +159,22 @@ pub fn try_request(
     path: &str,
     body: &str,
 ) -> Result<(u16, String), String> {
+    request_with_key(addr, method, path, body, None)
+}
+
+/// [`try_request`] with `Authorization: Bearer <key>` when a key is given.
+pub fn request_with_key(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    key: Option<&str>,
+) -> Result<(u16, String), String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    let auth = key.map_or_else(String::new, |k| format!("authorization: Bearer {k}\r\n"));
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;

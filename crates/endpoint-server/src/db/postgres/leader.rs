@@ -252,6 +252,18 @@ impl PgStore {
         Ok(())
     }
 
+    /// Whether `fence` is still `endpoint`'s term (no other instance took it since).
+    pub async fn holds(&self, endpoint: &str, fence: &super::Fence) -> Result<bool, PgError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_opt(
+                "SELECT 1 FROM leaders WHERE endpoint_id = $1 AND url = $2 AND since = $3",
+                &[&endpoint, &fence.url, &fence.since],
+            )
+            .await?
+            .is_some())
+    }
+
     /// The URL of the instance that last took `endpoint` (it may have died since).
     pub async fn leader_url(&self, endpoint: &str) -> Result<Option<String>, PgError> {
         let client = self.pool.get().await?;

@@ -1021,6 +1021,32 @@ impl PgBackend {
         *now = Arc::new(next);
     }
 
+    /// Whether this instance still holds its term of `endpoint` (true when it holds
+    /// none: a single server). Asked on the backend's runtime, from any runtime.
+    pub(super) fn still_leads(
+        &self,
+        endpoint: &str,
+    ) -> impl std::future::Future<Output = Result<bool, DbError>> + use<> {
+        let fence = self
+            .fences
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(endpoint)
+            .cloned();
+        let asked = fence.map(|fence| {
+            let (store, e) = (self.store.clone(), endpoint.to_string());
+            self.rt.spawn(async move { store.holds(&e, &fence).await })
+        });
+        let location = redacted(&self.url);
+        async move {
+            let Some(asked) = asked else { return Ok(true) };
+            asked
+                .await
+                .map_err(|_| DbError::WriterGone)?
+                .map_err(|source| DbError::Postgres { location, source })
+        }
+    }
+
     /// The URL it was opened with.
     pub(super) fn url(&self) -> &str {
         &self.url
