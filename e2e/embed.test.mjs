@@ -5,8 +5,8 @@
 // the documented Content-Security-Policy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, submit, openPanel, waitForText } from './harness.mjs';
-import { startPortal } from './portal.mjs';
+import { startServer, submit, openPanel, waitForText, openFirefox, eventually } from './harness.mjs';
+import { CSP, startPortal } from './portal.mjs';
 
 const KEY = 'portal-secret-key';
 const SUB = '/tools/endpoint-metrics/';
@@ -145,6 +145,86 @@ test('a bad config.json stops the panel with an error screen naming the field', 
     assert.deepEqual(problems, []);
   } finally {
     await browser.close();
+    await env.stop();
+  }
+});
+
+/** The portal with the Demo's bundle under /tools/demo-metrics/ (refreshing every second). */
+async function demoPortal(csp) {
+  const server = await startServer({ workers: 0 });
+  const config = JSON.stringify({ refresh: '1s' });
+  const portal = await startPortal({ api: server.url, key: KEY, bundles: { '/tools/demo-metrics/': config }, csp });
+  return { portal, stop: async () => { await portal.stop(); await server.stop(); } };
+}
+
+test('the Demo runs in its Web Worker, found beside embed.js, in an iframe and mounted in the page, under the CSP', async () => {
+  const env = await demoPortal();
+  const { browser, page, problems } = await openPanel(`${env.portal.url}/portal/demo.html`, { width: 1300, height: 1800 });
+  try {
+    const frame = page.frameLocator('#demo-frame');
+    for (const where of [frame.locator(':root'), page.locator('#endpoint-metrics')]) {
+      await where.locator('[data-testid="poll-state"]').filter({ hasText: 'Live' }).waitFor({ timeout: 40_000 });
+      assert.equal(await where.locator('[data-testid="demo-where"]').textContent(), 'in a background worker');
+      const received = Number(await where.locator('[data-testid="total-received"]').getAttribute('data-value'));
+      assert.ok(received > 200, `a day of Demo history: ${received} received`);
+    }
+    // One worker per panel, from the bundle's folder (not the portal page's).
+    const urls = page.workers().map((w) => new URL(w.url()).pathname);
+    assert.ok(urls.length === 2 && urls.every((u) => u === '/tools/demo-metrics/engine_loader.js'), JSON.stringify(urls));
+    // And it keeps answering: refreshes after the first render.
+    await page.waitForFunction(() => performance.getEntriesByName('em-refresh').length >= 3, null, { timeout: 20_000 });
+    assert.deepEqual(await page.evaluate(() => window.__csp), []);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await env.stop();
+  }
+});
+
+test('a policy that forbids workers: the Demo runs on the page instead and says why', async () => {
+  const env = await demoPortal(`${CSP}; worker-src 'none'`);
+  const { browser, page, problems } = await openPanel(`${env.portal.url}/portal/demo.html`, { width: 1300, height: 1800 });
+  try {
+    const panel = page.locator('#endpoint-metrics');
+    await panel.locator('[data-testid="poll-state"]').filter({ hasText: 'Live' }).waitFor({ timeout: 40_000 });
+    assert.match(await panel.locator('[data-testid="demo-where"]').textContent(), /^on this page \(its background worker .+\)$/);
+    const received = Number(await panel.locator('[data-testid="total-received"]').getAttribute('data-value'));
+    assert.ok(received > 200, `the Demo on the page: ${received} received`);
+    assert.deepEqual(page.workers(), []);
+    // And it keeps answering on the page: refreshes after the first render.
+    await page.waitForFunction(() => performance.getEntriesByName('em-refresh').length >= 3, null, { timeout: 20_000 });
+    // The browser reports the refused worker; nothing else goes wrong.
+    assert.ok((await page.evaluate(() => window.__csp)).some((v) => v.startsWith('worker-src')));
+    assert.deepEqual(problems.filter((p) => !/worker-src|Content Security Policy/.test(p)), []);
+  } finally {
+    await browser.close();
+    await env.stop();
+  }
+});
+
+test('in Firefox too: the Demo runs in its Web Worker, in an iframe and mounted in the page, under the CSP', async () => {
+  const env = await demoPortal();
+  const ff = await openFirefox(`${env.portal.url}/portal/demo.html`, { width: 1300, height: 1800 });
+  try {
+    // Both panels: the iframe's document (same origin) and the one in the page.
+    const state = () => ff.run(`
+      const docs = [document.getElementById('demo-frame').contentDocument, document];
+      return docs.map((d) => ({
+        poll: d?.querySelector('[data-testid="poll-state"]')?.textContent ?? null,
+        where: d?.querySelector('[data-testid="demo-where"]')?.textContent ?? null,
+        received: Number(d?.querySelector('[data-testid="total-received"]')?.dataset.value ?? 0),
+      }));`);
+    const both = await eventually('both panels Live', async () => {
+      const s = await state();
+      return s.every((p) => p.poll === 'Live' && p.received > 0) && s;
+    }, 60_000);
+    for (const p of both) {
+      assert.equal(p.where, 'in a background worker', JSON.stringify(both));
+      assert.ok(p.received > 200, JSON.stringify(both));
+    }
+    assert.deepEqual(await ff.run('return window.__csp'), []);
+  } finally {
+    await ff.close();
     await env.stop();
   }
 });

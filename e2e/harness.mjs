@@ -139,3 +139,73 @@ export function percentile(values, q) {
   const hi = Math.min(lo + 1, s.length - 1);
   return s[lo] + (h - lo) * (s[hi] - s[lo]);
 }
+
+/**
+ * Headless Firefox (ESR) through geckodriver's WebDriver API (playwright drives only
+ * its own Firefox builds): opens `url` at `width` x `height` and resolves to
+ * `{ run(script, ...args), screenshot(), close() }`; `run` executes a function body in
+ * the page and returns its result.
+ */
+export async function openFirefox(url, { width = 1400, height = 900 } = {}) {
+  const { spawn: spawnProcess } = await import('node:child_process');
+  const { createServer } = await import('node:net');
+  const { homedir } = await import('node:os');
+  const gecko = process.env.E2E_GECKODRIVER
+    ?? [join(homedir(), '.cargo/bin/geckodriver'), '/usr/local/bin/geckodriver'].find(existsSync)
+    ?? 'geckodriver';
+  const binary = ['/usr/bin/firefox-esr', '/usr/bin/firefox'].find(existsSync);
+  const port = await new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => { const { port: p } = s.address(); s.close(() => resolve(p)); });
+  });
+  const driver = spawnProcess(gecko, ['--host', '127.0.0.1', '--port', String(port)], { stdio: 'ignore' });
+  const base = `http://127.0.0.1:${port}`;
+  const wd = async (method, path, body) => {
+    const r = await fetch(`${base}${path}`, {
+      method, headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const j = await r.json();
+    if (!r.ok) throw new Error(`WebDriver ${method} ${path}: ${JSON.stringify(j.value ?? j)}`);
+    return j.value;
+  };
+  let sid = null;
+  try {
+    for (let i = 0; ; i++) {
+      try { await wd('GET', '/status'); break; } catch (e) {
+        if (i > 100) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const s = await wd('POST', '/session', {
+      capabilities: { alwaysMatch: { 'moz:firefoxOptions': { binary, args: ['-headless', `-width=${width}`, `-height=${height}`] } } },
+    });
+    sid = s.sessionId;
+    await wd('POST', `/session/${sid}/window/rect`, { width, height });
+    await wd('POST', `/session/${sid}/url`, { url });
+  } catch (e) {
+    if (sid) await wd('DELETE', `/session/${sid}`).catch(() => {});
+    driver.kill();
+    throw e;
+  }
+  return {
+    run: (script, ...args) => wd('POST', `/session/${sid}/execute/sync`, { script, args }),
+    screenshot: async () => Buffer.from(await wd('GET', `/session/${sid}/screenshot`), 'base64'),
+    close: async () => {
+      await wd('DELETE', `/session/${sid}`).catch(() => {});
+      driver.kill();
+    },
+  };
+}
+
+/** Polls `check()` (async) until it returns a truthy value, at most `timeout` ms. */
+export async function eventually(what, check, timeout = 30_000) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await check();
+    if (last) return last;
+    if (Date.now() > deadline) throw new Error(`timed out: ${what} (last: ${JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

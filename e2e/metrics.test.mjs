@@ -161,6 +161,9 @@ test('the Demo endpoint is the default and is labelled as such', async () => {
     await waitForText(page, 'poll-state', 'Live', 30_000);
     assert.equal(await page.textContent('[data-testid="demo-badge"]'), 'Demo');
     assert.match(await page.textContent('[data-testid="demo-note"]'), /simulated in this browser/);
+    // It runs in the panel's Web Worker, found beside the bundle.
+    assert.equal(await page.textContent('[data-testid="demo-where"]'), 'in a background worker');
+    assert.deepEqual(page.workers().map((w) => new URL(w.url()).pathname), ['/engine_loader.js']);
     assert.match(await page.inputValue('[data-testid="endpoint-picker"]'), /^demo$/);
     // A day of history: hundreds of jobs in the last hour's window even at the
     // trough of the Demo's daily wave (0.4/s x 0.4 = about 580 an hour).

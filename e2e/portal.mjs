@@ -27,14 +27,15 @@ const TYPES = {
 /**
  * Starts the portal on 127.0.0.1. `bundles` maps a sub-path (e.g. '/tools/endpoint-metrics/')
  * to the config.json text served there (null: none, so 404); `api` is the endpoint-server
- * URL and `key` the key the proxy adds under `<sub-path>api/`.
+ * URL and `key` the key the proxy adds under `<sub-path>api/`; `csp` the policy every answer
+ * carries (default: the documented one).
  */
-export async function startPortal({ dist = 'dist', bundles, api, key }) {
+export async function startPortal({ dist = 'dist', bundles, api, key, csp = CSP }) {
   const proxied = [];
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://portal');
     const send = (status, body, type = 'text/plain') => {
-      res.writeHead(status, { 'content-type': type, 'content-security-policy': CSP });
+      res.writeHead(status, { 'content-type': type, 'content-security-policy': csp });
       res.end(body);
     };
     for (const [prefix, config] of Object.entries(bundles)) {
@@ -46,7 +47,7 @@ export async function startPortal({ dist = 'dist', bundles, api, key }) {
         const target = new URL(`/${rest.slice('api/'.length)}${url.search}`, api);
         const headers = { ...req.headers, host: target.host, authorization: `Bearer ${key}` };
         const up = request(target, { method: req.method, headers }, (r) => {
-          res.writeHead(r.statusCode, { ...r.headers, 'content-security-policy': CSP });
+          res.writeHead(r.statusCode, { ...r.headers, 'content-security-policy': csp });
           r.pipe(res);
         });
         up.on('error', (e) => send(502, `proxy: ${e.message}`));

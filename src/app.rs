@@ -123,6 +123,15 @@ pub fn App(
         list
     });
     let is_demo = move || view.with(|v| v.endpoint == EndpointRef::Demo);
+    // Where the Demo runs (its worker, or this page and why), as of the last answer.
+    let demo_where = move || {
+        feed.version.track();
+        feed.poll.track();
+        match feed.current_source() {
+            Some(crate::feed::source::Source::Demo(link)) => link.runs_where(),
+            _ => String::new(),
+        }
+    };
     let tab = move || view.with(|v| v.tab);
     let open = Callback::new(move |e: EndpointRef| {
         view.update(|v| {
@@ -190,7 +199,9 @@ pub fn App(
             <Show when=is_demo>
                 <p class="demo-note" data-testid="demo-note">
                     <strong>"Demo endpoint"</strong>
-                    " — simulated in this browser (a day of history, then live traffic)."
+                    " — simulated in this browser (a day of history, then live traffic), "
+                    <span data-testid="demo-where">{demo_where}</span>
+                    "."
                     {features.settings.then(|| view! {
                         " Add your endpoint server in "
                         <a href="?tab=settings" on:click=move |ev| {

@@ -479,7 +479,9 @@ async fn a_demo_worker_shows_derived_facts_and_simulated_lines() {
     );
     let w = Window::new(now - 3_600_000, now + 15_000, 15_000).unwrap();
     let data = MetricsData::from_snapshot(demo.snapshot(w.from, w.to), w, now);
-    let demo = std::rc::Rc::new(std::cell::RefCell::new(demo));
+    let demo = metrics_panel::feed::engine::DemoLink::in_page(
+        metrics_panel::feed::demo::DemoHost::from_demo(demo),
+    );
     let root = container();
     let slot = std::rc::Rc::new(std::cell::RefCell::new(None::<RwSignal<ViewState>>));
     let s = slot.clone();

@@ -93,6 +93,9 @@ impl From<RecordError> for FetchError {
     }
 }
 
+/// Most changes asked for in one page (the server's maximum).
+pub const CHANGES_LIMIT: usize = 10_000;
+
 /// One HTTP answer, before interpretation.
 #[derive(Debug, Clone, Default)]
 pub struct Answer {

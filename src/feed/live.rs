@@ -136,7 +136,7 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
             }
             if !same_endpoint || source.as_ref().is_some_and(|(_, k, _)| *k != key) {
                 feed.role.set(None);
-                let src = Source::for_endpoint(&v.endpoint, key.clone(), now_ms() as i64);
+                let src = Source::for_endpoint(&v.endpoint, key.clone());
                 *shared_source.borrow_mut() = Some(src.clone());
                 source = Some((v.endpoint.clone(), key, src));
             }

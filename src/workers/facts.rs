@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use endpoint_core::feed::{Changes, Events, Snapshot};
 use endpoint_core::{ColdStart, JobStatus, JobStore, WorkerState, WorkerTransition};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::feed::api::{Answer, FetchError, json_body};
 use crate::feed::poll::PollState;
@@ -22,7 +22,7 @@ use crate::view::time::fmt_ms;
 use crate::view::url::percent_encode;
 
 /// What is known about one worker (an item of `/workers`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerFacts {
     /// Worker id.
@@ -292,7 +292,7 @@ impl FactsFollow {
 }
 
 /// Where a log line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogStream {
     /// The worker's standard output.
@@ -315,7 +315,7 @@ impl LogStream {
 }
 
 /// One log line (an item of `/logs`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogLine {
     /// Position in the endpoint's log (ask for lines after it).
@@ -334,7 +334,7 @@ pub struct LogLine {
 }
 
 /// An answer of `/logs`: lines oldest first, and the cursor to follow from.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LogPage {
     /// The lines, oldest first.
     pub lines: Vec<LogLine>,
@@ -343,7 +343,7 @@ pub struct LogPage {
 }
 
 /// Which lines to ask `/logs` for.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LogFilter {
     /// Only this worker's.
     pub worker: Option<String>,

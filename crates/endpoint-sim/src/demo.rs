@@ -193,6 +193,17 @@ impl Demo {
         self.log.snapshot(from, to)
     }
 
+    /// Keeps at most `capacity` changes to answer cursors from (older cursors are
+    /// told to take a new snapshot, as the server's are).
+    pub fn set_log_capacity(&mut self, capacity: usize) {
+        self.log.set_log_capacity(capacity);
+    }
+
+    /// The window `[from, to)` as the server's snapshot answer (EMC1 columns).
+    pub fn snapshot_columns(&self, from: i64, to: i64) -> Vec<u8> {
+        self.log.snapshot_columns(from, to)
+    }
+
     /// Changes after `cursor` (at most `limit`).
     pub fn changes_since(&self, cursor: u64, limit: usize) -> Result<Changes, CursorExpired> {
         self.log.changes_since(cursor, limit)

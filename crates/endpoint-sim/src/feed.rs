@@ -135,6 +135,13 @@ impl FeedLog {
         }
     }
 
+    /// The window `[from, to)` as the server's snapshot answer: EMC1 columns
+    /// ([`endpoint_core::feed::encode`]), the bytes a client decodes.
+    pub fn snapshot_columns(&self, from: i64, to: i64) -> Vec<u8> {
+        let (rows, events) = self.window(from, to);
+        endpoint_core::feed::encode(&self.store, &rows, self.cursor(), from, to, &events)
+    }
+
     /// The jobs store (all retained jobs).
     pub fn store(&self) -> &JobStore {
         &self.store
