@@ -353,7 +353,8 @@ fn bench(args: &[String]) -> Result<(), String> {
 }
 
 /// The Metrics tab in headless Chromium against a release endpoint-server holding
-/// `jobs` jobs: first render, refresh cost, long tasks, wasm size (e2e/panel-bench.mjs).
+/// `jobs` jobs: first render, refresh cost, long tasks, wasm size (e2e/panel-bench.mjs);
+/// the Demo's start with and without its Web Worker (e2e/demo-bench.mjs).
 fn bench_panel(jobs: &str) -> Result<(), String> {
     sh(
         "cargo",
@@ -369,6 +370,16 @@ fn bench_panel(jobs: &str) -> Result<(), String> {
         .map_err(|e| format!("node: {e}"))?;
     if !status.success() {
         return Err(format!("panel bench failed: {status}"));
+    }
+    // The Demo's start with its Web Worker and on the page, side by side.
+    let status = std::process::Command::new("node")
+        .args(["e2e/demo-bench.mjs", "5"])
+        .current_dir(root())
+        .env("E2E_SERVER_BIN", &bin)
+        .status()
+        .map_err(|e| format!("node: {e}"))?;
+    if !status.success() {
+        return Err(format!("Demo bench failed: {status}"));
     }
     // The job list: filter + sort and scrolling with 100,000 jobs in the window.
     let status = std::process::Command::new("node")
