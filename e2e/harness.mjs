@@ -12,9 +12,9 @@ const DIST = process.env.E2E_DIST ?? 'dist';
 const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
 
 /** Starts endpoint-server on 127.0.0.1 (port 0 = a free one); resolves once it listens. */
-export async function startServer({ workers = 1, port = 0, extraArgs = [], db = null } = {}) {
+export async function startServer({ workers = 1, port = 0, extraArgs = [], db = null, dist = DIST } = {}) {
   if (!existsSync(SERVER_BIN)) throw new Error(`no server binary at ${SERVER_BIN}: build endpoint-server first`);
-  if (!existsSync(`${DIST}/index.html`)) throw new Error(`no panel build in ${DIST}: run trunk build --release first`);
+  if (!existsSync(`${dist}/index.html`)) throw new Error(`no panel build in ${dist}: run trunk build --release first`);
   // A database of our own is removed with the server (one left in /tmp per test run
   // otherwise); one the caller passed is the caller's.
   const own = db === null ? mkdtempSync(join(tmpdir(), 'endpoint-e2e-')) : null;
@@ -22,7 +22,7 @@ export async function startServer({ workers = 1, port = 0, extraArgs = [], db = 
     'serve', '--listen', `127.0.0.1:${port}`,
     // workers: null leaves every endpoint's own worker counts (real-worker endpoints).
     ...(workers === null ? [] : ['--workers', String(workers)]), '--cold-start-ms', '200',
-    '--panel-dir', DIST, '--db', db ?? join(own, 'e2e.db'), ...extraArgs,
+    '--panel-dir', dist, '--db', db ?? join(own, 'e2e.db'), ...extraArgs,
   ], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout });
   const url = await new Promise((resolve, reject) => {
@@ -75,7 +75,7 @@ export async function health(base, endpoint = 'local') {
  * and uncaught exception in `problems` (tests assert it stays empty, or filter the
  * network errors they provoke on purpose).
  */
-export async function openPanel(url, viewport = { width: 1280, height: 900 }) {
+export async function openPanel(url, viewport = { width: 1280, height: 900 }, init = null) {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -86,6 +86,8 @@ export async function openPanel(url, viewport = { width: 1280, height: 900 }) {
   const problems = [];
   page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`); });
   page.on('pageerror', (err) => problems.push(`uncaught exception: ${err.message}`));
+  // A script to run before the page's own (a performance observer, say).
+  if (init) await page.addInitScript(init);
   await page.goto(url);
   return { browser, page, problems };
 }

@@ -123,14 +123,11 @@ pub fn App(
         list
     });
     let is_demo = move || view.with(|v| v.endpoint == EndpointRef::Demo);
-    // Where the Demo runs (its worker, or this page and why), as of the last answer.
+    // Where the engine runs (its worker, or this page and why), as of the last answer.
     let demo_where = move || {
         feed.version.track();
         feed.poll.track();
-        match feed.current_source() {
-            Some(crate::feed::source::Source::Demo(link)) => link.runs_where(),
-            _ => String::new(),
-        }
+        feed.engine().runs_where()
     };
     let tab = move || view.with(|v| v.tab);
     let open = Callback::new(move |e: EndpointRef| {

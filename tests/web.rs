@@ -12,7 +12,9 @@ use metrics_panel::charts::percentile_chart::{Metric, PercentileChart};
 use metrics_panel::charts::requests_chart::RequestsChart;
 use metrics_panel::feed::api::FetchError;
 use metrics_panel::feed::data::{MetricsData, NowCounts, QUANTILES};
+use metrics_panel::feed::engine::Engine;
 use metrics_panel::feed::poll::PollState;
+use metrics_panel::view::state::EndpointRef;
 use metrics_panel::view::state::TimeZone;
 use metrics_panel::view::status_line::StatusLine;
 use wasm_bindgen::JsCast;
@@ -299,8 +301,7 @@ async fn jobs_tab_lists_counts_sorts_and_opens_a_job() {
     let feed_slot = std::rc::Rc::new(std::cell::RefCell::new(None::<(Feed, RwSignal<ViewState>)>));
     let slot = feed_slot.clone();
     let _handle = leptos::mount::mount_to(root.clone(), move || {
-        let feed = Feed::new();
-        *feed.data.get_value().borrow_mut() = Some(demo_data());
+        let feed = Feed::with_engine(Engine::with_records(EndpointRef::Demo, demo_data()));
         feed.version.set(1);
         let view = RwSignal::new(ViewState {
             tab: Tab::Jobs,
@@ -309,7 +310,7 @@ async fn jobs_tab_lists_counts_sorts_and_opens_a_job() {
         *slot.borrow_mut() = Some((feed, view));
         view! { <JobsTab view=view feed=feed /> }
     });
-    leptos::task::tick().await;
+    settle().await;
     let count = |root: &web_sys::HtmlElement| {
         root.query_selector("[data-testid=\"job-count\"]")
             .unwrap()
@@ -335,7 +336,7 @@ async fn jobs_tab_lists_counts_sorts_and_opens_a_job() {
     // Turn every chip but FAILED off through the URL state: the list follows.
     let (_, view) = (*feed_slot.borrow()).unwrap();
     view.update(|v| v.jobs.statuses = endpoint_core::query::StatusSet::only(JobStatus::Failed));
-    leptos::task::tick().await;
+    settle().await;
     assert_eq!(count(&root), failed.to_string());
     // Open the first job: the detail and its timeline appear.
     let open: web_sys::HtmlElement = root
@@ -344,7 +345,7 @@ async fn jobs_tab_lists_counts_sorts_and_opens_a_job() {
         .unwrap()
         .unchecked_into();
     open.click();
-    leptos::task::tick().await;
+    settle().await;
     let steps = root.query_selector_all("[data-testid=\"step\"]").unwrap();
     assert!(
         steps.length() >= 3,
@@ -354,10 +355,19 @@ async fn jobs_tab_lists_counts_sorts_and_opens_a_job() {
     assert_eq!(text(&root, "detail-status"), "FAILED");
 }
 
+/// Lets the engine answer the page's questions (asynchronous, even on the page)
+/// and the page draw the answers.
+async fn settle() {
+    for _ in 0..6 {
+        leptos::task::tick().await;
+        gloo_timers::future::TimeoutFuture::new(0).await;
+    }
+}
+
 /// Waits (a few seconds at most) until `testid` is in `root`.
 async fn wait_for(root: &web_sys::HtmlElement, selector: &str) -> web_sys::Element {
     for _ in 0..200 {
-        leptos::task::tick().await;
+        settle().await;
         if let Some(el) = root.query_selector(selector).unwrap() {
             return el;
         }
@@ -375,8 +385,7 @@ async fn workers_tab_draws_lanes_and_a_job_block_opens_its_job() {
     let slot = std::rc::Rc::new(std::cell::RefCell::new(None::<RwSignal<ViewState>>));
     let s = slot.clone();
     let _handle = leptos::mount::mount_to(root.clone(), move || {
-        let feed = Feed::new();
-        *feed.data.get_value().borrow_mut() = Some(demo_data());
+        let feed = Feed::with_engine(Engine::with_records(EndpointRef::Demo, demo_data()));
         feed.at.set(1_795_958_400_000);
         feed.version.set(1);
         let view = RwSignal::new(ViewState {
@@ -386,7 +395,7 @@ async fn workers_tab_draws_lanes_and_a_job_block_opens_its_job() {
         *s.borrow_mut() = Some(view);
         view! { <WorkersTab view=view feed=feed /> }
     });
-    leptos::task::tick().await;
+    settle().await;
     let view = slot.borrow().unwrap();
     let lanes = root
         .query_selector_all("[data-testid=\"worker-lane\"]")
@@ -455,7 +464,7 @@ async fn workers_tab_draws_lanes_and_a_job_block_opens_its_job() {
         .unchecked_into();
     let id = block.get_attribute("data-job").unwrap();
     block.click();
-    leptos::task::tick().await;
+    settle().await;
     view.with_untracked(|v| {
         assert_eq!(v.jobs.job.as_deref(), Some(id.as_str()));
         assert_eq!(v.tab, Tab::Jobs);
@@ -479,16 +488,17 @@ async fn a_demo_worker_shows_derived_facts_and_simulated_lines() {
     );
     let w = Window::new(now - 3_600_000, now + 15_000, 15_000).unwrap();
     let data = MetricsData::from_snapshot(demo.snapshot(w.from, w.to), w, now);
-    let demo = metrics_panel::feed::engine::DemoLink::in_page(
+    let demo = metrics_panel::feed::link::EngineLink::in_page(
         metrics_panel::feed::demo::DemoHost::from_demo(demo),
     );
     let root = container();
     let slot = std::rc::Rc::new(std::cell::RefCell::new(None::<RwSignal<ViewState>>));
     let s = slot.clone();
     let _handle = leptos::mount::mount_to(root.clone(), move || {
-        let feed = Feed::new();
-        *feed.data.get_value().borrow_mut() = Some(data);
+        let feed = Feed::with_engine(Engine::with_records(EndpointRef::Demo, data));
         *feed.source.get_value().borrow_mut() = Some(Source::Demo(demo));
+        // What the poll loop sets after a refresh.
+        feed.window.set(Some(w));
         feed.at.set(now);
         feed.version.set(1);
         let view = RwSignal::new(ViewState {
@@ -498,7 +508,7 @@ async fn a_demo_worker_shows_derived_facts_and_simulated_lines() {
         *s.borrow_mut() = Some(view);
         view! { <WorkersTab view=view feed=feed /> }
     });
-    leptos::task::tick().await;
+    settle().await;
     let view = slot.borrow().unwrap();
     // The busiest lane: the one with the most job blocks.
     let lanes = root
@@ -519,7 +529,7 @@ async fn a_demo_worker_shows_derived_facts_and_simulated_lines() {
         .unwrap()
         .unchecked_into();
     name.click();
-    leptos::task::tick().await;
+    settle().await;
     assert_eq!(
         view.with_untracked(|v| v.worker.clone()),
         Some(worker.clone())
@@ -541,7 +551,7 @@ async fn a_demo_worker_shows_derived_facts_and_simulated_lines() {
         .expect("a job id in the lines")
         .unchecked_into();
     job.click();
-    leptos::task::tick().await;
+    settle().await;
     view.with_untracked(|v| {
         assert!(v.jobs.job.is_some());
         assert_eq!(v.tab, Tab::Jobs);

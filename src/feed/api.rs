@@ -8,7 +8,7 @@ use endpoint_core::feed::{self, Changes, Snapshot};
 use endpoint_core::{JobStatus, RecordError};
 
 /// Why a request did not produce data. The `Display` text is what the panel shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FetchError {
     /// The request never got an answer (server down, DNS, CORS, connection reset).
     Network(String),
@@ -30,6 +30,8 @@ pub enum FetchError {
     BadBody(String),
     /// A record in the answer fails validation (named job, field and value).
     Invalid(String),
+    /// The panel's engine (its Web Worker) failed to answer.
+    Engine(String),
 }
 
 impl std::fmt::Display for FetchError {
@@ -70,6 +72,7 @@ impl std::fmt::Display for FetchError {
                 write!(f, "The server sent a response the panel cannot read: {e}")
             }
             FetchError::Invalid(e) => write!(f, "The server sent an invalid record: {e}"),
+            FetchError::Engine(e) => write!(f, "The panel's engine failed: {e}"),
         }
     }
 }

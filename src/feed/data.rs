@@ -26,7 +26,7 @@ pub const QUANTILES: [f64; 3] = [0.70, 0.90, 0.98];
 const COMPACT_ABOVE: usize = 20_000;
 
 /// What is happening right now (from the newest records, not from a bucket).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NowCounts {
     /// Jobs waiting for a worker.
     pub in_queue: u64,

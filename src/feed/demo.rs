@@ -67,17 +67,6 @@ pub enum DemoAsk {
     },
 }
 
-/// One question with the time it is asked at (the Demo's clock follows the page's).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DemoEnvelope {
-    /// Matches the answer to the question.
-    pub id: u32,
-    /// The page's time, ms since the epoch.
-    pub now: i64,
-    /// The question.
-    pub ask: DemoAsk,
-}
-
 /// The Demo endpoint and what it keeps to answer quickly.
 pub struct DemoHost {
     demo: Demo,
@@ -348,22 +337,5 @@ mod tests {
         let page = facts::interpret_logs(&h.answer(&DemoAsk::Logs { filter }, NOW)).unwrap();
         assert!(!page.lines.is_empty());
         assert!(page.lines.iter().all(|l| l.worker_id == workers[0].id));
-    }
-
-    #[test]
-    fn an_envelope_survives_json() {
-        let e = DemoEnvelope {
-            id: 7,
-            now: NOW,
-            ask: DemoAsk::Logs {
-                filter: LogFilter {
-                    job: Some("j".into()),
-                    cursor: Some(12),
-                    ..LogFilter::default()
-                },
-            },
-        };
-        let back: DemoEnvelope = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
-        assert_eq!(back, e);
     }
 }

@@ -1,438 +1,278 @@
 //! The panel's Web Worker, "engine" (`src/bin/engine.rs`, built by trunk beside the
-//! page's wasm: index.html): work that would stall the page runs there, and the page
-//! gets the answers. Today it runs the Demo endpoint ([`DemoHost`]), whose day of
-//! history takes a long moment to play and whose every answer is computed; the page
-//! asks it what it would ask a server and reads the answers the same way.
+//! page's wasm: index.html): the work that would stall the page runs there, and the
+//! page gets the answers. It holds each feed's records and does the feed's IO,
+//! decoding, merging and aggregation ([`FeedHost`]), answers the job list's and the
+//! workers tab's questions with the rows in view, and runs the Demo endpoint
+//! ([`DemoHost`]), which the page asks what it would ask a server.
 //!
+//! - **One link per page** ([`EngineLink`]): every panel on the page asks through
+//!   it, each feed by its number ([`Engine`]).
 //! - **Found beside the bundle**, not the page: `engine_loader.js` next to
 //!   `metrics-panel.js` (embed.js's `data-bundle`, or the page's own folder).
-//! - **Under a strict CSP** it needs `worker-src 'self'` (docs/embedding.md); the
-//!   worker compiles its wasm under the policy of its own script's answer.
+//! - **Under a strict CSP** a worker's script falls under `worker-src`, which falls
+//!   back to `script-src 'self'` (docs/embedding.md).
 //! - **When no worker can run** (a policy without `worker-src`, a failed load, no
-//!   answer within [`READY_TIMEOUT_MS`]), or when it dies, the Demo runs on the page
-//!   instead, the same code, with a warning in the console: slower to start, never
-//!   broken. A Demo restarted on the page after the worker answered tells the poll
-//!   loop its cursor is gone (410), so it takes a new snapshot.
+//!   answer within [`READY_TIMEOUT_MS`]), or when it dies, the same engine runs on
+//!   the page instead, with a warning in the console and a note on the page: slower,
+//!   never broken. Its first refresh takes a new snapshot; a Demo restarted on the
+//!   page after the worker answered tells a cursor of the old one it is gone (410).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use futures::channel::oneshot;
-use js_sys::{Object, Reflect, Uint8Array};
-use serde::Serialize as _;
+use js_sys::{Object, Reflect};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::MessageEvent;
 
-use crate::feed::api::Answer;
-use crate::feed::demo::{DemoAsk, DemoEnvelope, DemoHost};
+use crate::feed::api::{Answer, FetchError};
+use crate::feed::data::MetricsData;
+use crate::feed::host::{FeedHost, ListSummary, Refreshed, RowData, read_reply};
+use crate::feed::link::{self, EngineLink, FeedHandler};
+use crate::feed::messages::{Ask, Envelope, FeedAsk, Follow};
+use crate::jobs::detail::JobDetail;
+use crate::jobs::view::JobsView;
+use crate::view::state::EndpointRef;
+use crate::workers::facts::WorkerFacts;
+use crate::workers::lanes::Lanes;
 
-/// How long the worker has to load (fetch and compile its wasm, then say it is
-/// ready) before the Demo runs on the page instead.
-pub const READY_TIMEOUT_MS: u32 = 15_000;
-
-/// The worker's script, relative to the bundle.
-const LOADER: &str = "engine_loader.js";
+pub use crate::feed::link::{READY_TIMEOUT_MS, loader_url, page_link, set_bundle};
 
 thread_local! {
-    /// The bundle's URL (embed.js's `data-bundle`), when the panel is mounted into
-    /// another page; `None`: the page's own folder.
-    static BUNDLE: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The last feed number given out.
+    static FEEDS: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Where the bundle is (called once at start, from the mount element).
-pub fn set_bundle(url: Option<String>) {
-    BUNDLE.with(|b| *b.borrow_mut() = url);
-}
-
-/// The worker script's URL.
-pub fn loader_url() -> String {
-    BUNDLE.with(|b| match &*b.borrow() {
-        Some(base) => format!("{}/{LOADER}", base.trim_end_matches('/')),
-        None => format!("./{LOADER}"),
+/// The feeds' engine for a link on which it runs here.
+fn feed_handler() -> FeedHandler {
+    let host = Rc::new(FeedHost::new());
+    Rc::new(move |feed, ask, now| {
+        let host = host.clone();
+        Box::pin(async move { host.answer(feed, &ask, now).await })
     })
 }
 
-/// The page's link to the Demo endpoint: through the worker while it runs, else on
-/// the page. Cloning shares it.
+/// The page's handle on one feed in the engine: every question about the records
+/// goes through it and is answered asynchronously, wherever the engine runs.
 #[derive(Clone)]
-pub struct DemoLink(Rc<Link>);
+pub struct Engine {
+    feed: u32,
+    via: Via,
+}
 
-impl std::fmt::Debug for DemoLink {
+#[derive(Clone)]
+enum Via {
+    /// The page's engine (in its worker, or on the page when none runs).
+    Link(EngineLink),
+    /// An engine of this handle's own, on the page (records at hand, tests).
+    Here(Rc<FeedHost>),
+}
+
+impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match &*self.0.state.borrow() {
-            State::Starting { .. } => "DemoLink(worker starting)",
-            State::Ready { .. } => "DemoLink(worker)",
-            State::InPage { .. } => "DemoLink(page)",
+        write!(f, "Engine(feed {})", self.feed)
+    }
+}
+
+impl Engine {
+    /// A new feed in the page's engine.
+    pub fn new() -> Engine {
+        Engine {
+            feed: next_feed(),
+            via: Via::Link({
+                let link = page_link();
+                link.serve_feeds(feed_handler);
+                link
+            }),
+        }
+    }
+
+    /// A feed whose engine, on the page, already holds `data` for `endpoint`
+    /// (tests, and a panel shown from records at hand).
+    pub fn with_records(endpoint: EndpointRef, data: MetricsData) -> Engine {
+        let feed = next_feed();
+        Engine {
+            feed,
+            via: Via::Here(Rc::new(FeedHost::with_records(feed, endpoint, data))),
+        }
+    }
+
+    async fn ask<T: serde::de::DeserializeOwned>(&self, ask: FeedAsk) -> Result<T, String> {
+        let now = crate::view::time::now_ms() as i64;
+        let answer = match &self.via {
+            Via::Link(link) => {
+                let ask = Ask::Feed {
+                    feed: self.feed,
+                    ask,
+                };
+                link.ask(ask, now).await
+            }
+            Via::Here(host) => host.answer(self.feed, &ask, now).await,
+        };
+        read_reply(&answer)
+    }
+
+    /// [`Engine::ask`] for a reader: a failure is logged and reads as `T::default()`
+    /// (nothing to show), and the next question tries again.
+    async fn read<T: serde::de::DeserializeOwned + Default>(&self, ask: FeedAsk) -> T {
+        self.ask(ask).await.unwrap_or_else(|e| {
+            leptos::logging::warn!("{e}");
+            T::default()
         })
     }
-}
 
-struct Link {
-    state: RefCell<State>,
-    next_id: Cell<u32>,
-    /// Why the worker was given up, once it was.
-    gave_up: RefCell<Option<String>>,
-}
+    /// Refreshes the feed for `follow` at the page's time (see
+    /// [`FeedHost::refresh`]); dropping the future abandons it.
+    pub async fn refresh(&self, follow: &Follow) -> Result<Option<Refreshed>, FetchError> {
+        let ask = FeedAsk::Refresh {
+            follow: follow.clone(),
+        };
+        self.ask(ask)
+            .await
+            .unwrap_or_else(|e| Err(FetchError::Engine(e)))
+    }
 
-type Reply = oneshot::Sender<Answer>;
+    /// The job list of `query`: its size and the chips' counts.
+    pub async fn list(&self, query: &JobsView) -> Option<ListSummary> {
+        self.read(FeedAsk::List {
+            query: query.params(),
+        })
+        .await
+    }
 
-enum State {
-    /// The worker is loading: questions wait for its `ready`.
-    Starting {
-        worker: Running,
-        waiting: Vec<(DemoEnvelope, Reply)>,
-    },
-    /// Questions go to the worker; answers come back by id.
-    Ready {
-        worker: Running,
-        pending: HashMap<u32, Reply>,
-    },
-    /// The Demo runs on the page (created at the first question).
-    InPage {
-        host: Option<Box<DemoHost>>,
-        /// The worker had answered before it failed: the cursor the poll loop
-        /// holds is the worker's, which this Demo does not know.
-        restarted: bool,
-    },
-}
+    /// Rows `first..first + count` of the last list.
+    pub async fn rows(&self, first: usize, count: usize) -> Vec<RowData> {
+        self.read(FeedAsk::Rows { first, count }).await
+    }
 
-/// A started worker and the handlers that must live as long as it does.
-struct Running {
-    worker: web_sys::Worker,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_error: Closure<dyn FnMut(web_sys::Event)>,
-}
+    /// The ids of every job in the last list.
+    pub async fn ids(&self) -> Vec<String> {
+        self.read(FeedAsk::Ids).await
+    }
 
-impl DemoLink {
-    /// Starts the worker (or, where none can start, the Demo on the page).
-    pub fn start() -> DemoLink {
-        let link = Rc::new(Link {
-            state: RefCell::new(State::InPage {
-                host: None,
-                restarted: false,
-            }),
-            next_id: Cell::new(1),
-            gave_up: RefCell::default(),
+    /// Those of `ids` that are queued or running.
+    pub async fn unfinished(&self, ids: Vec<String>) -> Vec<String> {
+        self.read(FeedAsk::Unfinished { ids }).await
+    }
+
+    /// The last list as JSON (`json`) or CSV.
+    pub async fn export(&self, json: bool) -> Option<String> {
+        self.read(FeedAsk::Export { json }).await
+    }
+
+    /// Everything held about job `id`.
+    pub async fn detail(&self, id: String) -> Option<JobDetail> {
+        self.read(FeedAsk::Detail { id }).await
+    }
+
+    /// The workers' lanes over the window, ending at `now`.
+    pub async fn lanes(&self, now: i64) -> Option<Lanes> {
+        self.read(FeedAsk::Lanes { now }).await
+    }
+
+    /// Facts about every worker, derived from the records.
+    pub async fn facts(&self) -> Option<Vec<WorkerFacts>> {
+        self.read(FeedAsk::Facts).await
+    }
+
+    /// Drops the feed's records (its panel is gone).
+    pub fn forget(&self) {
+        let this = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let () = this.read(FeedAsk::Forget).await;
         });
-        match start_worker(Rc::downgrade(&link)) {
-            Ok(worker) => {
-                *link.state.borrow_mut() = State::Starting {
-                    worker,
-                    waiting: Vec::new(),
-                };
-                let weak = Rc::downgrade(&link);
-                wasm_bindgen_futures::spawn_local(async move {
-                    gloo_timers::future::TimeoutFuture::new(READY_TIMEOUT_MS).await;
-                    if let Some(link) = weak.upgrade()
-                        && matches!(&*link.state.borrow(), State::Starting { .. })
-                    {
-                        link.fail(&format!("did not start within {READY_TIMEOUT_MS} ms"));
-                    }
-                });
-            }
-            Err(why) => link.fail(&why),
-        }
-        DemoLink(link)
     }
 
-    /// The Demo on the page, without a worker (tests, and the fallback).
-    pub fn in_page(host: DemoHost) -> DemoLink {
-        DemoLink(Rc::new(Link {
-            state: RefCell::new(State::InPage {
-                host: Some(Box::new(host)),
-                restarted: false,
-            }),
-            next_id: Cell::new(1),
-            gave_up: RefCell::default(),
-        }))
-    }
-
-    /// Whether the Demo runs in the worker (false while it loads or after it failed).
-    pub fn in_worker(&self) -> bool {
-        matches!(&*self.0.state.borrow(), State::Ready { .. })
-    }
-
-    /// Where the Demo runs, for the page: "in a background worker", or on the page
-    /// and why.
+    /// Where the engine runs, for the page: "in a background worker", or on the
+    /// page and why.
     pub fn runs_where(&self) -> String {
-        match (&*self.0.state.borrow(), &*self.0.gave_up.borrow()) {
-            (State::Starting { .. }, _) => "starting its background worker".into(),
-            (State::Ready { .. }, _) => "in a background worker".into(),
-            (State::InPage { .. }, Some(why)) => {
-                format!("on this page (its background worker {why})")
-            }
-            (State::InPage { .. }, None) => "on this page".into(),
+        match &self.via {
+            Via::Link(link) => link.runs_where(),
+            Via::Here(_) => "on this page".into(),
         }
-    }
-
-    /// Asks the Demo `ask` at the page's time `now`; the answer reads as a server's.
-    pub async fn ask(&self, ask: DemoAsk, now: i64) -> Answer {
-        let id = self.0.next_id.get();
-        self.0.next_id.set(id.wrapping_add(1));
-        let env = DemoEnvelope { id, now, ask };
-        let (tx, rx) = oneshot::channel();
-        // The sender goes to the worker's queue, or is dropped here: then the
-        // question is answered on the page.
-        {
-            let tx = tx;
-            let mut state = self.0.state.borrow_mut();
-            match &mut *state {
-                State::Starting { waiting, .. } => waiting.push((env.clone(), tx)),
-                State::Ready { worker, pending } => match post(&worker.worker, &env) {
-                    Ok(()) => {
-                        pending.insert(id, tx);
-                    }
-                    Err(why) => {
-                        drop(state);
-                        self.0.fail(&why);
-                    }
-                },
-                State::InPage { .. } => {}
-            }
-        }
-        let answer = match rx.await {
-            Ok(a) => a,
-            // Not sent, or the worker failed meanwhile: the Demo is on the page now.
-            Err(oneshot::Canceled) => self.0.answer_in_page(&env),
-        };
-        crate::view::time::mark("em-body");
-        answer
     }
 }
 
-impl Link {
-    /// The worker said it is ready: the questions that waited go to it.
-    fn ready(&self) {
-        let mut state = self.state.borrow_mut();
-        let State::Starting { .. } = &*state else {
-            return;
-        };
-        let State::Starting { worker, waiting } = std::mem::replace(
-            &mut *state,
-            State::InPage {
-                host: None,
-                restarted: false,
-            },
-        ) else {
-            unreachable!("matched above")
-        };
-        let mut pending = HashMap::new();
-        let mut failed = None;
-        for (env, tx) in waiting {
-            match post(&worker.worker, &env) {
-                Ok(()) => {
-                    pending.insert(env.id, tx);
-                }
-                Err(why) => failed = Some(why),
-            }
-        }
-        *state = State::Ready { worker, pending };
-        drop(state);
-        if let Some(why) = failed {
-            self.fail(&why);
-        }
-    }
-
-    /// An answer from the worker.
-    fn answered(&self, id: u32, answer: Answer) {
-        if let State::Ready { pending, .. } = &mut *self.state.borrow_mut()
-            && let Some(tx) = pending.remove(&id)
-        {
-            let _ = tx.send(answer);
-        }
-    }
-
-    /// The worker cannot be used: the Demo runs on the page from now on. Questions
-    /// waiting for the worker are answered there (their senders are dropped).
-    fn fail(&self, why: &str) {
-        let old = std::mem::replace(
-            &mut *self.state.borrow_mut(),
-            State::InPage {
-                host: None,
-                restarted: false,
-            },
-        );
-        let restarted = match old {
-            State::Starting { worker, .. } => {
-                worker.worker.terminate();
-                false
-            }
-            State::Ready { worker, .. } => {
-                worker.worker.terminate();
-                true
-            }
-            State::InPage { host, restarted } => {
-                // Already on the page: keep it.
-                *self.state.borrow_mut() = State::InPage { host, restarted };
-                return;
-            }
-        };
-        *self.state.borrow_mut() = State::InPage {
-            host: None,
-            restarted,
-        };
-        *self.gave_up.borrow_mut() = Some(why.to_string());
-        leptos::logging::warn!(
-            "the Demo runs on this page (slower to start): its Web Worker {why}"
-        );
-    }
-
-    fn answer_in_page(&self, env: &DemoEnvelope) -> Answer {
-        let mut state = self.state.borrow_mut();
-        let State::InPage { host, restarted } = &mut *state else {
-            unreachable!("answered on the page only once the worker is gone")
-        };
-        if std::mem::take(restarted) && matches!(env.ask, DemoAsk::Changes { .. }) {
-            return gone_answer();
-        }
-        host.get_or_insert_with(|| Box::new(DemoHost::new(env.now)))
-            .answer(&env.ask, env.now)
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
-/// What a restarted Demo answers a cursor of the one before it.
-fn gone_answer() -> Answer {
-    Answer {
-        status: 410,
-        content_type: "application/json".into(),
-        retry_after_s: None,
-        body: br#"{"error":"the Demo restarted on this page: take a new snapshot"}"#.to_vec(),
-    }
-}
-
-/// Starts the worker with its handlers (which hold the link weakly).
-fn start_worker(link: Weak<Link>) -> Result<Running, String> {
-    let url = loader_url();
-    let worker = web_sys::Worker::new(&url)
-        .map_err(|e| format!("could not be created from {url}: {}", js_text(&e)))?;
-    let on_link = link.clone();
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-        let Some(link) = on_link.upgrade() else {
-            return;
-        };
-        let data = e.data();
-        if Reflect::get(&data, &"ready".into()).is_ok_and(|v| v.is_truthy()) {
-            link.ready();
-            return;
-        }
-        match answer_from_js(&data) {
-            Some((id, answer)) => link.answered(id, answer),
-            None => link.fail("sent a message that is not an answer"),
-        }
-    });
-    let url_for_error = url.clone();
-    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
-        let what = e
-            .dyn_ref::<web_sys::ErrorEvent>()
-            .map(|e| e.message())
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| format!("could not load {url_for_error}"));
-        if let Some(link) = link.upgrade() {
-            link.fail(&format!("failed: {what}"));
-        }
-    });
-    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-    worker.set_onmessageerror(Some(on_error.as_ref().unchecked_ref()));
-    Ok(Running {
-        worker,
-        _on_message: on_message,
-        _on_error: on_error,
+fn next_feed() -> u32 {
+    FEEDS.with(|n| {
+        n.set(n.get().wrapping_add(1));
+        n.get()
     })
 }
 
-/// Sends a question to the worker.
-fn post(worker: &web_sys::Worker, env: &DemoEnvelope) -> Result<(), String> {
-    let msg = env
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| format!("could not be asked: {e}"))?;
-    worker
-        .post_message(&msg)
-        .map_err(|e| format!("could not be asked: {}", js_text(&e)))
-}
-
-/// `{id, status, contentType, retryAfter, body}` (the body's buffer transferred).
-fn answer_to_js(id: u32, a: &Answer) -> (JsValue, js_sys::Array) {
-    let o = Object::new();
-    let body = Uint8Array::from(a.body.as_slice());
-    let set = |k: &str, v: JsValue| {
-        let _ = Reflect::set(&o, &k.into(), &v);
-    };
-    set("id", id.into());
-    set("status", a.status.into());
-    set("contentType", a.content_type.as_str().into());
-    set(
-        "retryAfter",
-        a.retry_after_s.map_or(JsValue::NULL, JsValue::from),
-    );
-    set("body", body.clone().into());
-    (o.into(), js_sys::Array::of1(&body.buffer()))
-}
-
-/// The answer in a message from the worker, if it is one.
-fn answer_from_js(v: &JsValue) -> Option<(u32, Answer)> {
-    let get = |k: &str| Reflect::get(v, &k.into()).ok();
-    let id = get("id")?.as_f64()? as u32;
-    let status = get("status")?.as_f64()? as u16;
-    let content_type = get("contentType")?.as_string()?;
-    let retry_after_s = get("retryAfter").and_then(|r| r.as_f64()).map(|s| s as u32);
-    let body = get("body")?.dyn_into::<Uint8Array>().ok()?.to_vec();
-    Some((
-        id,
-        Answer {
-            status,
-            content_type,
-            retry_after_s,
-            body,
-        },
-    ))
-}
-
-fn js_text(v: &JsValue) -> String {
-    v.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| v.as_string())
-        .unwrap_or_else(|| format!("{v:?}"))
-}
-
-/// The worker's side (`src/bin/engine.rs`): answers the page's questions with the
-/// Demo, created at the first one, and says it is ready.
+/// The worker's side (`src/bin/engine.rs`): the engine itself. It answers the
+/// page's questions (the Demo's at once, the feeds' when their IO is done), and
+/// says it is ready. A feed's new refresh abandons the one before it (the page has
+/// stopped waiting for that one: the view changed).
 pub fn run_worker() {
     let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    let host: RefCell<Option<DemoHost>> = RefCell::new(None);
+    // The link here is the engine itself: the feeds' Demo source is its own Demo.
+    let link = link::install_here();
+    link.serve_feeds(feed_handler);
+    let refreshing: Rc<RefCell<HashMap<u32, oneshot::Sender<()>>>> = Rc::default();
     let reply = scope.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
         let data = e.data();
-        let (id, answer) = match serde_wasm_bindgen::from_value::<DemoEnvelope>(data.clone()) {
-            Ok(env) => {
-                let mut host = host.borrow_mut();
-                let host = host.get_or_insert_with(|| DemoHost::new(env.now));
-                (env.id, host.answer(&env.ask, env.now))
-            }
+        let env = match serde_wasm_bindgen::from_value::<Envelope>(data.clone()) {
+            Ok(env) => env,
             Err(err) => {
                 let id = Reflect::get(&data, &"id".into())
                     .ok()
                     .and_then(|v| v.as_f64())
                     .unwrap_or(0.0) as u32;
                 let body =
-                    serde_json::json!({ "error": format!("not a question for the Demo: {err}") });
-                (
-                    id,
-                    Answer {
-                        status: 400,
-                        content_type: "application/json".into(),
-                        retry_after_s: None,
-                        body: body.to_string().into_bytes(),
-                    },
-                )
+                    serde_json::json!({ "error": format!("not a question for the engine: {err}") });
+                let answer = Answer {
+                    status: 400,
+                    content_type: "application/json".into(),
+                    retry_after_s: None,
+                    body: body.to_string().into_bytes(),
+                };
+                link::send(&reply, id, &answer);
+                return;
             }
         };
-        let (msg, transfer) = answer_to_js(id, &answer);
-        if let Err(e) = reply.post_message_with_transfer(&msg, &transfer) {
-            web_sys::console::error_1(&e);
-        }
+        let superseded = match &env.ask {
+            Ask::Feed {
+                feed,
+                ask: FeedAsk::Refresh { .. },
+            } => {
+                let (tx, rx) = oneshot::channel::<()>();
+                // Dropping the one before wakes it, abandoned.
+                refreshing.borrow_mut().insert(*feed, tx);
+                Some(rx)
+            }
+            _ => None,
+        };
+        let link = link.clone();
+        let reply = reply.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let work = link.answer_here(&env);
+            let answer = match superseded {
+                None => work.await,
+                Some(rx) => {
+                    futures::pin_mut!(work);
+                    match futures::future::select(work, rx).await {
+                        futures::future::Either::Left((a, _)) => a,
+                        futures::future::Either::Right(_) => Answer {
+                            status: 409,
+                            content_type: "text/plain".into(),
+                            retry_after_s: None,
+                            body: b"abandoned: a newer refresh of this feed came".to_vec(),
+                        },
+                    }
+                }
+            };
+            link::send(&reply, env.id, &answer);
+        });
     });
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();

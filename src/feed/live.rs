@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use endpoint_core::Aggregation;
+use endpoint_core::{Aggregation, Window};
 use futures::StreamExt;
 use futures::channel::mpsc;
 use futures::future::{Either, select};
@@ -14,32 +14,33 @@ use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 
 use crate::feed::api::{FetchError, KeyRole};
-use crate::feed::data::{MetricsData, NowCounts};
+use crate::feed::data::NowCounts;
+use crate::feed::engine::Engine;
+use crate::feed::messages::Follow;
 use crate::feed::poll::PollState;
-use crate::feed::source::{CHANGES_LIMIT, Source};
-use crate::view::range::{self, MAX_RANGE_MS};
+use crate::feed::source::Source;
 use crate::view::state::{EndpointRef, ViewState};
 use crate::view::time::now_ms;
 
-/// The records held for the window (`None` before the first snapshot).
-pub type SharedData = Rc<RefCell<Option<MetricsData>>>;
-
-/// What the poll loop shares with the page: the numbers, the records behind them
-/// (the job list reads them), the data source (actions go through it), and the state.
+/// What the poll loop shares with the page: the numbers, the engine that holds the
+/// records behind them (the job list and the workers tab ask it), the data source
+/// (actions go through it), and the state.
 #[derive(Clone, Copy)]
 pub struct Feed {
     /// The numbers on screen.
     pub agg: RwSignal<Option<Arc<Aggregation>>>,
     /// Counts of now.
     pub now: RwSignal<Option<NowCounts>>,
+    /// The window the numbers are over (`None` before the first snapshot).
+    pub window: RwSignal<Option<Window>>,
     /// The poll loop's state.
     pub poll: RwSignal<PollState>,
     /// When the numbers were computed (decides the filling bucket).
     pub at: RwSignal<i64>,
-    /// Bumped whenever the records change (the job list recomputes on it).
+    /// Bumped whenever the records change (the job list asks again on it).
     pub version: RwSignal<u64>,
-    /// The records. Borrowed only briefly, never across an await.
-    pub data: StoredValue<SharedData, LocalStorage>,
+    /// The engine's handle on this feed's records.
+    pub engine: StoredValue<Engine, LocalStorage>,
     /// The source being followed.
     pub source: StoredValue<Rc<RefCell<Option<Source>>>, LocalStorage>,
     /// Set to ask the poll loop for a refresh now (after a cancel, say).
@@ -50,15 +51,21 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// Empty signals.
+    /// Empty signals, and a new feed in the page's engine.
     pub fn new() -> Self {
+        Self::with_engine(Engine::new())
+    }
+
+    /// Signals over the feed `engine` (holding records already, in tests).
+    pub fn with_engine(engine: Engine) -> Self {
         Feed {
             agg: RwSignal::new(None),
             now: RwSignal::new(None),
+            window: RwSignal::new(None),
             poll: RwSignal::new(PollState::default()),
             at: RwSignal::new(0),
             version: RwSignal::new(0),
-            data: StoredValue::new_local(Rc::default()),
+            engine: StoredValue::new_local(engine),
             source: StoredValue::new_local(Rc::default()),
             poke: RwSignal::new(0),
             role: RwSignal::new(None),
@@ -75,10 +82,9 @@ impl Feed {
         self.source.with_value(|s| s.borrow().clone())
     }
 
-    /// Reads the records, if there are any and they are not being updated.
-    pub fn with_data<R>(&self, f: impl FnOnce(&MetricsData) -> R) -> Option<R> {
-        self.data
-            .with_value(|d| d.try_borrow().ok().and_then(|d| d.as_ref().map(f)))
+    /// The engine's handle on this feed.
+    pub fn engine(&self) -> Engine {
+        self.engine.get_value()
     }
 
     /// Asks the poll loop to refresh now.
@@ -112,11 +118,15 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
         feed.poke.get();
         let _ = tx.unbounded_send(());
     });
-    let shared = feed.data.get_value();
+    let engine = feed.engine();
     let shared_source = feed.source.get_value();
     let alive = Rc::new(Cell::new(true));
     let alive_flag = SendWrapper::new(alive.clone());
-    on_cleanup(move || alive_flag.set(false));
+    let forget = SendWrapper::new(engine.clone());
+    on_cleanup(move || {
+        alive_flag.set(false);
+        forget.forget();
+    });
     spawn_local(async move {
         let mut source: Option<(EndpointRef, Option<String>, Source)> = None;
         let mut first_render = true;
@@ -128,9 +138,9 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
             let key = crate::settings::store::api_key(&v.endpoint);
             let same_endpoint = source.as_ref().is_some_and(|(e, _, _)| *e == v.endpoint);
             if !same_endpoint {
-                *shared.borrow_mut() = None;
                 feed.version.update(|v| *v += 1);
                 feed.agg.set(None);
+                feed.window.set(None);
                 feed.now.set(None);
                 feed.poll.set(PollState::default());
             }
@@ -138,13 +148,19 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
                 feed.role.set(None);
                 let src = Source::for_endpoint(&v.endpoint, key.clone());
                 *shared_source.borrow_mut() = Some(src.clone());
-                source = Some((v.endpoint.clone(), key, src));
+                source = Some((v.endpoint.clone(), key.clone(), src));
             }
-            let Some((_, _, src)) = source.as_ref() else {
+            if source.is_none() {
                 break;
+            }
+            let follow = Follow {
+                endpoint: absolute(&v.endpoint),
+                key: key.clone(),
+                range: v.range,
+                bucket: v.bucket,
             };
             let outcome = {
-                let step = refresh(src, &shared, &v, feed.version);
+                let step = engine.refresh(&follow);
                 futures::pin_mut!(step);
                 match select(step, rx.next()).await {
                     Either::Left((r, _)) => Some(r),
@@ -158,17 +174,22 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
             }
             let now = now_ms();
             match result {
-                Ok(()) => {
-                    let fresh = shared
-                        .borrow_mut()
-                        .as_mut()
-                        .map(|d| (Arc::new(d.result()), d.now()));
-                    if let Some((agg, counts)) = fresh {
-                        crate::view::time::measure("em-aggregate", Some("em-body"));
+                Ok(fresh) => {
+                    crate::view::time::mark("em-body");
+                    if let Some(r) = fresh {
+                        if r.slid {
+                            crate::view::time::mark("em-slide");
+                            // A rebuild on the page (no worker) took tens of ms: let
+                            // the browser have the main thread before the charts
+                            // update, so neither makes one long task.
+                            gloo_timers::future::TimeoutFuture::new(0).await;
+                        }
                         feed.at.set(now as i64);
-                        feed.agg.set(Some(agg));
-                        feed.now.set(Some(counts));
+                        feed.window.set(Some(r.window));
+                        feed.agg.set(Some(Arc::new(r.agg)));
+                        feed.now.set(Some(r.now));
                         feed.version.update(|v| *v += 1);
+                        crate::view::time::measure("em-aggregate", Some("em-body"));
                     }
                     feed.poll.update(|p| p.record_ok(now));
                     // Let the effects (text, charts' setOption) run, then measure the
@@ -192,8 +213,8 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
                     }
                 }
                 Err(FetchError::Http { status: 410, .. }) => {
-                    // The feed moved past our cursor: take a new snapshot now.
-                    *shared.borrow_mut() = None;
+                    // The feed moved past our cursor: the engine dropped the
+                    // records, so the next refresh (now) takes a new snapshot.
                     continue;
                 }
                 Err(e) => feed.poll.update(|p| p.record_err(now, e)),
@@ -211,77 +232,48 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
     });
 }
 
-/// One refresh: a snapshot when there is no data for the window yet, otherwise the
-/// changes since the last cursor (every page of them), then the window moved to now.
-///
-/// The records are borrowed only between awaits, so the job list can read them
-/// while a request is in flight. Row numbers change only when the records are
-/// replaced or compacted, and `version` is bumped right then.
-async fn refresh(
-    src: &Source,
-    shared: &SharedData,
-    v: &ViewState,
-    version: RwSignal<u64>,
-) -> Result<(), FetchError> {
-    let now = now_ms() as i64;
-    let held = shared
-        .borrow()
-        .as_ref()
-        .map(|d| (d.store().len(), d.window().bucket));
-    let window = match held {
-        Some((jobs, width)) => {
-            range::window_at(v.range, Some(bucket_for(v, jobs, Some(width))), now)
-        }
-        None => range::window_at(v.range, v.bucket, now),
-    };
-    let cursor = shared
-        .borrow()
-        .as_ref()
-        .filter(|d| d.covers(&window))
-        .map(|d| d.cursor());
-    match cursor {
-        Some(mut cursor) => {
-            loop {
-                let ch = src.changes(cursor, now).await?;
-                let full = ch.len() >= CHANGES_LIMIT;
-                let mut held = shared.borrow_mut();
-                let Some(d) = held.as_mut() else {
-                    return Ok(());
-                };
-                d.merge(&ch)?;
-                cursor = d.cursor();
-                if !full {
-                    break;
-                }
+/// What the engine answers to `ask`, asked again whenever `ask` reads a signal that
+/// changed; the last answer stays until the next one arrives (no flicker while the
+/// engine works), and an answer overtaken by a newer question is dropped. `ask`
+/// returns `None` for "nothing to ask now".
+pub fn answered<T, F>(ask: impl Fn() -> Option<F> + 'static) -> ReadSignal<Option<T>>
+where
+    T: Send + Sync + 'static,
+    F: Future<Output = T> + 'static,
+{
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let out = RwSignal::new(None);
+    let asked = Arc::new(AtomicU64::new(0));
+    Effect::new(move |_| {
+        let Some(fut) = ask() else { return };
+        let n = asked.fetch_add(1, Ordering::Relaxed) + 1;
+        let asked = asked.clone();
+        spawn_local(async move {
+            let v = fut.await;
+            if asked.load(Ordering::Relaxed) == n {
+                out.try_set(Some(v));
             }
-            let slid = shared
-                .borrow_mut()
-                .as_mut()
-                .is_some_and(|d| d.set_window(window));
-            if slid {
-                version.update(|v| *v += 1);
-                crate::view::time::mark("em-slide");
-                // A rebuild (tens of ms at a million jobs): give the browser the main
-                // thread before the charts update, so neither makes one long task.
-                gloo_timers::future::TimeoutFuture::new(0).await;
-            }
-        }
-        None => {
-            // One bucket earlier than this width needs: the automatic width chosen
-            // from the snapshot's jobs may align the window a little earlier.
-            let from = (window.from - window.bucket).max(window.to - MAX_RANGE_MS);
-            let snap = src.snapshot(from, window.to, now).await?;
-            let window = range::window_at(v.range, Some(bucket_for(v, snap.jobs.len(), None)), now);
-            *shared.borrow_mut() = Some(MetricsData::from_snapshot(snap, window, now));
-            version.update(|v| *v += 1);
-        }
-    }
-    Ok(())
+        });
+    });
+    out.read_only()
 }
 
-/// The bucket width for `v`: the user's, or the automatic one for the `jobs` held
-/// (keeping `current` while it still gives readable percentiles).
-fn bucket_for(v: &ViewState, jobs: usize, current: Option<i64>) -> i64 {
-    v.bucket
-        .unwrap_or_else(|| range::auto_bucket_for(v.range.span(), jobs as u64, current))
+/// `endpoint` with a relative API base made absolute against the page: the engine
+/// may run in a worker, whose relative URLs would resolve against its own script
+/// (beside the bundle), not the page. An empty base (same origin) stays empty.
+fn absolute(endpoint: &EndpointRef) -> EndpointRef {
+    match endpoint {
+        EndpointRef::Http { api_base, id } if !api_base.is_empty() => {
+            let base = web_sys::window()
+                .and_then(|w| w.location().href().ok())
+                .and_then(|page| web_sys::Url::new_with_base(api_base, &page).ok())
+                .map(|u| u.href().trim_end_matches('/').to_string())
+                .unwrap_or_else(|| api_base.clone());
+            EndpointRef::Http {
+                api_base: base,
+                id: id.clone(),
+            }
+        }
+        e => e.clone(),
+    }
 }

@@ -3,18 +3,16 @@
 //! - [`Source::Http`]: an endpoint server's metrics feed (snapshot in EMC1 columns,
 //!   then JSON pages of changes), with the user's API key if one is set.
 //! - [`Source::Demo`]: the Demo endpoint, run by endpoint-sim in this browser (in the
-//!   panel's Web Worker: [`crate::feed::engine`]). It answers the same questions as a
+//!   panel's Web Worker, asked through [`crate::feed::link`]). It answers the same questions as a
 //!   server, in the server's terms ([`crate::feed::demo`]), and its answers are read
 //!   by the same code, so everything downstream is identical.
-
-use std::cell::RefCell;
 
 use endpoint_core::JobStatus;
 use endpoint_core::feed::{Changes, Snapshot};
 
 use crate::feed::api::{self, FetchError};
 use crate::feed::demo::DemoAsk;
-use crate::feed::engine::DemoLink;
+use crate::feed::link::EngineLink;
 use crate::view::state::EndpointRef;
 use crate::workers::facts::{self, LogFilter, LogPage, Origin, WorkerList};
 
@@ -57,12 +55,7 @@ pub enum Source {
     /// The endpoint server's metrics feed.
     Http(HttpSource),
     /// The Demo endpoint simulated in this browser.
-    Demo(DemoLink),
-}
-
-thread_local! {
-    /// The page's Demo endpoint, started at its first use.
-    static DEMO: RefCell<Option<DemoLink>> = const { RefCell::new(None) };
+    Demo(EngineLink),
 }
 
 impl Source {
@@ -70,9 +63,7 @@ impl Source {
     /// plays a day of history first, in the worker, at its first question).
     pub fn for_endpoint(endpoint: &EndpointRef, key: Option<String>) -> Source {
         match endpoint {
-            EndpointRef::Demo => Source::Demo(
-                DEMO.with(|d| d.borrow_mut().get_or_insert_with(DemoLink::start).clone()),
-            ),
+            EndpointRef::Demo => Source::Demo(crate::feed::link::page_link()),
             EndpointRef::Http { api_base, id } => Source::Http(HttpSource {
                 api_base: api_base.clone(),
                 id: id.clone(),
@@ -97,7 +88,7 @@ impl Source {
     pub async fn snapshot(&self, from: i64, to: i64, now: i64) -> Result<Snapshot, FetchError> {
         match self {
             Source::Demo(demo) => {
-                api::interpret_snapshot(&demo.ask(DemoAsk::Snapshot { from, to }, now).await)
+                api::interpret_snapshot(&demo.ask_demo(DemoAsk::Snapshot { from, to }, now).await)
             }
             Source::Http(h) => {
                 let url = h.url(&format!(
@@ -119,7 +110,7 @@ impl Source {
     pub async fn changes(&self, cursor: u64, now: i64) -> Result<Changes, FetchError> {
         match self {
             Source::Demo(demo) => {
-                api::interpret_changes(&demo.ask(DemoAsk::Changes { cursor }, now).await)
+                api::interpret_changes(&demo.ask_demo(DemoAsk::Changes { cursor }, now).await)
             }
             Source::Http(h) => {
                 let url = h.url(&format!(
@@ -148,7 +139,7 @@ impl Source {
         let status = match self {
             Source::Demo(demo) => {
                 let ask = DemoAsk::Cancel { job: id.into() };
-                api::interpret_id_status(&demo.ask(ask, now()).await)?
+                api::interpret_id_status(&demo.ask_demo(ask, now()).await)?
             }
             Source::Http(h) => api::interpret_id_status(&h.post_job("cancel", id).await?)?,
         };
@@ -163,7 +154,7 @@ impl Source {
         match self {
             Source::Demo(demo) => {
                 let ask = DemoAsk::Retry { job: id.into() };
-                api::interpret_id_status(&demo.ask(ask, now()).await)
+                api::interpret_id_status(&demo.ask_demo(ask, now()).await)
             }
             Source::Http(h) => api::interpret_id_status(&h.post_job("retry", id).await?),
         }
@@ -172,7 +163,9 @@ impl Source {
     /// `/purge-queue`: how many queued jobs were removed.
     pub async fn purge_queue(&self) -> Result<u64, FetchError> {
         match self {
-            Source::Demo(demo) => api::interpret_purge(&demo.ask(DemoAsk::PurgeQueue, now()).await),
+            Source::Demo(demo) => {
+                api::interpret_purge(&demo.ask_demo(DemoAsk::PurgeQueue, now()).await)
+            }
             Source::Http(h) => {
                 let a = api::post(&h.url("purge-queue"), h.key.as_deref(), api::TIMEOUT_MS).await?;
                 api::interpret_purge(&a)
@@ -202,7 +195,7 @@ impl Source {
         match self {
             Source::Demo(demo) => {
                 let ask = DemoAsk::Status { job: id.into() };
-                api::interpret_status(&demo.ask(ask, now()).await)
+                api::interpret_status(&demo.ask_demo(ask, now()).await)
             }
             Source::Http(h) => {
                 let a = api::fetch(
@@ -226,7 +219,7 @@ impl Source {
         match self {
             Source::Demo(demo) => Ok(WorkerList {
                 origin: Origin::Demo,
-                workers: facts::interpret_workers(&demo.ask(DemoAsk::Workers, now()).await)?,
+                workers: facts::interpret_workers(&demo.ask_demo(DemoAsk::Workers, now()).await)?,
             }),
             Source::Http(h) => {
                 let a = api::fetch(
@@ -255,7 +248,7 @@ impl Source {
                 let ask = DemoAsk::Logs {
                     filter: filter.clone(),
                 };
-                facts::interpret_logs(&demo.ask(ask, now()).await)
+                facts::interpret_logs(&demo.ask_demo(ask, now()).await)
             }
             Source::Http(h) => {
                 let a = api::fetch(

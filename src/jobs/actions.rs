@@ -110,7 +110,7 @@ impl BulkProgress {
 fn stops_the_run(e: &FetchError) -> bool {
     match e {
         FetchError::Http { status, .. } => matches!(status, 401 | 403 | 500..=599),
-        FetchError::Network(_) | FetchError::Timeout { .. } => true,
+        FetchError::Network(_) | FetchError::Timeout { .. } | FetchError::Engine(_) => true,
         FetchError::BadBody(_) | FetchError::Invalid(_) => false,
     }
 }

@@ -9,7 +9,7 @@ use crate::view::state::TimeZone;
 use crate::view::time::{fmt_clock_ms, fmt_ms};
 
 /// What the panel holds about one job.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JobDetail {
     /// The record.
     pub record: JobRecord,

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::feed::live::answered;
 use crate::jobs::context::JobsCtx;
 use crate::jobs::detail::{JobDetail, StepKind};
 use crate::view::state::{EndpointRef, TimeZone};
@@ -21,11 +22,23 @@ pub fn JobDetailView(
 ) -> impl IntoView {
     let view = ctx.view;
     let id = Memo::new(move |_| view.with(|v| v.jobs.job.clone().unwrap_or_default()));
-    let detail = Memo::new(move |_| {
+    let asked = answered(move || {
         ctx.feed.version.get();
         let id = id.get();
-        ctx.feed.with_data(|d| d.detail(&id)).flatten()
+        let engine = ctx.feed.engine();
+        Some(async move { (id.clone(), engine.detail(id).await) })
     });
+    // The answer for the job open now (not one asked for the job before).
+    let detail = Memo::new(move |_| {
+        let id = id.get();
+        asked.with(|a| {
+            a.as_ref()
+                .filter(|(of, _)| *of == id)
+                .and_then(|(_, d)| d.clone())
+        })
+    });
+    // Whether the engine answered for the job open now.
+    let known = move || asked.with(|a| a.as_ref().is_some_and(|(of, _)| *of == id.get()));
     // The raw status, fetched when the job opens and after each change of its state.
     let raw = RwSignal::new(None::<Result<String, String>>);
     let raw_key = Memo::new(move |_| {
@@ -120,6 +133,9 @@ pub fn JobDetailView(
                 </button>
             </header>
             {move || match detail.get() {
+                None if !known() => view! {
+                    <p class="muted" data-testid="detail-loading">"Reading the job…"</p>
+                }.into_any(),
                 None => view! {
                     <p class="muted" data-testid="detail-missing">
                         "This job is not among the records of the window (it may be older, or not arrived yet)."

@@ -2,13 +2,14 @@
 //! so 100,000 jobs scroll like 100. Rows are fixed height; the scroll position and
 //! the selection (by job id) survive every refresh.
 
-use std::sync::Arc;
-
 use endpoint_core::JobStatus;
-use endpoint_core::query::{Column, Listing, Sort, WebhookOutcome, webhook_outcome};
+use endpoint_core::query::{Column, Sort};
 use leptos::html::Div;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 
+use crate::feed::host::{ListSummary, RowData, Webhook};
+use crate::feed::live::answered;
 use crate::jobs::actions::RowAction;
 use crate::jobs::context::JobsCtx;
 use crate::view::state::TimeZone;
@@ -37,6 +38,29 @@ struct RowView {
     webhook: (&'static str, String),
 }
 
+impl RowView {
+    fn of(r: &RowData, tz: TimeZone) -> RowView {
+        let webhook = match r.webhook {
+            Webhook::None => ("none", "—".to_string()),
+            Webhook::Pending => ("pending", "pending".into()),
+            Webhook::Delivered => ("ok", "delivered".into()),
+            Webhook::Failing(Some(code)) => ("failing", format!("failing ({code})")),
+            Webhook::Failing(None) => ("failing", "failing".into()),
+        };
+        RowView {
+            index: r.index,
+            id: r.id.clone(),
+            status: r.status,
+            submitted: fmt_short(r.submitted_at, tz),
+            delay: r.delay.map(fmt_ms).unwrap_or_else(|| "—".into()),
+            execution: r.execution.map(fmt_ms).unwrap_or_else(|| "—".into()),
+            worker: r.worker.clone().unwrap_or_else(|| "—".into()),
+            retries: r.retries,
+            webhook,
+        }
+    }
+}
+
 fn headers() -> [(Column, &'static str); 8] {
     [
         (Column::Id, "Id"),
@@ -63,8 +87,8 @@ fn first_direction(c: Column) -> bool {
 pub fn JobTable(
     /// The job list's shared state.
     ctx: JobsCtx,
-    /// The jobs listed, in order.
-    listing: Memo<Option<Arc<Listing>>>,
+    /// How many jobs are listed (the engine holds the list).
+    listing: Signal<Option<ListSummary>>,
     /// Time zone of times.
     tz: Signal<TimeZone>,
 ) -> impl IntoView {
@@ -72,7 +96,7 @@ pub fn JobTable(
     let scroller = NodeRef::<Div>::new();
     let scroll_top = RwSignal::new(0i32);
     let height = RwSignal::new(600i32);
-    let total = move || listing.with(|l| l.as_ref().map_or(0, |l| l.rows.len()));
+    let total = move || listing.with(|l| l.map_or(0, |l| l.total));
     let span = Memo::new(move |_| {
         let first = (scroll_top.get() / ROW_PX - MARGIN_ROWS).max(0) as usize;
         let count = (height.get() / ROW_PX + 2 * MARGIN_ROWS) as usize;
@@ -83,53 +107,21 @@ pub fn JobTable(
             height.set(el.client_height().clamp(ROW_PX, MAX_VIEW_PX));
         }
     });
-    // The rows in view, read from the store; re-read on every refresh.
-    let rows = Memo::new(move |_| {
+    // The rows in view, asked of the engine whenever the list or the scroll moves.
+    let data = answered(move || {
         let (first, count) = span.get();
+        listing.track();
+        let engine = ctx.feed.engine();
+        Some(async move { engine.rows(first, count).await })
+    });
+    let rows = Memo::new(move |_| {
         let tz = tz.get();
-        listing.with(|l| {
-            let Some(l) = l else { return Vec::new() };
-            let end = (first + count).min(l.rows.len());
-            let slice = l.rows.get(first..end).unwrap_or(&[]);
-            ctx.feed
-                .with_data(|d| {
-                    let s = d.store();
-                    slice
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, r)| (**r as usize) < s.len())
-                        .map(|(k, &r)| {
-                            let rec = s.record(r);
-                            let webhook = match webhook_outcome(s, r) {
-                                WebhookOutcome::None => ("none", "—".to_string()),
-                                WebhookOutcome::Pending => ("pending", "pending".into()),
-                                WebhookOutcome::Delivered => ("ok", "delivered".into()),
-                                WebhookOutcome::Failing => (
-                                    "failing",
-                                    match rec.webhook.as_ref().and_then(|w| w.last_status) {
-                                        Some(code) => format!("failing ({code})"),
-                                        None => "failing".into(),
-                                    },
-                                ),
-                            };
-                            RowView {
-                                index: first + k,
-                                status: rec.status,
-                                submitted: fmt_short(rec.submitted_at, tz),
-                                delay: rec.delay_time.map(fmt_ms).unwrap_or_else(|| "—".into()),
-                                execution: rec
-                                    .execution_time
-                                    .map(fmt_ms)
-                                    .unwrap_or_else(|| "—".into()),
-                                worker: rec.worker_id.clone().unwrap_or_else(|| "—".into()),
-                                retries: rec.retries,
-                                webhook,
-                                id: rec.id,
-                            }
-                        })
-                        .collect()
-                })
+        data.with(|d| {
+            d.as_deref()
                 .unwrap_or_default()
+                .iter()
+                .map(|r| RowView::of(r, tz))
+                .collect::<Vec<_>>()
         })
     });
     let sort = move || view.with(|v| v.jobs.sort);
@@ -181,15 +173,11 @@ pub fn JobTable(
             ctx.selected.set(Default::default());
             return;
         }
-        let rows = listing.with_untracked(|l| l.as_ref().map(|l| l.rows.clone()));
-        let ids = ctx.feed.with_data(|d| {
-            rows.unwrap_or_default()
-                .iter()
-                .filter(|r| (**r as usize) < d.store().len())
-                .map(|&r| d.store().id(r))
-                .collect()
+        let engine = ctx.feed.engine();
+        spawn_local(async move {
+            let ids = engine.ids().await;
+            ctx.selected.set(ids.into_iter().collect());
         });
-        ctx.selected.set(ids.unwrap_or_default());
     };
     view! {
         <div
@@ -235,7 +223,7 @@ pub fn JobTable(
                         <For each=move || rows.get() key=|r: &RowView| r.clone() children=move |r| row_view(ctx, r) />
                     </div>
                 </div>
-                <Show when=move || listing.with(|l| l.as_ref().is_some_and(|l| l.rows.is_empty()))>
+                <Show when=move || listing.with(|l| l.is_some_and(|l| l.total == 0))>
                     <p class="job-empty" data-testid="job-empty">
                         "No job matches. Widen the range, clear the search or turn more states on."
                     </p>

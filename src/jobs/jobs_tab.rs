@@ -2,15 +2,15 @@
 //! from, bulk actions, export; the virtualised table and the open job's detail.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use endpoint_core::JobStatus;
-use endpoint_core::query::{Listing, StatusSet, status_index};
+use endpoint_core::query::{StatusSet, status_index};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::embed::config::Features;
-use crate::feed::live::Feed;
+use crate::feed::host::ListSummary;
+use crate::feed::live::{Feed, answered};
 use crate::jobs::actions::{self};
 use crate::jobs::context::{Confirm, JobsCtx};
 use crate::jobs::job_detail_view::JobDetailView;
@@ -44,16 +44,22 @@ pub fn JobsTab(
             j
         })
     });
-    let listing: Memo<Option<Arc<Listing>>> = Memo::new(move |_| {
+    // The engine lists the jobs (off the main thread where it can); the page gets
+    // the counts, then the table asks for the rows in view.
+    let listing = answered(move || {
         feed.version.get();
         let q = query.get();
-        crate::view::time::mark("em-list-start");
-        let l = feed.with_data(|d| d.list(&q));
-        crate::view::time::measure("em-list", Some("em-list-start"));
-        l.map(Arc::new)
+        let engine = feed.engine();
+        Some(async move {
+            crate::view::time::mark("em-list-start");
+            let l = engine.list(&q).await;
+            crate::view::time::measure("em-list", Some("em-list-start"));
+            l
+        })
     });
+    let listing = Signal::derive(move || listing.get().flatten());
     let tz = Signal::derive(move || view.with(|v| v.tz));
-    let count = move || listing.with(|l| l.as_ref().map_or(0, |l| l.rows.len()));
+    let count = move || listing.with(|l| l.map_or(0, |l| l.total));
     view! {
         <section class="jobs" aria-label="Jobs" data-testid="jobs">
             <Toolbar ctx=ctx listing=listing tz=tz />
@@ -84,7 +90,7 @@ pub fn JobsTab(
 #[component]
 fn Toolbar(
     ctx: JobsCtx,
-    listing: Memo<Option<Arc<Listing>>>,
+    listing: Signal<Option<ListSummary>>,
     tz: Signal<TimeZone>,
 ) -> impl IntoView {
     let view = ctx.view;
@@ -92,7 +98,7 @@ fn Toolbar(
     let chips = JobStatus::ALL
         .into_iter()
         .map(|s| {
-            let n = move || listing.with(|l| l.as_ref().map_or(0, |l| l.counts[status_index(s)]));
+            let n = move || listing.with(|l| l.map_or(0, |l| l.counts[status_index(s)]));
             view! {
                 <button
                     type="button"
@@ -109,41 +115,31 @@ fn Toolbar(
         .collect_view();
     let focus = move || view.with(|v| v.jobs.focus);
     let selected_count = move || ctx.selected.with(HashSet::len);
-    let cancellable = move || {
-        let sel = ctx.selected.get();
-        ctx.feed
-            .with_data(|d| {
-                sel.iter()
-                    .filter(|id| {
-                        d.store()
-                            .find(id)
-                            .is_some_and(|r| !d.store().row(r).status.is_terminal())
-                    })
-                    .cloned()
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default()
-    };
     let bulk_cancel = move |_| {
-        let ids = cancellable();
-        if ids.is_empty() {
-            ctx.notice.set(Some(
-                "None of the selected jobs is queued or running: nothing to cancel.".into(),
-            ));
-            return;
-        }
-        let n = ids.len();
-        let skipped = selected_count() - n;
-        let note = if skipped > 0 {
-            format!(" ({skipped} selected jobs have already finished and are left alone.)")
-        } else {
-            String::new()
-        };
-        ctx.confirm.set(Some(Confirm {
-            text: format!("Cancel {n} jobs?{note}"),
-            yes: format!("Cancel {n} jobs"),
-            action: Callback::new(move |_| run_bulk(ctx, ids.clone())),
-        }));
+        let selected: Vec<String> = ctx.selected.get_untracked().into_iter().collect();
+        let engine = ctx.feed.engine();
+        spawn_local(async move {
+            let n_selected = selected.len();
+            let ids = engine.unfinished(selected).await;
+            if ids.is_empty() {
+                ctx.notice.set(Some(
+                    "None of the selected jobs is queued or running: nothing to cancel.".into(),
+                ));
+                return;
+            }
+            let n = ids.len();
+            let skipped = n_selected - n;
+            let note = if skipped > 0 {
+                format!(" ({skipped} selected jobs have already finished and are left alone.)")
+            } else {
+                String::new()
+            };
+            ctx.confirm.set(Some(Confirm {
+                text: format!("Cancel {n} jobs?{note}"),
+                yes: format!("Cancel {n} jobs"),
+                action: Callback::new(move |_| run_bulk(ctx, ids.clone())),
+            }));
+        });
     };
     let purge = move |_| {
         let queued = ctx.feed.now.with(|n| n.map_or(0, |n| n.in_queue));
@@ -169,17 +165,11 @@ fn Toolbar(
         }));
     };
     let export = move |json: bool| {
-        let text = listing.with_untracked(|l| {
-            let rows = l.as_ref().map(|l| l.rows.clone()).unwrap_or_default();
-            ctx.feed.with_data(|d| {
-                if json {
-                    crate::jobs::export::json(d.store(), &rows)
-                } else {
-                    crate::jobs::export::csv(d.store(), &rows)
-                }
-            })
-        });
-        if let Some(text) = text {
+        let engine = ctx.feed.engine();
+        spawn_local(async move {
+            let Some(text) = engine.export(json).await else {
+                return;
+            };
             let (name, mime) = if json {
                 ("jobs.json", "application/json")
             } else {
@@ -188,7 +178,7 @@ fn Toolbar(
             if let Err(e) = download(name, mime, &text) {
                 ctx.notice.set(Some(format!("Export failed: {e}")));
             }
-        }
+        });
     };
     view! {
         <div class="job-toolbar">

@@ -220,6 +220,17 @@ impl JobsView {
         Some(r)
     }
 
+    /// The view written by [`JobsView::params`] (how the job list's query travels
+    /// to the engine); a parameter that is not understood is left at its default.
+    pub fn from_params(params: &[String]) -> JobsView {
+        let mut v = JobsView::default();
+        for p in params {
+            let (key, value) = p.split_once('=').unwrap_or((p, ""));
+            let _ = v.read_param(key, &crate::view::url::percent_decode(value));
+        }
+        v
+    }
+
     /// The URL parameters that differ from the defaults.
     pub fn params(&self) -> Vec<String> {
         let mut p = Vec::new();

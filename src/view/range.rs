@@ -51,7 +51,7 @@ pub const MAX_POINTS: i64 = 300;
 pub const MAX_RANGE_MS: i64 = 7 * D;
 
 /// What the user picked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Range {
     /// The last `ms`, following now.
     Last(i64),

@@ -11,7 +11,9 @@ pub use crate::view::time::TimeZone;
 use crate::view::url::{percent_decode, percent_encode};
 
 /// Which endpoint the panel shows.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum EndpointRef {
     /// The Demo endpoint simulated in this browser.
     Demo,

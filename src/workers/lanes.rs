@@ -55,7 +55,7 @@ pub const MERGE_FRACTION: f64 = 0.002;
 pub const MAX_ITEMS: usize = 300;
 
 /// A worker in one state over `[from, to)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Segment {
     /// The state.
     pub state: WorkerState,
@@ -66,7 +66,7 @@ pub struct Segment {
 }
 
 /// One job, or several close together, on a worker over `[from, to)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JobBlock {
     /// Start (the first job's start), ms since the epoch.
     pub from: i64,
@@ -83,7 +83,7 @@ pub struct JobBlock {
 }
 
 /// One worker's lane.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Lane {
     /// The worker.
     pub worker: String,
@@ -102,7 +102,7 @@ pub struct Lane {
 }
 
 /// Every lane of a window.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Lanes {
     /// Window start, ms since the epoch.
     pub from: i64,

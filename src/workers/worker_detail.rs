@@ -13,12 +13,10 @@ use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 
 use crate::feed::api::read_message;
-use crate::feed::live::Feed;
+use crate::feed::live::{Feed, answered};
 use crate::view::state::{EndpointRef, Tab, TimeZone, ViewState};
 use crate::view::time::{fmt_clock, fmt_count, fmt_datetime, fmt_ms, now_ms};
-use crate::workers::facts::{
-    self, LogFilter, LogFollow, MAX_LINES, Origin, WorkerFacts, WorkerList,
-};
+use crate::workers::facts::{LogFilter, LogFollow, MAX_LINES, Origin, WorkerFacts, WorkerList};
 use crate::workers::log_lines::LogLines;
 
 /// How often a followed log is asked for new lines, ms.
@@ -41,6 +39,23 @@ pub fn WorkerDetail(
 
     // The facts shown: the server's, or derived from the feed's records when the
     // server lists no process for this worker.
+    let derived = answered(move || {
+        let id = worker.get();
+        let unlisted = list.with(|l| {
+            l.as_ref()
+                .is_some_and(|l| !l.workers.iter().any(|w| w.id == id))
+        });
+        if !unlisted {
+            return None;
+        }
+        feed.version.get();
+        let engine = feed.engine();
+        Some(async move {
+            let all = engine.facts().await.unwrap_or_default();
+            let found = all.into_iter().find(|w| w.id == id);
+            (id, found)
+        })
+    });
     let facts = Memo::new(move |_| {
         let id = worker.get();
         let listed = list.with(|l| {
@@ -51,15 +66,12 @@ pub fn WorkerDetail(
             None => None,
             Some((origin, Some(f))) => Some((origin, f, false)),
             Some((origin, None)) => {
-                feed.version.get();
-                let derived = feed
-                    .with_data(|d| {
-                        facts::derive_facts(d.store(), d.events())
-                            .into_iter()
-                            .find(|w| w.id == id)
-                    })
-                    .flatten()?;
-                Some((origin, derived, origin == Origin::Processes))
+                let found = derived.with(|d| {
+                    d.as_ref()
+                        .filter(|(of, _)| *of == id)
+                        .and_then(|(_, f)| f.clone())
+                })?;
+                Some((origin, found, origin == Origin::Processes))
             }
         }
     });
@@ -280,7 +292,9 @@ fn follow(
                 continue;
             };
             let since = feed
-                .with_data(|d| d.window().from)
+                .window
+                .get_untracked()
+                .map(|w| w.from)
                 .unwrap_or_else(|| now_ms() as i64 - view.with_untracked(|v| v.range.span()));
             let base = LogFilter {
                 worker: Some(worker.clone()),

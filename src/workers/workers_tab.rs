@@ -6,7 +6,7 @@ use std::sync::Arc;
 use endpoint_core::JobStatus;
 use leptos::prelude::*;
 
-use crate::feed::live::Feed;
+use crate::feed::live::{Feed, answered};
 use crate::view::state::{Tab, TimeZone, ViewState};
 use crate::view::time::{fmt_axis, fmt_clock, fmt_count, fmt_ms, now_ms};
 use crate::workers::lanes::{self, JobBlock, Lane, Lanes, MAX_LANES, Segment, state_name};
@@ -24,18 +24,19 @@ pub fn WorkersTab(
     feed: Feed,
 ) -> impl IntoView {
     let tz = Signal::derive(move || view.with(|v| v.tz));
-    let lanes: Memo<Option<Arc<Lanes>>> = Memo::new(move |_| {
+    let asked = answered(move || {
         feed.version.get();
         let at = feed.at.get();
         let now = if at > 0 { at } else { now_ms() as i64 };
-        crate::view::time::mark("em-lanes-start");
-        let l = feed.with_data(|d| {
-            let w = d.window();
-            Arc::new(lanes::lanes(d.store(), d.events(), w.from, w.to, now))
-        });
-        crate::view::time::measure("em-lanes", Some("em-lanes-start"));
-        l
+        let engine = feed.engine();
+        Some(async move {
+            crate::view::time::mark("em-lanes-start");
+            let l = engine.lanes(now).await;
+            crate::view::time::measure("em-lanes", Some("em-lanes-start"));
+            l.map(Arc::new)
+        })
     });
+    let lanes: Memo<Option<Arc<Lanes>>> = Memo::new(move |_| asked.get().flatten());
     let names = Memo::new(move |_| {
         lanes.with(|l| {
             l.as_ref()

@@ -18,7 +18,7 @@
 //! nothing is rebuilt. Worker transitions are kept as a list and their per-bucket
 //! statistics are recomputed on [`Aggregator::result`] (they are few).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::RecordError;
 use crate::job::{JobRecord, JobStatus};
@@ -30,7 +30,7 @@ use crate::worker::WorkerState;
 use crate::worker::{ColdStart, WebhookDelivery, WorkerTransition};
 
 /// A time range `[from, to)` cut into buckets of `bucket` ms (the last may be partial).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Window {
     /// Start, ms since the epoch (inclusive).
@@ -110,7 +110,7 @@ fn ceil_div(a: i64, b: i64) -> i64 {
 }
 
 /// Request counts of a bucket.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestCounts {
     /// Jobs submitted.
@@ -128,7 +128,7 @@ pub struct RequestCounts {
 }
 
 /// Webhook attempts of a bucket.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookCounts {
     /// Attempts made.
@@ -141,7 +141,7 @@ pub struct WebhookCounts {
 
 /// Workers in one state over a bucket: time-weighted average and maximum. `None`
 /// where no worker state is known (before the first transition).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct StateStat {
     /// Time-weighted average number of workers in the state.
     pub avg: Option<f64>,
@@ -150,7 +150,7 @@ pub struct StateStat {
 }
 
 /// Everything the Metrics tab shows for one bucket (or the whole window).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BucketStats {
     /// Start, ms since the epoch.
@@ -179,7 +179,7 @@ impl BucketStats {
 }
 
 /// The result of an aggregation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Aggregation {
     /// The window.

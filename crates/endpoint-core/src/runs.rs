@@ -14,7 +14,7 @@ use crate::quantile::{lerp, rank};
 
 /// Count, min, max, mean and quantiles of one metric over one bucket or the window.
 /// Every field is `None` when there is no sample.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Distribution {
     /// Number of samples.
