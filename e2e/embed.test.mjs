@@ -55,6 +55,9 @@ test('by iframe under a sub-path, behind a key-adding proxy: live, compact, driv
     const frame = page.frameLocator('#panel');
     await frame.locator('[data-testid="poll-state"]').filter({ hasText: 'Live' }).waitFor({ timeout: 30_000 });
     await frame.locator('[data-testid="total-received"][data-value="4"]').waitFor({ timeout: 20_000 });
+    // The feed was decoded and aggregated in the panel's worker, found beside the bundle.
+    assert.equal(await frame.locator('[data-testid="poll-status"]').getAttribute('data-engine'), 'worker');
+    assert.equal(await frame.locator('[data-testid="engine-fallback"]').count(), 0);
     // Compact: no header title; the configured endpoint and its label.
     assert.equal(await frame.locator('.topbar h1').isHidden(), true);
     assert.equal(await frame.locator('[data-testid="endpoint-picker"] option:checked').textContent(), 'Local (through the portal)');
@@ -188,6 +191,9 @@ test('a policy that forbids workers: the Demo runs on the page instead and says 
     const panel = page.locator('#endpoint-metrics');
     await panel.locator('[data-testid="poll-state"]').filter({ hasText: 'Live' }).waitFor({ timeout: 40_000 });
     assert.match(await panel.locator('[data-testid="demo-where"]').textContent(), /^on this page \(its background worker .+\)$/);
+    // The status line says where the numbers are computed, and why.
+    assert.equal(await panel.locator('[data-testid="poll-status"]').getAttribute('data-engine'), 'page');
+    assert.match(await panel.locator('[data-testid="engine-fallback"]').textContent(), /^computing on this page \(its background worker .+\)$/);
     const received = Number(await panel.locator('[data-testid="total-received"]').getAttribute('data-value'));
     assert.ok(received > 200, `the Demo on the page: ${received} received`);
     assert.deepEqual(page.workers(), []);

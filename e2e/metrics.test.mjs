@@ -22,6 +22,9 @@ test('the numbers shown equal those computed independently from the server recor
     // Auto-refresh off: the numbers are read once and said not to be live.
     await waitForText(page, 'poll-state', 'Paused');
     await waitForText(page, 'total-received', String(n));
+    // Computed in the panel's Web Worker (the engine), not on the page.
+    assert.equal(await page.getAttribute('[data-testid="poll-status"]', 'data-engine'), 'worker');
+    assert.deepEqual(page.workers().map((w) => new URL(w.url()).pathname), ['/engine_loader.js']);
     const from = Number(await page.getAttribute('[data-testid="metrics"]', 'data-from'));
     const to = Number(await page.getAttribute('[data-testid="metrics"]', 'data-to'));
     assert.ok(to - from === 15 * 60_000, `a 15-minute window, got ${from}..${to}`);

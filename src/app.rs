@@ -192,6 +192,12 @@ pub fn App(
                 state=feed.poll
                 tz=Signal::derive(move || view.with(|v| v.tz))
                 paused=Signal::derive(move || view.with(|v| v.refresh.is_none()))
+                engine=Signal::derive(move || {
+                    feed.version.track();
+                    feed.poll.track();
+                    let e = feed.engine();
+                    (e.runs_in(), e.gave_up())
+                })
             />
             <Show when=is_demo>
                 <p class="demo-note" data-testid="demo-note">

@@ -488,7 +488,7 @@ async fn a_demo_worker_shows_derived_facts_and_simulated_lines() {
     );
     let w = Window::new(now - 3_600_000, now + 15_000, 15_000).unwrap();
     let data = MetricsData::from_snapshot(demo.snapshot(w.from, w.to), w, now);
-    let demo = metrics_panel::feed::link::EngineLink::in_page(
+    let demo = metrics_panel::feed::engine::demo_here(
         metrics_panel::feed::demo::DemoHost::from_demo(demo),
     );
     let root = container();

@@ -29,8 +29,9 @@ use web_sys::MessageEvent;
 
 use crate::feed::api::{Answer, FetchError};
 use crate::feed::data::MetricsData;
+use crate::feed::demo::DemoHost;
 use crate::feed::host::{FeedHost, ListSummary, Refreshed, RowData, read_reply};
-use crate::feed::link::{self, EngineLink, FeedHandler};
+use crate::feed::link::{self, DemoHandler, EngineLink, FeedHandler};
 use crate::feed::messages::{Ask, Envelope, FeedAsk, Follow};
 use crate::jobs::detail::JobDetail;
 use crate::jobs::view::JobsView;
@@ -45,13 +46,30 @@ thread_local! {
     static FEEDS: Cell<u32> = const { Cell::new(0) };
 }
 
-/// The feeds' engine for a link on which it runs here.
-fn feed_handler() -> FeedHandler {
-    let host = Rc::new(FeedHost::new());
+/// The feeds' engine `host`, for a link on which it runs here.
+fn feed_handler(host: FeedHost) -> FeedHandler {
+    let host = Rc::new(host);
     Rc::new(move |feed, ask, now| {
         let host = host.clone();
         Box::pin(async move { host.answer(feed, &ask, now).await })
     })
+}
+
+/// The Demo `demo` (or one created at the first question), for a link on which
+/// the engine runs here.
+fn demo_handler(demo: Option<DemoHost>) -> DemoHandler {
+    let demo = RefCell::new(demo);
+    Rc::new(move |ask, now| {
+        demo.borrow_mut()
+            .get_or_insert_with(|| DemoHost::new(now))
+            .answer(ask, now)
+    })
+}
+
+/// A link whose engine is here, with the Demo `host` (tests: the page's own
+/// engine, without a worker).
+pub fn demo_here(host: DemoHost) -> EngineLink {
+    EngineLink::here(demo_handler(Some(host)))
 }
 
 /// The page's handle on one feed in the engine: every question about the records
@@ -59,15 +77,7 @@ fn feed_handler() -> FeedHandler {
 #[derive(Clone)]
 pub struct Engine {
     feed: u32,
-    via: Via,
-}
-
-#[derive(Clone)]
-enum Via {
-    /// The page's engine (in its worker, or on the page when none runs).
-    Link(EngineLink),
-    /// An engine of this handle's own, on the page (records at hand, tests).
-    Here(Rc<FeedHost>),
+    link: EngineLink,
 }
 
 impl std::fmt::Debug for Engine {
@@ -81,37 +91,26 @@ impl Engine {
     pub fn new() -> Engine {
         Engine {
             feed: next_feed(),
-            via: Via::Link({
-                let link = page_link();
-                link.serve_feeds(feed_handler);
-                link
-            }),
+            link: page_link(),
         }
     }
 
-    /// A feed whose engine, on the page, already holds `data` for `endpoint`
+    /// A feed whose engine, here on the page, already holds `data` for `endpoint`
     /// (tests, and a panel shown from records at hand).
     pub fn with_records(endpoint: EndpointRef, data: MetricsData) -> Engine {
         let feed = next_feed();
-        Engine {
-            feed,
-            via: Via::Here(Rc::new(FeedHost::with_records(feed, endpoint, data))),
-        }
+        let link = EngineLink::here(demo_handler(None));
+        link.serve_feeds(|| feed_handler(FeedHost::with_records(feed, endpoint, data)));
+        Engine { feed, link }
     }
 
     async fn ask<T: serde::de::DeserializeOwned>(&self, ask: FeedAsk) -> Result<T, String> {
         let now = crate::view::time::now_ms() as i64;
-        let answer = match &self.via {
-            Via::Link(link) => {
-                let ask = Ask::Feed {
-                    feed: self.feed,
-                    ask,
-                };
-                link.ask(ask, now).await
-            }
-            Via::Here(host) => host.answer(self.feed, &ask, now).await,
+        let ask = Ask::Feed {
+            feed: self.feed,
+            ask,
         };
-        read_reply(&answer)
+        read_reply(&self.link.ask(ask, now).await)
     }
 
     /// [`Engine::ask`] for a reader: a failure is logged and reads as `T::default()`
@@ -185,13 +184,21 @@ impl Engine {
         });
     }
 
+    /// Where the engine runs, in a word: `worker`, `starting`, `page` or `none`.
+    pub fn runs_in(&self) -> &'static str {
+        self.link.runs_in()
+    }
+
+    /// Why the engine runs on the page although the page asked for a worker (the
+    /// worker could not start, or died), if it does.
+    pub fn gave_up(&self) -> Option<String> {
+        self.link.gave_up()
+    }
+
     /// Where the engine runs, for the page: "in a background worker", or on the
     /// page and why.
     pub fn runs_where(&self) -> String {
-        match &self.via {
-            Via::Link(link) => link.runs_where(),
-            Via::Here(_) => "on this page".into(),
-        }
+        self.link.runs_where()
     }
 }
 
@@ -208,17 +215,62 @@ fn next_feed() -> u32 {
     })
 }
 
-/// The worker's side (`src/bin/engine.rs`): the engine itself. It answers the
-/// page's questions (the Demo's at once, the feeds' when their IO is done), and
-/// says it is ready. A feed's new refresh abandons the one before it (the page has
-/// stopped waiting for that one: the view changed).
+/// Where the engine answers the page: its worker's scope, or its end of a channel
+/// when it runs on the page.
+enum Page {
+    Scope(web_sys::DedicatedWorkerGlobalScope),
+    Port(web_sys::MessagePort),
+}
+
+impl Page {
+    fn post(&self, msg: &JsValue, transfer: &js_sys::Array) -> Result<(), JsValue> {
+        match self {
+            Page::Scope(s) => s.post_message_with_transfer(msg, transfer),
+            Page::Port(p) => p.post_message_with_transferable(msg, transfer),
+        }
+    }
+
+    fn listen(&self, f: &Closure<dyn FnMut(MessageEvent)>) {
+        match self {
+            Page::Scope(s) => s.set_onmessage(Some(f.as_ref().unchecked_ref())),
+            Page::Port(p) => p.set_onmessage(Some(f.as_ref().unchecked_ref())),
+        }
+    }
+
+    /// Posts `answer` to question `id`, its body transferred.
+    fn answer(&self, id: u32, answer: &Answer) {
+        let (msg, transfer) = link::answer_to_js(id, answer);
+        if let Err(e) = self.post(&msg, &transfer) {
+            web_sys::console::error_1(&e);
+        }
+    }
+}
+
+/// The engine's side in its worker (`src/bin/engine.rs`'s `main`); does nothing
+/// anywhere else (the same wasm loaded on the page waits for [`run_here`]).
 pub fn run_worker() {
-    let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    if let Some(scope) = js_sys::global().dyn_ref::<web_sys::DedicatedWorkerGlobalScope>() {
+        serve(Page::Scope(scope.clone()));
+    }
+}
+
+/// The engine's side on the page, answering on `port` (`src/bin/engine.rs`'s
+/// `run_here`, called by the page's link when no worker can run).
+pub fn run_here(port: web_sys::MessagePort) {
+    serve(Page::Port(port));
+}
+
+/// The engine itself: it answers the page's questions (the Demo's at once, the
+/// feeds' when their IO is done), and says it is ready. A feed's new refresh
+/// abandons the one before it (the page has stopped waiting for that one: the view
+/// changed).
+fn serve(page: Page) {
+    let page = Rc::new(page);
     // The link here is the engine itself: the feeds' Demo source is its own Demo.
-    let link = link::install_here();
-    link.serve_feeds(feed_handler);
+    let link = link::install_here(demo_handler(None));
+    link.serve_feeds(|| feed_handler(FeedHost::new()));
     let refreshing: Rc<RefCell<HashMap<u32, oneshot::Sender<()>>>> = Rc::default();
-    let reply = scope.clone();
+    let reply = page.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
         let data = e.data();
         let env = match serde_wasm_bindgen::from_value::<Envelope>(data.clone()) {
@@ -236,7 +288,7 @@ pub fn run_worker() {
                     retry_after_s: None,
                     body: body.to_string().into_bytes(),
                 };
-                link::send(&reply, id, &answer);
+                reply.answer(id, &answer);
                 return;
             }
         };
@@ -271,12 +323,12 @@ pub fn run_worker() {
                     }
                 }
             };
-            link::send(&reply, env.id, &answer);
+            reply.answer(env.id, &answer);
         });
     });
-    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    page.listen(&on_message);
     on_message.forget();
     let ready = Object::new();
     let _ = Reflect::set(&ready, &"ready".into(), &true.into());
-    let _ = scope.post_message(&ready);
+    let _ = page.post(&ready.into(), &js_sys::Array::new());
 }

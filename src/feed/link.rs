@@ -1,9 +1,23 @@
-//! The page's link to the panel's engine (see the `engine` module): the Web
-//! Worker's transport (started beside the bundle, `ready` handshake, answers by id
-//! with their bodies transferred), and the fallback to the page when no worker can
-//! run. It knows the Demo ([`DemoHost`]) but not the feeds' engine, which the
-//! engine module hands it ([`FeedHandler`]), so the feed's sources can ask the Demo
-//! through it without an import circle.
+//! The page's link to the panel's engine (see the `engine` module): the transport
+//! of its messages, and where the engine runs.
+//!
+//! - **In its Web Worker** (`engine_loader.js` beside the bundle): questions go by
+//!   `postMessage`, answers come back by id with their bodies transferred, after a
+//!   `ready` handshake (a message posted before the worker's wasm runs is lost).
+//! - **On the page, from the same wasm**, when no worker can run (a policy without
+//!   `worker-src`, a failed load, no `ready` within [`READY_TIMEOUT_MS`], or the
+//!   worker died): the page loads the engine's own `engine.js` and `engine_bg.wasm`
+//!   as a script and talks to it through a `MessageChannel`, with the same
+//!   messages. So the page's wasm carries none of the engine's code (the feed's
+//!   decoding, the aggregation, the Demo), and the engine is the same build either
+//!   way.
+//! - **Here** (in the worker itself, and in tests): the link answers with the
+//!   handlers it was given ([`DemoHandler`], [`FeedHandler`]), so the feeds' Demo
+//!   source asks its own engine's Demo.
+//!
+//! Questions asked while the engine starts wait for it; those in flight when a
+//! worker fails are asked again of the engine on the page. When neither can run,
+//! every question is answered 503 with the reason, and the page says it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -18,26 +32,44 @@ use wasm_bindgen::prelude::*;
 use web_sys::MessageEvent;
 
 use crate::feed::api::Answer;
-use crate::feed::demo::{DemoAsk, DemoHost};
+use crate::feed::demo::DemoAsk;
 use crate::feed::messages::{Ask, Envelope, FeedAsk};
 
 /// Answers a feed's question where the engine runs here: `(feed, question, now)`.
 pub type FeedHandler = Rc<dyn Fn(u32, FeedAsk, i64) -> LocalBoxFuture<'static, Answer>>;
 
-/// How long the worker has to load (fetch and compile its wasm, then say it is
-/// ready) before the engine runs on the page instead.
+/// Answers the Demo's question where the engine runs here: `(question, now)`.
+pub type DemoHandler = Rc<dyn Fn(&DemoAsk, i64) -> Answer>;
+
+/// How long the engine has to load (fetch and compile its wasm, then say it is
+/// ready), in its worker or on the page, before it is given up there.
 pub const READY_TIMEOUT_MS: u32 = 15_000;
 
 /// The worker's script, relative to the bundle.
 const LOADER: &str = "engine_loader.js";
+/// The engine's glue (wasm-bindgen's `no-modules` output) and its wasm, loaded on
+/// the page when no worker can run.
+const GLUE: &str = "engine.js";
+const WASM: &str = "engine_bg.wasm";
 
 thread_local! {
     /// The bundle's URL (embed.js's `data-bundle`), when the panel is mounted into
     /// another page; `None`: the page's own folder.
     static BUNDLE: RefCell<Option<String>> = const { RefCell::new(None) };
     /// The page's link to its engine, started at its first use (in the worker, the
-    /// engine itself: see [`run_worker`]).
+    /// engine itself: see [`install_here`]).
     static LINK: RefCell<Option<EngineLink>> = const { RefCell::new(None) };
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `wasm_bindgen(...)` of the engine's `engine.js` (a global of that script):
+    /// loads and starts the engine's wasm.
+    #[wasm_bindgen(js_name = wasm_bindgen, catch)]
+    fn engine_init(options: &JsValue) -> Result<js_sys::Promise, JsValue>;
+    /// The engine's `run_here(port)` (`src/bin/engine.rs`): serves the page on `port`.
+    #[wasm_bindgen(js_namespace = wasm_bindgen, js_name = run_here, catch)]
+    fn engine_run_here(port: &web_sys::MessagePort) -> Result<(), JsValue>;
 }
 
 /// Where the bundle is (called once at start, from the mount element).
@@ -45,12 +77,17 @@ pub fn set_bundle(url: Option<String>) {
     BUNDLE.with(|b| *b.borrow_mut() = url);
 }
 
+/// The URL of the bundle's file `name`.
+fn bundle_file(name: &str) -> String {
+    BUNDLE.with(|b| match &*b.borrow() {
+        Some(base) => format!("{}/{name}", base.trim_end_matches('/')),
+        None => format!("./{name}"),
+    })
+}
+
 /// The worker script's URL.
 pub fn loader_url() -> String {
-    BUNDLE.with(|b| match &*b.borrow() {
-        Some(base) => format!("{}/{LOADER}", base.trim_end_matches('/')),
-        None => format!("./{LOADER}"),
-    })
+    bundle_file(LOADER)
 }
 
 /// The page's engine link (starting the worker at the first call).
@@ -58,25 +95,21 @@ pub fn page_link() -> EngineLink {
     LINK.with(|l| l.borrow_mut().get_or_insert_with(EngineLink::start).clone())
 }
 
-/// In the worker: the link is the engine here, and the feeds' Demo source asks it.
-pub fn install_here() -> EngineLink {
-    let link = EngineLink::here(None);
+/// Where the engine itself runs: the link is the engine here, and the feeds' Demo
+/// source asks it.
+pub fn install_here(demo: DemoHandler) -> EngineLink {
+    let link = EngineLink::here(demo);
     LINK.with(|l| *l.borrow_mut() = Some(link.clone()));
     link
 }
 
-/// The page's link to its engine: through the worker while it runs, else on the
-/// page. Cloning shares it.
+/// The page's link to its engine. Cloning shares it.
 #[derive(Clone)]
 pub struct EngineLink(Rc<Link>);
 
 impl std::fmt::Debug for EngineLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match &*self.0.state.borrow() {
-            State::Starting { .. } => "EngineLink(worker starting)",
-            State::Ready { .. } => "EngineLink(worker)",
-            State::InPage { .. } => "EngineLink(page)",
-        })
+        write!(f, "EngineLink({})", self.runs_in())
     }
 }
 
@@ -85,112 +118,157 @@ struct Link {
     next_id: Cell<u32>,
     /// Why the worker was given up, once it was.
     gave_up: RefCell<Option<String>>,
-    /// The feeds' engine when it runs here (on the page without a worker, or in
-    /// the worker itself), handed over by the engine module.
-    feeds: RefCell<Option<FeedHandler>>,
 }
 
 type Reply = oneshot::Sender<Answer>;
 
-enum State {
-    /// The worker is loading: questions wait for its `ready`.
-    Starting {
-        worker: Running,
-        waiting: Vec<(Envelope, Reply)>,
-    },
-    /// Questions go to the worker; answers come back by id.
-    Ready {
-        worker: Running,
-        pending: HashMap<u32, Reply>,
-    },
-    /// The engine runs here (the Demo created at its first question).
-    InPage {
-        demo: Option<Box<DemoHost>>,
-        /// The worker had answered before it failed: a cursor the page holds is
-        /// the worker's Demo's, which this Demo does not know.
-        restarted: bool,
-    },
+/// Where the engine is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Worker,
+    Page,
 }
 
-/// A started worker and the handlers that must live as long as it does.
+enum State {
+    /// The engine is loading: questions wait for its `ready`.
+    Starting {
+        place: Place,
+        running: Running,
+        waiting: Vec<(Envelope, Reply)>,
+    },
+    /// Questions go to the engine; answers come back by id.
+    Ready {
+        place: Place,
+        running: Running,
+        pending: HashMap<u32, Reply>,
+    },
+    /// The engine is here: the handlers answer.
+    Here {
+        demo: DemoHandler,
+        feeds: Option<FeedHandler>,
+    },
+    /// Neither a worker nor the page could run the engine.
+    Broken { why: String },
+}
+
+/// A started engine and the handlers that must live as long as it does.
 struct Running {
-    worker: web_sys::Worker,
+    to: Target,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_error: Closure<dyn FnMut(web_sys::Event)>,
+    _others: Vec<Closure<dyn FnMut(web_sys::Event)>>,
+}
+
+/// Where the questions are posted.
+enum Target {
+    Worker(web_sys::Worker),
+    Port(web_sys::MessagePort),
+}
+
+impl Target {
+    fn post(&self, msg: &JsValue) -> Result<(), JsValue> {
+        match self {
+            Target::Worker(w) => w.post_message(msg),
+            Target::Port(p) => p.post_message(msg),
+        }
+    }
+
+    fn stop(&self) {
+        match self {
+            Target::Worker(w) => w.terminate(),
+            Target::Port(p) => p.close(),
+        }
+    }
 }
 
 impl EngineLink {
-    /// Starts the worker (or, where none can start, the engine on the page).
+    /// Starts the engine in its worker (or, where none can start, on the page).
     pub fn start() -> EngineLink {
-        let link = EngineLink::here(None);
+        let link = EngineLink(Rc::new(Link {
+            state: RefCell::new(State::Broken {
+                why: "not started".into(),
+            }),
+            next_id: Cell::new(1),
+            gave_up: RefCell::default(),
+        }));
         match start_worker(Rc::downgrade(&link.0)) {
-            Ok(worker) => {
-                *link.0.state.borrow_mut() = State::Starting {
-                    worker,
-                    waiting: Vec::new(),
-                };
-                let weak = Rc::downgrade(&link.0);
-                wasm_bindgen_futures::spawn_local(async move {
-                    gloo_timers::future::TimeoutFuture::new(READY_TIMEOUT_MS).await;
-                    if let Some(link) = weak.upgrade()
-                        && matches!(&*link.state.borrow(), State::Starting { .. })
-                    {
-                        link.fail(&format!("did not start within {READY_TIMEOUT_MS} ms"));
-                    }
-                });
-            }
+            Ok(running) => link.0.starting(Place::Worker, running),
             Err(why) => link.0.fail(&why),
         }
         link
     }
 
-    /// The engine here, without a worker: the Demo `demo` if given, else one
-    /// created at the first question (tests, the fallback, and the worker itself).
-    pub fn here(demo: Option<DemoHost>) -> EngineLink {
+    /// The engine here, answering the Demo's questions with `demo` (the worker
+    /// itself; tests).
+    pub fn here(demo: DemoHandler) -> EngineLink {
         EngineLink(Rc::new(Link {
-            state: RefCell::new(State::InPage {
-                demo: demo.map(Box::new),
-                restarted: false,
-            }),
+            state: RefCell::new(State::Here { demo, feeds: None }),
             next_id: Cell::new(1),
             gave_up: RefCell::default(),
-            feeds: RefCell::new(None),
         }))
     }
 
-    /// The Demo `host` on the page, without a worker (tests).
-    pub fn in_page(host: DemoHost) -> EngineLink {
-        EngineLink::here(Some(host))
-    }
-
-    /// Hands the link the feeds' engine for when it runs here (kept if it has one).
+    /// Hands the link here the feeds' engine (kept if it has one; a link to a
+    /// worker or to the page's engine has its own).
     pub fn serve_feeds(&self, feeds: impl FnOnce() -> FeedHandler) {
-        let mut f = self.0.feeds.borrow_mut();
-        if f.is_none() {
+        if let State::Here {
+            feeds: f @ None, ..
+        } = &mut *self.0.state.borrow_mut()
+        {
             *f = Some(feeds());
         }
     }
 
-    /// Answers `env` here (the worker's side of the link).
+    /// Answers `env` here (the engine's side of the link).
     pub fn answer_here<'a>(&'a self, env: &'a Envelope) -> LocalBoxFuture<'a, Answer> {
-        self.0.answer_here(env)
+        Box::pin(async move {
+            let (demo, feeds) = match &*self.0.state.borrow() {
+                State::Here { demo, feeds } => (demo.clone(), feeds.clone()),
+                _ => return unavailable("the engine does not run here"),
+            };
+            match &env.ask {
+                Ask::Demo { ask } => demo(ask, env.now),
+                Ask::Feed { feed, ask } => match feeds {
+                    Some(f) => f(*feed, ask.clone(), env.now).await,
+                    None => unavailable("no engine for the feeds runs here"),
+                },
+            }
+        })
     }
 
-    /// Whether the engine runs in the worker (false while it loads or after it failed).
-    pub fn in_worker(&self) -> bool {
-        matches!(&*self.0.state.borrow(), State::Ready { .. })
+    /// Where the engine runs, in a word: `worker`, `starting`, `page` or `none`.
+    pub fn runs_in(&self) -> &'static str {
+        match &*self.0.state.borrow() {
+            State::Starting {
+                place: Place::Worker,
+                ..
+            } => "starting",
+            State::Ready {
+                place: Place::Worker,
+                ..
+            } => "worker",
+            State::Starting { .. } | State::Ready { .. } | State::Here { .. } => "page",
+            State::Broken { .. } => "none",
+        }
+    }
+
+    /// Why the worker was given up, if it was.
+    pub fn gave_up(&self) -> Option<String> {
+        self.0.gave_up.borrow().clone()
     }
 
     /// Where the engine runs, for the page: "in a background worker", or on the
     /// page and why.
     pub fn runs_where(&self) -> String {
-        match (&*self.0.state.borrow(), &*self.0.gave_up.borrow()) {
-            (State::Starting { .. }, _) => "starting its background worker".into(),
-            (State::Ready { .. }, _) => "in a background worker".into(),
-            (State::InPage { .. }, Some(why)) => {
-                format!("on this page (its background worker {why})")
-            }
-            (State::InPage { .. }, None) => "on this page".into(),
+        let why = self.gave_up();
+        match (self.runs_in(), why) {
+            ("starting", _) => "starting its background worker".into(),
+            ("worker", _) => "in a background worker".into(),
+            ("none", _) => match &*self.0.state.borrow() {
+                State::Broken { why } => format!("nowhere: {why}"),
+                _ => "nowhere".into(),
+            },
+            (_, Some(why)) => format!("on this page (its background worker {why})"),
+            (_, None) => "on this page".into(),
         }
     }
 
@@ -204,68 +282,111 @@ impl EngineLink {
         let id = self.0.next_id.get();
         self.0.next_id.set(id.wrapping_add(1));
         let env = Envelope { id, now, ask };
-        let (tx, rx) = oneshot::channel();
-        // The sender goes to the worker's queue, or is dropped here: then the
-        // question is answered on the page.
-        {
-            let tx = tx;
-            let mut state = self.0.state.borrow_mut();
-            match &mut *state {
-                State::Starting { waiting, .. } => waiting.push((env.clone(), tx)),
-                State::Ready { worker, pending } => match post(&worker.worker, &env) {
+        // A question in flight when its engine fails is asked again of the next
+        // one; each failure moves on (worker, page, none), so this ends.
+        loop {
+            let (tx, rx) = oneshot::channel();
+            let next = match &mut *self.0.state.borrow_mut() {
+                State::Starting { waiting, .. } => {
+                    waiting.push((env.clone(), tx));
+                    Ok(Some(rx))
+                }
+                State::Ready {
+                    running, pending, ..
+                } => match post(&running.to, &env) {
                     Ok(()) => {
                         pending.insert(id, tx);
+                        Ok(Some(rx))
                     }
-                    Err(why) => {
-                        drop(state);
-                        self.0.fail(&why);
-                    }
+                    Err(why) => Err(why),
                 },
-                State::InPage { .. } => {}
+                State::Here { .. } => Ok(None),
+                State::Broken { why } => return unavailable(why),
+            };
+            match next {
+                Ok(Some(rx)) => {
+                    if let Ok(answer) = rx.await {
+                        return answer;
+                    }
+                }
+                Ok(None) => return self.answer_here(&env).await,
+                Err(why) => self.0.fail(&why),
             }
-        }
-        match rx.await {
-            Ok(a) => a,
-            // Not sent, or the worker failed meanwhile: the engine is here now.
-            Err(oneshot::Canceled) => self.0.answer_here(&env).await,
         }
     }
 }
 
 impl Link {
-    /// The worker said it is ready: the questions that waited go to it.
-    fn ready(&self) {
+    /// `running` is loading at `place`: questions wait for its `ready`, for
+    /// [`READY_TIMEOUT_MS`] at most.
+    fn starting(self: &Rc<Self>, place: Place, running: Running) {
+        // Questions that waited for an engine that failed wait for this one.
+        let waiting = match std::mem::replace(
+            &mut *self.state.borrow_mut(),
+            State::Broken {
+                why: "restarting".into(),
+            },
+        ) {
+            State::Starting { waiting, .. } => waiting,
+            _ => Vec::new(),
+        };
+        *self.state.borrow_mut() = State::Starting {
+            place,
+            running,
+            waiting,
+        };
+        let weak = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(READY_TIMEOUT_MS).await;
+            if let Some(link) = weak.upgrade()
+                && matches!(&*link.state.borrow(), State::Starting { place: p, .. } if *p == place)
+            {
+                link.fail(&format!("did not start within {READY_TIMEOUT_MS} ms"));
+            }
+        });
+    }
+
+    /// The engine said it is ready: the questions that waited go to it.
+    fn ready(self: &Rc<Self>) {
         let mut state = self.state.borrow_mut();
         let State::Starting { .. } = &*state else {
             return;
         };
-        let State::Starting { worker, waiting } = std::mem::replace(
+        let State::Starting {
+            place,
+            running,
+            waiting,
+        } = std::mem::replace(
             &mut *state,
-            State::InPage {
-                demo: None,
-                restarted: false,
+            State::Broken {
+                why: "starting".into(),
             },
-        ) else {
+        )
+        else {
             unreachable!("matched above")
         };
         let mut pending = HashMap::new();
         let mut failed = None;
         for (env, tx) in waiting {
-            match post(&worker.worker, &env) {
+            match post(&running.to, &env) {
                 Ok(()) => {
                     pending.insert(env.id, tx);
                 }
                 Err(why) => failed = Some(why),
             }
         }
-        *state = State::Ready { worker, pending };
+        *state = State::Ready {
+            place,
+            running,
+            pending,
+        };
         drop(state);
         if let Some(why) = failed {
             self.fail(&why);
         }
     }
 
-    /// An answer from the worker.
+    /// An answer from the engine.
     fn answered(&self, id: u32, answer: Answer) {
         if let State::Ready { pending, .. } = &mut *self.state.borrow_mut()
             && let Some(tx) = pending.remove(&id)
@@ -274,96 +395,70 @@ impl Link {
         }
     }
 
-    /// The worker cannot be used: the engine runs on the page from now on.
-    /// Questions waiting for the worker are answered here (their senders are
-    /// dropped).
-    fn fail(&self, why: &str) {
+    /// The engine cannot be used where it is: a worker's is started on the page
+    /// instead; the page's is given up. Questions waiting for it are asked again
+    /// (their senders are dropped).
+    fn fail(self: &Rc<Self>, why: &str) {
         let old = std::mem::replace(
             &mut *self.state.borrow_mut(),
-            State::InPage {
-                demo: None,
-                restarted: false,
-            },
+            State::Broken { why: why.into() },
         );
-        let restarted = match old {
-            State::Starting { worker, .. } => {
-                worker.worker.terminate();
-                false
+        let (place, running, waiting) = match old {
+            State::Starting {
+                place,
+                running,
+                waiting,
+            } => (place, Some(running), waiting),
+            State::Ready { place, running, .. } => (place, Some(running), Vec::new()),
+            State::Broken { .. } if self.gave_up.borrow().is_none() => {
+                (Place::Worker, None, Vec::new())
             }
-            State::Ready { worker, .. } => {
-                worker.worker.terminate();
-                true
-            }
-            State::InPage { demo, restarted } => {
-                // Already here: keep it.
-                *self.state.borrow_mut() = State::InPage { demo, restarted };
+            other => {
+                // Here, or already given up everywhere: keep it.
+                *self.state.borrow_mut() = other;
                 return;
             }
         };
-        *self.state.borrow_mut() = State::InPage {
-            demo: None,
-            restarted,
-        };
-        *self.gave_up.borrow_mut() = Some(why.to_string());
-        leptos::logging::warn!(
-            "the panel's engine runs on this page (slower): its Web Worker {why}"
-        );
-    }
-
-    /// Answers `env` here: the Demo's questions at once, the feeds' when their
-    /// engine is done (the records are borrowed only between its awaits). Boxed: a
-    /// feed's refresh asks the Demo through this same link.
-    fn answer_here<'a>(&'a self, env: &'a Envelope) -> LocalBoxFuture<'a, Answer> {
-        Box::pin(async move {
-            match &env.ask {
-                Ask::Demo { ask } => self.answer_demo(ask, env.now),
-                Ask::Feed { feed, ask } => {
-                    let feeds = self.feeds.borrow().clone();
-                    match feeds {
-                        Some(f) => f(*feed, ask.clone(), env.now).await,
-                        None => Answer {
-                            status: 503,
-                            content_type: "text/plain".into(),
-                            retry_after_s: None,
-                            body: b"no engine for the feeds runs here".to_vec(),
-                        },
-                    }
+        if let Some(r) = running {
+            r.to.stop();
+        }
+        drop(waiting);
+        match place {
+            Place::Worker => {
+                *self.gave_up.borrow_mut() = Some(why.to_string());
+                leptos::logging::warn!(
+                    "the panel's engine runs on this page (slower): its Web Worker {why}"
+                );
+                match start_on_page(Rc::downgrade(self)) {
+                    Ok(running) => self.starting(Place::Page, running),
+                    Err(e) => self.broken(&e),
                 }
             }
-        })
-    }
-
-    fn answer_demo(&self, ask: &DemoAsk, now: i64) -> Answer {
-        let mut state = self.state.borrow_mut();
-        let State::InPage { demo, restarted } = &mut *state else {
-            unreachable!("answered here only once the worker is gone")
-        };
-        if std::mem::take(restarted) && matches!(ask, DemoAsk::Changes { .. }) {
-            return gone_answer();
+            Place::Page => self.broken(why),
         }
-        demo.get_or_insert_with(|| Box::new(DemoHost::new(now)))
-            .answer(ask, now)
+    }
+
+    fn broken(&self, why: &str) {
+        let why = format!("the panel's engine could not start on this page either: {why}");
+        leptos::logging::error!("{why}");
+        *self.state.borrow_mut() = State::Broken { why };
     }
 }
 
-/// What a restarted Demo answers a cursor of the one before it.
-fn gone_answer() -> Answer {
+/// An answer saying the engine cannot answer, and why.
+fn unavailable(why: &str) -> Answer {
     Answer {
-        status: 410,
-        content_type: "application/json".into(),
+        status: 503,
+        content_type: "text/plain".into(),
         retry_after_s: None,
-        body: br#"{"error":"the Demo restarted on this page: take a new snapshot"}"#.to_vec(),
+        body: why.as_bytes().to_vec(),
     }
 }
 
-/// Starts the worker with its handlers (which hold the link weakly).
-fn start_worker(link: Weak<Link>) -> Result<Running, String> {
-    let url = loader_url();
-    let worker = web_sys::Worker::new(&url)
-        .map_err(|e| format!("could not be created from {url}: {}", js_text(&e)))?;
-    let on_link = link.clone();
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-        let Some(link) = on_link.upgrade() else {
+/// What the engine's messages do to the link: `ready`, or an answer.
+fn on_message(link: Weak<Link>) -> Closure<dyn FnMut(MessageEvent)> {
+    Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+        let Some(link) = link.upgrade() else {
             return;
         };
         let data = e.data();
@@ -375,14 +470,21 @@ fn start_worker(link: Weak<Link>) -> Result<Running, String> {
             Some((id, answer)) => link.answered(id, answer),
             None => link.fail("sent a message that is not an answer"),
         }
-    });
-    let url_for_error = url.clone();
+    })
+}
+
+/// Starts the worker with its handlers (which hold the link weakly).
+fn start_worker(link: Weak<Link>) -> Result<Running, String> {
+    let url = loader_url();
+    let worker = web_sys::Worker::new(&url)
+        .map_err(|e| format!("could not be created from {url}: {}", js_text(&e)))?;
+    let on_message = on_message(link.clone());
     let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
         let what = e
             .dyn_ref::<web_sys::ErrorEvent>()
             .map(|e| e.message())
             .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| format!("could not load {url_for_error}"));
+            .unwrap_or_else(|| format!("could not load {url}"));
         if let Some(link) = link.upgrade() {
             link.fail(&format!("failed: {what}"));
         }
@@ -391,24 +493,91 @@ fn start_worker(link: Weak<Link>) -> Result<Running, String> {
     worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     worker.set_onmessageerror(Some(on_error.as_ref().unchecked_ref()));
     Ok(Running {
-        worker,
+        to: Target::Worker(worker),
         _on_message: on_message,
-        _on_error: on_error,
+        _others: vec![on_error],
     })
 }
 
-/// Sends a question to the worker.
-fn post(worker: &web_sys::Worker, env: &Envelope) -> Result<(), String> {
+/// Starts the engine on the page: its script, then its wasm, then `run_here` on
+/// one end of a channel whose other end is ours.
+fn start_on_page(link: Weak<Link>) -> Result<Running, String> {
+    let channel = web_sys::MessageChannel::new().map_err(|e| js_text(&e))?;
+    let ours = channel.port1();
+    let theirs = channel.port2();
+    let on_message = on_message(link.clone());
+    ours.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let script: web_sys::HtmlScriptElement = document
+        .create_element("script")
+        .map_err(|e| js_text(&e))?
+        .unchecked_into();
+    let glue = bundle_file(GLUE);
+    let wasm = bundle_file(WASM);
+    let failed = link.clone();
+    let on_load = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        let fail = |why: String| {
+            if let Some(link) = failed.upgrade() {
+                link.fail(&why);
+            }
+        };
+        let options = Object::new();
+        let _ = Reflect::set(&options, &"module_or_path".into(), &wasm.as_str().into());
+        let started = match engine_init(&options) {
+            Ok(p) => p,
+            Err(e) => return fail(format!("could not start {GLUE}: {}", js_text(&e))),
+        };
+        let theirs = theirs.clone();
+        let failed = failed.clone();
+        let wasm = wasm.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let r = match wasm_bindgen_futures::JsFuture::from(started).await {
+                Ok(_) => engine_run_here(&theirs)
+                    .map_err(|e| format!("could not serve the page: {}", js_text(&e))),
+                Err(e) => Err(format!("could not load {wasm}: {}", js_text(&e))),
+            };
+            if let (Err(why), Some(link)) = (r, failed.upgrade()) {
+                link.fail(&why);
+            }
+        });
+    });
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new({
+        let glue = glue.clone();
+        move |_| {
+            if let Some(link) = link.upgrade() {
+                link.fail(&format!("could not load {glue}"));
+            }
+        }
+    });
+    script.set_onload(Some(on_load.as_ref().unchecked_ref()));
+    script.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    script.set_src(&glue);
+    let parent = document
+        .head()
+        .map(web_sys::Node::from)
+        .or_else(|| document.body().map(web_sys::Node::from))
+        .ok_or("no document head")?;
+    parent.append_child(&script).map_err(|e| js_text(&e))?;
+    Ok(Running {
+        to: Target::Port(ours),
+        _on_message: on_message,
+        _others: vec![on_load, on_error],
+    })
+}
+
+/// Sends a question to the engine.
+fn post(to: &Target, env: &Envelope) -> Result<(), String> {
     let msg = env
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| format!("could not be asked: {e}"))?;
-    worker
-        .post_message(&msg)
+    to.post(&msg)
         .map_err(|e| format!("could not be asked: {}", js_text(&e)))
 }
 
 /// `{id, status, contentType, retryAfter, body}` (the body's buffer transferred).
-fn answer_to_js(id: u32, a: &Answer) -> (JsValue, js_sys::Array) {
+pub fn answer_to_js(id: u32, a: &Answer) -> (JsValue, js_sys::Array) {
     let o = Object::new();
     let body = Uint8Array::from(a.body.as_slice());
     let set = |k: &str, v: JsValue| {
@@ -425,7 +594,7 @@ fn answer_to_js(id: u32, a: &Answer) -> (JsValue, js_sys::Array) {
     (o.into(), js_sys::Array::of1(&body.buffer()))
 }
 
-/// The answer in a message from the worker, if it is one.
+/// The answer in a message from the engine, if it is one.
 fn answer_from_js(v: &JsValue) -> Option<(u32, Answer)> {
     let get = |k: &str| Reflect::get(v, &k.into()).ok();
     let id = get("id")?.as_f64()? as u32;
@@ -449,12 +618,4 @@ fn js_text(v: &JsValue) -> String {
         .map(|e| String::from(e.message()))
         .or_else(|| v.as_string())
         .unwrap_or_else(|| format!("{v:?}"))
-}
-
-/// Posts `answer` to question `id` back to the page.
-pub fn send(scope: &web_sys::DedicatedWorkerGlobalScope, id: u32, answer: &Answer) {
-    let (msg, transfer) = answer_to_js(id, answer);
-    if let Err(e) = scope.post_message_with_transfer(&msg, &transfer) {
-        web_sys::console::error_1(&e);
-    }
 }

@@ -19,6 +19,10 @@ pub fn StatusLine(
     /// True when auto-refresh is off: the numbers are not live, they stay as last read.
     #[prop(into, optional)]
     paused: Signal<bool>,
+    /// Where the numbers are computed (`worker`, `starting`, `page`), and why on the
+    /// page when a worker was meant to do it.
+    #[prop(into, optional)]
+    engine: Signal<(&'static str, Option<String>)>,
 ) -> impl IntoView {
     let phase = move || {
         state.with(|s| match (s.last_ok_ms, s.is_stale()) {
@@ -45,7 +49,7 @@ pub fn StatusLine(
     };
     let error = move || state.with(|s| s.error.as_ref().map(|(_, e)| e.to_string()));
     view! {
-        <div class=class data-testid="poll-status" role="status" aria-live="polite">
+        <div class=class data-testid="poll-status" role="status" aria-live="polite" data-engine=move || engine.with(|e| e.0)>
             <span class="status-dot" aria-hidden="true"></span>
             <span class="status-label" data-testid="poll-state" title=title>
                 {label}
@@ -61,6 +65,14 @@ pub fn StatusLine(
                             </span>
                         }
                     })
+            }}
+            {move || {
+                engine.with(|(_, why)| why.clone()).map(|why| view! {
+                    <span class="status-engine muted" data-testid="engine-fallback"
+                        title="The panel decodes and aggregates in a background worker; without one the page does it, and may pause while it does.">
+                        "computing on this page (its background worker " {why} ")"
+                    </span>
+                })
             }}
         </div>
     }
