@@ -31,6 +31,17 @@ type Current = Rc<RefCell<Option<(Arc<Aggregation>, Ctx)>>>;
 /// The size observer and its callback (kept alive together).
 type Observer = Rc<RefCell<Option<(web_sys::ResizeObserver, Closure<dyn Fn()>)>>>;
 
+thread_local! {
+    /// Charts whose first drawing is scheduled but not done.
+    static FIRST_DRAWS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// How many charts still have their first drawing to do (the first render is
+/// complete when none has).
+pub fn first_draws_pending() -> u32 {
+    FIRST_DRAWS.with(|n| n.get())
+}
+
 /// One chart: created on the first data, updated in place after that, resized with
 /// its container, disposed when the card goes away. The summary (children) carries
 /// the numbers as text, readable without hovering.
@@ -68,58 +79,91 @@ pub fn ChartCard(
     let current: Current = Rc::default();
     let chart: Rc<RefCell<Option<echarts::Chart>>> = Rc::default();
     let observer: Observer = Rc::default();
-    {
+    // Creates the chart (ECharts init, events, size observer); false if it cannot.
+    let mount = {
         let (current, chart, observer) = (current.clone(), chart.clone(), observer.clone());
-        Effect::new(move |_| {
-            let (Some(agg), Some(div)) = (data.get(), el.get()) else {
-                return;
+        Rc::new(move || -> bool {
+            let Some(Some(div)) = el.try_get_untracked() else {
+                return false;
             };
-            let c = ctx.get();
-            let option = options(&agg, &c);
-            *current.borrow_mut() = Some((agg, c));
-            let mut slot = chart.borrow_mut();
-            if slot.is_none() {
-                let cur = current.clone();
-                let tooltip = move |i: usize| {
-                    cur.borrow()
-                        .as_ref()
-                        .map(|(a, c)| tip(a, c, i))
-                        .unwrap_or_default()
-                };
-                match echarts::Chart::mount(&el, tooltip) {
-                    Ok(mut c) => {
-                        if let (Some(pick), Some(PickTarget(go))) = (pick, target) {
-                            let cur = current.clone();
-                            c.on_click(stacked, move |click| {
-                                let chosen = cur.borrow().as_ref().and_then(|(a, _)| {
-                                    pick(a, click.bucket, click.series.as_deref().unwrap_or(""))
-                                });
-                                if let Some(p) = chosen {
-                                    go.run(p);
-                                }
+            let cur = current.clone();
+            let tooltip = move |i: usize| {
+                cur.borrow()
+                    .as_ref()
+                    .map(|(a, c)| tip(a, c, i))
+                    .unwrap_or_default()
+            };
+            match echarts::Chart::mount(&el, tooltip) {
+                Ok(mut c) => {
+                    if let (Some(pick), Some(PickTarget(go))) = (pick, target) {
+                        let cur = current.clone();
+                        c.on_click(stacked, move |click| {
+                            let chosen = cur.borrow().as_ref().and_then(|(a, _)| {
+                                pick(a, click.bucket, click.series.as_deref().unwrap_or(""))
                             });
-                        }
-                        *slot = Some(c);
+                            if let Some(p) = chosen {
+                                go.run(p);
+                            }
+                        });
                     }
-                    Err(e) => {
-                        problem.set(Some(format!(
-                            "Chart unavailable: {e} (the numbers above stay live)."
-                        )));
-                        return;
-                    }
+                    *chart.borrow_mut() = Some(c);
+                    observe_size(&div, chart.clone(), &observer);
+                    true
                 }
-                observe_size(&div, chart.clone(), &observer);
+                Err(e) => {
+                    problem.try_set(Some(format!(
+                        "Chart unavailable: {e} (the numbers above stay live)."
+                    )));
+                    false
+                }
             }
-            if let Some(c) = slot.as_ref()
+        })
+    };
+    // Draws the latest numbers.
+    let draw = {
+        let (current, chart) = (current.clone(), chart.clone());
+        Rc::new(move || {
+            let option = current.borrow().as_ref().map(|(a, c)| options(a, c));
+            if let (Some(c), Some(option)) = (chart.borrow().as_ref(), option)
                 && let Err(e) = c.set_option(option)
             {
-                problem.set(Some(format!("Chart could not be drawn: {e}")));
+                problem.try_set(Some(format!("Chart could not be drawn: {e}")));
+            }
+        })
+    };
+    // False once the card is gone (a first drawing scheduled before then is dropped).
+    let alive = Rc::new(std::cell::Cell::new(true));
+    {
+        let (current, chart) = (current.clone(), chart.clone());
+        let first = Rc::new(std::cell::Cell::new(true));
+        let alive = alive.clone();
+        Effect::new(move |_| {
+            let (Some(agg), Some(_)) = (data.get(), el.get()) else {
+                return;
+            };
+            *current.borrow_mut() = Some((agg, ctx.get()));
+            if chart.borrow().is_some() {
+                draw();
+            } else if first.replace(false) {
+                // The first drawing of every chart at once is one long task (ECharts
+                // creates seven canvases): each chart draws in a task of its own,
+                // and the page says it rendered once all have (first_draws_pending).
+                let (mount, draw, alive) = (mount.clone(), draw.clone(), alive.clone());
+                FIRST_DRAWS.with(|n| n.set(n.get() + 1));
+                leptos::task::spawn_local(async move {
+                    gloo_timers::future::TimeoutFuture::new(0).await;
+                    if alive.get() && mount() {
+                        draw();
+                    }
+                    FIRST_DRAWS.with(|n| n.set(n.get() - 1));
+                });
             }
         });
     }
-    let cleanup = SendWrapper::new((chart, observer));
+    let cleanup = SendWrapper::new((chart, observer, alive));
     on_cleanup(move || {
-        let (chart, observer) = cleanup.take();
+        let (chart, observer, alive) = cleanup.take();
+        alive.set(false);
         if let Some((o, _)) = observer.borrow_mut().take() {
             o.disconnect();
         }
