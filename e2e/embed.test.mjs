@@ -234,3 +234,26 @@ test('in Firefox too: the Demo runs in its Web Worker, in an iframe and mounted 
     await env.stop();
   }
 });
+
+test('in Firefox too: an endpoint behind the portal is fetched, decoded and aggregated in the Web Worker', async () => {
+  const env = await setup();
+  const ff = await openFirefox(`${env.portal.url}/portal/iframe.html`, { width: 1300, height: 1000 });
+  try {
+    const state = () => ff.run(`
+      const d = document.getElementById('panel').contentDocument;
+      return {
+        poll: d?.querySelector('[data-testid="poll-state"]')?.textContent ?? null,
+        engine: d?.querySelector('[data-testid="poll-status"]')?.dataset.engine ?? null,
+        received: d?.querySelector('[data-testid="total-received"]')?.dataset.value ?? null,
+      };`);
+    const s = await eventually('the portal\'s endpoint Live with its 4 jobs', async () => {
+      const s = await state();
+      return s.poll === 'Live' && s.received === '4' && s;
+    }, 60_000);
+    assert.equal(s.engine, 'worker', JSON.stringify(s));
+    assert.deepEqual(await ff.run('return window.__csp'), []);
+  } finally {
+    await ff.close();
+    await env.stop();
+  }
+});
