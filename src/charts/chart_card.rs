@@ -34,12 +34,33 @@ type Observer = Rc<RefCell<Option<(web_sys::ResizeObserver, Closure<dyn Fn()>)>>
 thread_local! {
     /// Charts whose first drawing is scheduled but not done.
     static FIRST_DRAWS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Who waits for them all to be done.
+    static FIRST_DRAWN: RefCell<Vec<futures::channel::oneshot::Sender<()>>> =
+        const { RefCell::new(Vec::new()) };
 }
 
-/// How many charts still have their first drawing to do (the first render is
-/// complete when none has).
-pub fn first_draws_pending() -> u32 {
-    FIRST_DRAWS.with(|n| n.get())
+/// Resolves once no chart has its first drawing still to do (the first render is
+/// complete then).
+pub async fn first_draws_done() {
+    if FIRST_DRAWS.with(|n| n.get()) == 0 {
+        return;
+    }
+    let (tx, rx) = futures::channel::oneshot::channel();
+    FIRST_DRAWN.with(|w| w.borrow_mut().push(tx));
+    let _ = rx.await;
+}
+
+/// One first drawing is done: wakes the waiters when it was the last.
+fn first_draw_done() {
+    if FIRST_DRAWS.with(|n| {
+        n.set(n.get() - 1);
+        n.get()
+    }) == 0
+    {
+        for tx in FIRST_DRAWN.with(|w| std::mem::take(&mut *w.borrow_mut())) {
+            let _ = tx.send(());
+        }
+    }
 }
 
 /// One chart: created on the first data, updated in place after that, resized with
@@ -147,7 +168,7 @@ pub fn ChartCard(
             } else if first.replace(false) {
                 // The first drawing of every chart at once is one long task (ECharts
                 // creates seven canvases): each chart draws in a task of its own,
-                // and the page says it rendered once all have (first_draws_pending).
+                // and the page says it rendered once all have (first_draws_done).
                 let (mount, draw, alive) = (mount.clone(), draw.clone(), alive.clone());
                 FIRST_DRAWS.with(|n| n.set(n.get() + 1));
                 leptos::task::spawn_local(async move {
@@ -155,7 +176,7 @@ pub fn ChartCard(
                     if alive.get() && mount() {
                         draw();
                     }
-                    FIRST_DRAWS.with(|n| n.set(n.get() - 1));
+                    first_draw_done();
                 });
             }
         });

@@ -112,16 +112,38 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
+impl Answer {
+    /// A JSON answer, as the server sends (the Demo and the panel's engine answer
+    /// the same way).
+    pub fn json(status: u16, v: &impl serde::Serialize) -> Answer {
+        Answer {
+            status,
+            content_type: "application/json".into(),
+            retry_after_s: None,
+            body: serde_json::to_vec(v).unwrap_or_default(),
+        }
+    }
+
+    /// An error answer with the server's `{"error": ...}` body.
+    pub fn error(status: u16, message: impl Into<String>) -> Answer {
+        Answer::json(status, &serde_json::json!({ "error": message.into() }))
+    }
+
+    /// What a non-2xx answer says went wrong: its `error` field, else its start.
+    pub fn error_message(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| short(&text))
+    }
+}
+
 /// The error for a non-2xx answer: the server's `error` field, else the body's start.
 fn http_error(a: &Answer) -> FetchError {
-    let text = String::from_utf8_lossy(&a.body);
-    let message = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-        .unwrap_or_else(|| short(&text));
     FetchError::Http {
         status: a.status,
-        message,
+        message: a.error_message(),
         retry_after_s: a.retry_after_s,
     }
 }

@@ -106,8 +106,10 @@ impl DemoHost {
             DemoAsk::Changes { cursor } => {
                 self.demo.advance(now);
                 match self.demo.changes_since(*cursor, CHANGES_LIMIT) {
-                    Ok(ch) => json(200, &ch),
-                    Err(e) => error(410, format!("cursor {cursor} is older than {}", e.oldest)),
+                    Ok(ch) => Answer::json(200, &ch),
+                    Err(e) => {
+                        Answer::error(410, format!("cursor {cursor} is older than {}", e.oldest))
+                    }
                 }
             }
             DemoAsk::Cancel { job } => match self.demo.cancel(job) {
@@ -118,19 +120,19 @@ impl DemoHost {
             },
             DemoAsk::Retry { job } => match self.demo.retry(job) {
                 Ok(r) => id_status(job, r.status),
-                Err(JobError::WrongState(s)) => error(409, format!("job `{job}` is {s}")),
+                Err(JobError::WrongState(s)) => Answer::error(409, format!("job `{job}` is {s}")),
                 Err(_) => not_found(job),
             },
-            DemoAsk::PurgeQueue => json(
+            DemoAsk::PurgeQueue => Answer::json(
                 200,
                 &serde_json::json!({"removed": self.demo.purge_queue(), "status": "completed"}),
             ),
             DemoAsk::Status { job } => match self.demo.job(job) {
-                Some(r) => json(200, &status_body(r)),
+                Some(r) => Answer::json(200, &status_body(r)),
                 None => not_found(job),
             },
-            DemoAsk::Workers => json(200, &serde_json::json!({"workers": self.facts()})),
-            DemoAsk::Logs { filter } => json(200, &self.logs(filter)),
+            DemoAsk::Workers => Answer::json(200, &serde_json::json!({"workers": self.facts()})),
+            DemoAsk::Logs { filter } => Answer::json(200, &self.logs(filter)),
         }
     }
 
@@ -183,26 +185,12 @@ impl DemoHost {
     }
 }
 
-fn json(status: u16, v: &impl Serialize) -> Answer {
-    Answer {
-        status,
-        content_type: "application/json".into(),
-        retry_after_s: None,
-        body: serde_json::to_vec(v).unwrap_or_default(),
-    }
-}
-
-/// An error answer with the server's `{"error": ...}` body.
-fn error(status: u16, message: String) -> Answer {
-    json(status, &serde_json::json!({ "error": message }))
-}
-
 fn not_found(job: &str) -> Answer {
-    error(404, format!("no job `{job}`"))
+    Answer::error(404, format!("no job `{job}`"))
 }
 
 fn id_status(job: &str, status: endpoint_core::JobStatus) -> Answer {
-    json(200, &serde_json::json!({"id": job, "status": status}))
+    Answer::json(200, &serde_json::json!({"id": job, "status": status}))
 }
 
 /// RunPod's `/status` body for a Demo job (the Demo keeps no outputs).

@@ -14,8 +14,7 @@
 //! - **When no worker can run** (a policy without `worker-src`, a failed load, no
 //!   answer within [`READY_TIMEOUT_MS`]), or when it dies, the same engine runs on
 //!   the page instead, with a warning in the console and a note on the page: slower,
-//!   never broken. Its first refresh takes a new snapshot; a Demo restarted on the
-//!   page after the worker answered tells a cursor of the old one it is gone (410).
+//!   never broken. Its first refresh takes a new snapshot (see the `link` module).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -39,7 +38,8 @@ use crate::view::state::EndpointRef;
 use crate::workers::facts::WorkerFacts;
 use crate::workers::lanes::Lanes;
 
-pub use crate::feed::link::{READY_TIMEOUT_MS, loader_url, page_link, set_bundle};
+use crate::feed::link::page_link;
+pub use crate::feed::link::{READY_TIMEOUT_MS, set_bundle};
 
 thread_local! {
     /// The last feed number given out.
@@ -96,7 +96,7 @@ impl Engine {
     }
 
     /// A feed whose engine, here on the page, already holds `data` for `endpoint`
-    /// (tests, and a panel shown from records at hand).
+    /// (tests).
     pub fn with_records(endpoint: EndpointRef, data: MetricsData) -> Engine {
         let feed = next_feed();
         let link = EngineLink::here(demo_handler(None));
@@ -280,14 +280,7 @@ fn serve(page: Page) {
                     .ok()
                     .and_then(|v| v.as_f64())
                     .unwrap_or(0.0) as u32;
-                let body =
-                    serde_json::json!({ "error": format!("not a question for the engine: {err}") });
-                let answer = Answer {
-                    status: 400,
-                    content_type: "application/json".into(),
-                    retry_after_s: None,
-                    body: body.to_string().into_bytes(),
-                };
+                let answer = Answer::error(400, format!("not a question for the engine: {err}"));
                 reply.answer(id, &answer);
                 return;
             }
@@ -314,12 +307,9 @@ fn serve(page: Page) {
                     futures::pin_mut!(work);
                     match futures::future::select(work, rx).await {
                         futures::future::Either::Left((a, _)) => a,
-                        futures::future::Either::Right(_) => Answer {
-                            status: 409,
-                            content_type: "text/plain".into(),
-                            retry_after_s: None,
-                            body: b"abandoned: a newer refresh of this feed came".to_vec(),
-                        },
+                        futures::future::Either::Right(_) => {
+                            Answer::error(409, "abandoned: a newer refresh of this feed came")
+                        }
                     }
                 }
             };

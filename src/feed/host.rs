@@ -73,39 +73,17 @@ pub struct RowData {
     /// Retries so far.
     pub retries: u8,
     /// How its webhook went.
-    pub webhook: Webhook,
-}
-
-/// A job's webhook, for its table cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Webhook {
-    /// No webhook.
-    None,
-    /// Not delivered yet.
-    Pending,
-    /// Delivered.
-    Delivered,
-    /// Failing, with the last HTTP status if there was one.
-    Failing(Option<u16>),
+    pub webhook: WebhookOutcome,
+    /// The last HTTP status its webhook got, if any.
+    pub webhook_status: Option<u16>,
 }
 
 /// One feed's state in the host.
+#[derive(Default)]
 struct Held {
     follow: Option<Follow>,
-    source: Option<Source>,
     data: Option<MetricsData>,
     listing: Listing,
-}
-
-impl Held {
-    fn new() -> Self {
-        Held {
-            follow: None,
-            source: None,
-            data: None,
-            listing: Listing::default(),
-        }
-    }
 }
 
 /// Every feed's records, and the answers computed from them.
@@ -124,14 +102,17 @@ impl FeedHost {
     /// records).
     pub fn with_records(feed: u32, endpoint: EndpointRef, data: MetricsData) -> Self {
         let host = FeedHost::new();
-        let mut held = Held::new();
-        held.follow = Some(Follow {
-            endpoint,
-            key: None,
-            range: range::Range::Last(data.window().to - data.window().from),
-            bucket: Some(data.window().bucket),
-        });
-        held.data = Some(data);
+        let w = data.window();
+        let held = Held {
+            follow: Some(Follow {
+                endpoint,
+                key: None,
+                range: range::Range::Last(w.to - w.from),
+                bucket: Some(w.bucket),
+            }),
+            data: Some(data),
+            listing: Listing::default(),
+        };
         host.feeds.borrow_mut().insert(feed, held);
         host
     }
@@ -196,15 +177,9 @@ impl FeedHost {
                 .filter(|(_, r)| (**r as usize) < s.len())
                 .map(|(k, &r)| {
                     let rec = s.record(r);
-                    let webhook = match webhook_outcome(s, r) {
-                        WebhookOutcome::None => Webhook::None,
-                        WebhookOutcome::Pending => Webhook::Pending,
-                        WebhookOutcome::Delivered => Webhook::Delivered,
-                        WebhookOutcome::Failing => {
-                            Webhook::Failing(rec.webhook.as_ref().and_then(|w| w.last_status))
-                        }
-                    };
                     RowData {
+                        webhook: webhook_outcome(s, r),
+                        webhook_status: rec.webhook.as_ref().and_then(|w| w.last_status),
                         index: first + k,
                         id: rec.id,
                         status: rec.status,
@@ -213,7 +188,6 @@ impl FeedHost {
                         execution: rec.execution_time,
                         worker: rec.worker_id,
                         retries: rec.retries,
-                        webhook,
                     }
                 })
                 .collect()
@@ -285,71 +259,47 @@ impl FeedHost {
     }
 
     /// Answers `ask` about `feed` at `now`, the reply written as JSON in an
-    /// [`Answer`] (read back by [`read_reply`]).
+    /// [`Answer`] (read back by [`read_reply`]; a reply that cannot be written is an
+    /// empty body, which does not read).
     pub async fn answer(&self, feed: u32, ask: &FeedAsk, now: i64) -> Answer {
-        let body = match ask {
-            FeedAsk::Refresh { follow } => json(&self.refresh(feed, follow, now).await),
-            FeedAsk::List { query } => json(&self.list(feed, &JobsView::from_params(query))),
-            FeedAsk::Rows { first, count } => json(&self.rows(feed, *first, *count)),
-            FeedAsk::Ids => json(&self.ids(feed)),
-            FeedAsk::Unfinished { ids } => json(&self.unfinished(feed, ids)),
-            FeedAsk::Export { json: as_json } => json(&self.export(feed, *as_json)),
-            FeedAsk::Detail { id } => json(&self.detail(feed, id)),
-            FeedAsk::Lanes { now } => json(&self.lanes(feed, *now)),
-            FeedAsk::Facts => json(&self.facts(feed)),
+        match ask {
+            FeedAsk::Refresh { follow } => {
+                Answer::json(200, &self.refresh(feed, follow, now).await)
+            }
+            FeedAsk::List { query } => {
+                Answer::json(200, &self.list(feed, &JobsView::from_params(query)))
+            }
+            FeedAsk::Rows { first, count } => Answer::json(200, &self.rows(feed, *first, *count)),
+            FeedAsk::Ids => Answer::json(200, &self.ids(feed)),
+            FeedAsk::Unfinished { ids } => Answer::json(200, &self.unfinished(feed, ids)),
+            FeedAsk::Export { json: as_json } => Answer::json(200, &self.export(feed, *as_json)),
+            FeedAsk::Detail { id } => Answer::json(200, &self.detail(feed, id)),
+            FeedAsk::Lanes { now } => Answer::json(200, &self.lanes(feed, *now)),
+            FeedAsk::Facts => Answer::json(200, &self.facts(feed)),
             FeedAsk::Forget => {
                 self.forget(feed);
-                json(&())
+                Answer::json(200, &())
             }
-        };
-        match body {
-            Ok(body) => Answer {
-                status: 200,
-                content_type: "application/json".into(),
-                retry_after_s: None,
-                body,
-            },
-            Err(e) => Answer {
-                status: 500,
-                content_type: "text/plain".into(),
-                retry_after_s: None,
-                body: format!("the engine could not write its answer: {e}").into_bytes(),
-            },
         }
     }
 
     fn with<R>(&self, feed: u32, f: impl FnOnce(&mut Held) -> R) -> R {
-        f(self
-            .feeds
-            .borrow_mut()
-            .entry(feed)
-            .or_insert_with(Held::new))
+        f(self.feeds.borrow_mut().entry(feed).or_default())
     }
 
-    /// The source for `follow`; a new endpoint or key drops the records held.
+    /// The source for `follow`; a new endpoint drops the records held.
     fn source_for(&self, feed: u32, follow: &Follow) -> Source {
         self.with(feed, |h| {
-            let same = h
-                .follow
+            if h.follow
                 .as_ref()
-                .is_some_and(|f| f.endpoint == follow.endpoint && f.key == follow.key);
-            match (&h.source, same) {
-                (Some(src), true) => src.clone(),
-                _ => {
-                    if h.follow
-                        .as_ref()
-                        .is_none_or(|f| f.endpoint != follow.endpoint)
-                    {
-                        h.data = None;
-                        h.listing = Listing::default();
-                    }
-                    let src = Source::for_endpoint(&follow.endpoint, follow.key.clone());
-                    h.source = Some(src.clone());
-                    h.follow = Some(follow.clone());
-                    src
-                }
+                .is_none_or(|f| f.endpoint != follow.endpoint)
+            {
+                h.data = None;
+                h.listing = Listing::default();
             }
-        })
+            h.follow = Some(follow.clone());
+        });
+        Source::for_endpoint(&follow.endpoint, follow.key.clone())
     }
 
     async fn step(
@@ -412,10 +362,6 @@ impl FeedHost {
     }
 }
 
-fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, serde_json::Error> {
-    serde_json::to_vec(v)
-}
-
 /// Reads the engine's reply to a question: what [`FeedHost::answer`] wrote, or why
 /// there is none (the engine failed, or its message does not read).
 pub fn read_reply<T: serde::de::DeserializeOwned>(a: &Answer) -> Result<T, String> {
@@ -423,7 +369,7 @@ pub fn read_reply<T: serde::de::DeserializeOwned>(a: &Answer) -> Result<T, Strin
         return Err(format!(
             "the engine answered {}: {}",
             a.status,
-            String::from_utf8_lossy(&a.body)
+            a.error_message()
         ));
     }
     serde_json::from_slice(&a.body).map_err(|e| format!("the engine's answer does not read: {e}"))

@@ -86,7 +86,7 @@ fn bundle_file(name: &str) -> String {
 }
 
 /// The worker script's URL.
-pub fn loader_url() -> String {
+fn loader_url() -> String {
     bundle_file(LOADER)
 }
 
@@ -447,12 +447,7 @@ impl Link {
 
 /// An answer saying the engine cannot answer, and why.
 fn unavailable(why: &str) -> Answer {
-    Answer {
-        status: 503,
-        content_type: "text/plain".into(),
-        retry_after_s: None,
-        body: why.as_bytes().to_vec(),
-    }
+    Answer::error(503, why)
 }
 
 /// What the engine's messages do to the link: `ready`, or an answer.

@@ -198,12 +198,7 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
                     crate::view::time::measure("em-refresh", Some("em-body"));
                     if std::mem::take(&mut first_render) {
                         // The charts draw their first time in tasks of their own.
-                        for _ in 0..200 {
-                            if crate::charts::chart_card::first_draws_pending() == 0 {
-                                break;
-                            }
-                            gloo_timers::future::TimeoutFuture::new(0).await;
-                        }
+                        crate::charts::chart_card::first_draws_done().await;
                         crate::view::time::measure("em-first-render", None);
                     }
                     // Once per source (and after a failure), after the numbers are on

@@ -3,12 +3,12 @@
 //! the selection (by job id) survive every refresh.
 
 use endpoint_core::JobStatus;
-use endpoint_core::query::{Column, Sort};
+use endpoint_core::query::{Column, Sort, WebhookOutcome};
 use leptos::html::Div;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::feed::host::{ListSummary, RowData, Webhook};
+use crate::feed::host::{ListSummary, RowData};
 use crate::feed::live::answered;
 use crate::jobs::actions::RowAction;
 use crate::jobs::context::JobsCtx;
@@ -40,12 +40,12 @@ struct RowView {
 
 impl RowView {
     fn of(r: &RowData, tz: TimeZone) -> RowView {
-        let webhook = match r.webhook {
-            Webhook::None => ("none", "—".to_string()),
-            Webhook::Pending => ("pending", "pending".into()),
-            Webhook::Delivered => ("ok", "delivered".into()),
-            Webhook::Failing(Some(code)) => ("failing", format!("failing ({code})")),
-            Webhook::Failing(None) => ("failing", "failing".into()),
+        let webhook = match (r.webhook, r.webhook_status) {
+            (WebhookOutcome::None, _) => ("none", "—".to_string()),
+            (WebhookOutcome::Pending, _) => ("pending", "pending".into()),
+            (WebhookOutcome::Delivered, _) => ("ok", "delivered".into()),
+            (WebhookOutcome::Failing, Some(code)) => ("failing", format!("failing ({code})")),
+            (WebhookOutcome::Failing, None) => ("failing", "failing".into()),
         };
         RowView {
             index: r.index,

@@ -272,7 +272,9 @@ pub struct Listing {
 }
 
 /// How a job's webhook went, in the order the list sorts them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum WebhookOutcome {
     /// The job has no webhook.
     None,
