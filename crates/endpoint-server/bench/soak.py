@@ -7,8 +7,8 @@ a webhook), /runsync, status polls, /stream, cancels, health, a purge-queue ever
 97 s, and a SIGKILL of a random real worker every 73 s. The webhook receivers answer
 200, 500 or 503 at random, so deliveries are retried.
 
-The server keeps `/run` results 5 minutes (RunPod: 30), its change log 20,000 changes
-(default 200,000; full in ~2.5 min) and the metrics 10 minutes (`--metrics-retention`,
+The server keeps `/run` results 5 minutes (RunPod: 30), its change log 5,000 changes
+per endpoint (default 200,000; full within 10 minutes on both) and the metrics 10 minutes (`--metrics-retention`,
 default 7 days), so everything it holds reaches its steady state within the run and its RSS must be flat
 after that; the soak follows the metrics change feed all run long to see every record
 before it ages out. At the end, after the traffic stops and the queues drain:
@@ -26,9 +26,11 @@ Usage: soak.py <endpoint-server binary> <python with runpod> [--minutes N] [--ra
 """
 import argparse
 import asyncio
+import datetime
 import json
 import os
 import random
+import re
 import signal
 import socket
 import statistics
@@ -62,11 +64,38 @@ def pct(xs, p):
 
 
 def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
+    """The process's resident memory, MB: (all, anonymous, file-backed + shared)."""
+    got = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key = line.split(":")[0]
+                if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                    got[key] = int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    nan = float("nan")
+    return (got.get("VmRSS", nan), got.get("RssAnon", nan),
+            got.get("RssFile", nan) + got.get("RssShmem", nan))
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+HELD = re.compile(r"^(\S+)\s+INFO .*\bheld endpoint=(\S+) (.*)$")
+
+
+def held_counts(log_path, t0_wall):
+    """The server's `held` lines (logged after each metrics prune): what each endpoint
+    holds, counted, as [(second since the start, endpoint, {count: value})]."""
+    out = []
+    with open(log_path) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+            m = HELD.match(ANSI.sub("", line).strip())
+            if not m:
+                continue
+            at = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp()
+            counts = dict(kv.split("=", 1) for kv in m.group(3).split())
+            out.append((at - t0_wall, m.group(2), {k: int(v) for k, v in counts.items()}))
+    return out
 
 
 class Soak:
@@ -81,11 +110,13 @@ class Soak:
         self.webhook_jobs = set()
         self.received = {}  # job id -> [status answered, ...]
         self.lat = []  # (second since start, op, ms, http status or 0)
-        self.rss = []  # (second, MB)
+        self.rss = []  # (second, (RSS, anonymous, file) MB)
         self.kills = 0
         self.purged = 0
         self.errors = {}
         self.t0 = time.monotonic()
+        self.t0_wall = time.time()
+        self.log_path = None
         # What the change feed said, followed all run long (the metrics retention may
         # be shorter than the run): the newest record of each job, and every delivery
         # attempt of each job as the feed reported it (one change per attempt).
@@ -306,8 +337,9 @@ env = {{ STARTUP_SLEEP = "1" }}
          "--config", cfg, "--api-key", KEY,
          # Results readable 5 min (RunPod: 30): the steady state comes within the run.
          "--run-result-retention", "5m",
-         # 20,000 feed changes (default 200,000) fill in ~2.5 min at ~140 a second.
-         "--change-log", "20000",
+         # 5,000 feed changes per endpoint (default 200,000): `sim`'s fill in ~40 s at
+         # ~140 a second, `w`'s in ~9 min at ~9 (the soak reads the feed every 2 s).
+         "--change-log", "5000",
          # Metrics kept 10 min (default 7 days): what the server holds reaches its
          # steady state within the run, so RSS must be flat after it; the soak follows
          # the change feed to account for every job all the same.
@@ -321,6 +353,7 @@ env = {{ STARTUP_SLEEP = "1" }}
         line = server.stdout.readline().strip()
     print(line, flush=True)
     soak = Soak(f"http://127.0.0.1:{port}", server.pid, a.minutes, a.rate, a.seed)
+    soak.log_path = os.path.join(tmp, "server.log")
     app = web.Application()
     app.router.add_post("/hook", soak.hook)
     runner = web.AppRunner(app, access_log=None)
@@ -414,15 +447,51 @@ def report(soak, traffic_s, status, open_jobs, pending):
         rss = [m for (t, m) in soak.rss if lo <= t < hi]
         if not runs:
             continue
-        row = (lo // 60, hi // 60, n, pct(runs, 50), pct(runs, 99), max(runs), rss[-1] if rss else float("nan"))
+        nan3 = (float("nan"),) * 3
+        row = (lo // 60, hi // 60, n, pct(runs, 50), pct(runs, 99), max(runs), *(rss[-1] if rss else nan3))
         slices.append(row)
-        print(f"| {row[0]}-{row[1]} | {n} | {row[3]:.2f} | {row[4]:.2f} | {row[5]:.1f} | {row[6]:.0f} |")
+        print(f"| {row[0]}-{row[1]} | {n} | {row[3]:.2f} | {row[4]:.2f} | {row[5]:.1f} | {row[6]:.0f} "
+              f"(anonymous {row[7]:.0f}, files {row[8]:.0f}) |")
     if len(slices) >= 3:
-        first, last = slices[1], slices[-1]  # the first slice is warm-up
+        # Everything the server holds reaches its steady state within 10 minutes (the
+        # retentions above): the first slice from there is compared with the last.
+        warm = next((i for i, r in enumerate(slices) if r[0] >= 10 and i < len(slices) - 1), 1)
+        first, last = slices[warm], slices[-1]
         print(f"\nRSS {first[6]:.0f} MB -> {last[6]:.0f} MB ({(last[6] / first[6] - 1) * 100:+.1f} %); "
-              f"/run p99 {first[4]:.2f} -> {last[4]:.2f} ms (slice 2 against the last)")
+              f"/run p99 {first[4]:.2f} -> {last[4]:.2f} ms (minutes {first[0]}-{first[1]} against "
+              f"{last[0]}-{last[1]}: the steady state against the end)")
+    report_held(soak, span, slices)
     print("\naccounting: " + ("every acknowledged job and every delivery accounted for" if ok else "FAILED"))
     return ok
+
+
+def report_held(soak, span, slices):
+    """What each endpoint held at the end of each slice (its last `held` line there):
+    every count is bounded by a retention or a capacity, so one still growing after
+    the warm-up is what to look at when the RSS grows."""
+    if not soak.log_path or not slices:
+        return
+    held = held_counts(soak.log_path, soak.t0_wall)
+    for ep in ("sim", "w"):
+        rows = []
+        for (lo_m, hi_m, *_r) in slices:
+            inside = [c for (t, e, c) in held if e == ep and lo_m * 60 <= t < hi_m * 60]
+            if inside:
+                rows.append((f"{lo_m}-{hi_m}", inside[-1]))
+        if not rows:
+            continue
+        keys = [k for k in rows[0][1] if any(r[1].get(k) for r in rows)]
+        print(f"\nheld by `{ep}` (end of slice): " + ", ".join(keys))
+        print("| minutes | " + " | ".join(keys) + " |")
+        print("|---|" + "---|" * len(keys))
+        for name, c in rows:
+            print(f"| {name} | " + " | ".join(str(c.get(k, "")) for k in keys) + " |")
+        if len(rows) >= 3:
+            warm = next((i for i, (name, _c) in enumerate(rows)
+                         if int(name.split("-")[0]) >= 10 and i < len(rows) - 1), 1)
+            a, b = rows[warm][1], rows[-1][1]
+            grew = [f"{k} {a[k]} -> {b[k]}" for k in keys if a.get(k) and b.get(k, 0) > a[k] * 1.1 + 16]
+            print(f"grew over 10 % from minutes {rows[warm][0]} to {rows[-1][0]}: " + (", ".join(grew) or "nothing"))
 
 
 if __name__ == "__main__":

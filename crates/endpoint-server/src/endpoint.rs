@@ -633,7 +633,45 @@ impl Endpoint {
             if let Some(db) = &self.db {
                 db.prune(&self.id, before);
             }
+            self.report_held(inner);
         }
+    }
+
+    /// Logs what the endpoint holds, counted, after each prune: every count here is
+    /// bounded by a retention or a capacity, so one that keeps growing is a leak (the
+    /// soak benchmark reads these lines beside the process's RSS).
+    fn report_held(&self, inner: &Inner) {
+        let m = inner.model.held();
+        let store = inner.metrics.store();
+        let events = inner.metrics.events();
+        let (log_lines, log_bytes) = self.logs().held();
+        let (workers, ended) = inner
+            .procs
+            .as_ref()
+            .map_or((0, 0), crate::workers::supervisor::Procs::held);
+        tracing::info!(
+            endpoint = %self.id,
+            model_jobs = m.jobs,
+            model_ids = m.ids,
+            model_events = m.events,
+            model_queued = m.queued,
+            model_workers = m.workers,
+            model_worker_ids = m.worker_ids,
+            extras = inner.extras.len(),
+            expiries = inner.expiries.len(),
+            waiters = inner.waiters.len(),
+            store_rows = store.len(),
+            store_kb = store.memory_bytes() / 1024,
+            transitions = events.transitions.len(),
+            cold_starts = events.cold_starts.len(),
+            deliveries = events.deliveries.len(),
+            change_log = inner.metrics.log_len(),
+            log_lines,
+            log_kb = log_bytes / 1024,
+            procs = workers,
+            procs_ended = ended,
+            "held"
+        );
     }
 
     /// Sets the retention of results and metrics.

@@ -152,6 +152,11 @@ impl FeedLog {
         &self.events
     }
 
+    /// Changes held in the log (at most its capacity).
+    pub fn log_len(&self) -> usize {
+        self.log.len()
+    }
+
     /// The rows and events that matter for the window `[from, to)`: jobs whose life
     /// (submission to end, or to now if unfinished) overlaps it; each worker's last
     /// transition before `from` (its state at the start) and every transition, cold

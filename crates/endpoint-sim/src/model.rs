@@ -346,6 +346,23 @@ impl std::ops::IndexMut<usize> for Workers {
     }
 }
 
+/// What a [`Model`] holds, counted (see [`Model::held`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ModelHeld {
+    /// Jobs held (unfinished, or finished and not yet forgotten).
+    pub jobs: usize,
+    /// Entries of the job-id index.
+    pub ids: usize,
+    /// Pending internal events.
+    pub events: usize,
+    /// Jobs in the queues.
+    pub queued: usize,
+    /// Workers held.
+    pub workers: usize,
+    /// External worker ids indexed.
+    pub worker_ids: usize,
+}
+
 /// The endpoint model.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -440,6 +457,19 @@ impl Model {
     /// Pending internal events (live or not yet dropped).
     pub fn pending_events(&self) -> usize {
         self.events.len()
+    }
+
+    /// How much the model holds, counted (the server logs it beside its memory use,
+    /// so a count that grows with the traffic shows).
+    pub fn held(&self) -> ModelHeld {
+        ModelHeld {
+            jobs: self.jobs.map.len(),
+            ids: self.by_id.len(),
+            events: self.events.len(),
+            queued: self.queue.len() + self.low_queue.len(),
+            workers: self.workers.map.len(),
+            worker_ids: self.worker_ids.len(),
+        }
     }
 
     /// When the next internal event happens, if any.

@@ -111,6 +111,21 @@ impl LogStore {
         seq
     }
 
+    /// Lines held, and the bytes of their texts and ids.
+    pub fn held(&self) -> (usize, usize) {
+        let bytes = self
+            .lines
+            .iter()
+            .map(|l| {
+                std::mem::size_of::<LogLine>()
+                    + l.text.capacity()
+                    + l.worker_id.capacity()
+                    + l.job_id.as_ref().map_or(0, String::capacity)
+            })
+            .sum();
+        (self.lines.len(), bytes)
+    }
+
     /// Drops lines older than `before` (the metrics retention).
     pub fn prune(&mut self, before: i64) {
         while self.lines.front().is_some_and(|l| l.at < before) {

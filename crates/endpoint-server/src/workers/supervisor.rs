@@ -172,6 +172,11 @@ impl Procs {
         }
     }
 
+    /// Worker processes held, and ended workers' facts kept.
+    pub(crate) fn held(&self) -> (usize, usize) {
+        (self.workers.len(), self.ended.len())
+    }
+
     /// Keeps the facts of an ended worker (the newest [`ENDED_KEPT`]).
     fn keep_ended(&mut self, facts: WorkerFacts) {
         self.ended.push_back(facts);
