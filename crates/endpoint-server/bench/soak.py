@@ -453,9 +453,7 @@ def report(soak, traffic_s, status, open_jobs, pending):
         print(f"| {row[0]}-{row[1]} | {n} | {row[3]:.2f} | {row[4]:.2f} | {row[5]:.1f} | {row[6]:.0f} "
               f"(anonymous {row[7]:.0f}, files {row[8]:.0f}) |")
     if len(slices) >= 3:
-        # Everything the server holds reaches its steady state within 10 minutes (the
-        # retentions above): the first slice from there is compared with the last.
-        warm = next((i for i, r in enumerate(slices) if r[0] >= 10 and i < len(slices) - 1), 1)
+        warm = steady([r[0] for r in slices])
         first, last = slices[warm], slices[-1]
         print(f"\nRSS {first[6]:.0f} MB -> {last[6]:.0f} MB ({(last[6] / first[6] - 1) * 100:+.1f} %); "
               f"/run p99 {first[4]:.2f} -> {last[4]:.2f} ms (minutes {first[0]}-{first[1]} against "
@@ -463,6 +461,13 @@ def report(soak, traffic_s, status, open_jobs, pending):
     report_held(soak, span, slices)
     print("\naccounting: " + ("every acknowledged job and every delivery accounted for" if ok else "FAILED"))
     return ok
+
+
+def steady(starts):
+    """The first slice (by its start minute) in the steady state: everything the server
+    holds gets there within 10 minutes (the retentions above). Not the last one, which
+    it is compared with; the second if the run is shorter."""
+    return next((i for i, lo in enumerate(starts) if lo >= 10 and i < len(starts) - 1), 1)
 
 
 def report_held(soak, span, slices):
@@ -477,21 +482,20 @@ def report_held(soak, span, slices):
         for (lo_m, hi_m, *_r) in slices:
             inside = [c for (t, e, c) in held if e == ep and lo_m * 60 <= t < hi_m * 60]
             if inside:
-                rows.append((f"{lo_m}-{hi_m}", inside[-1]))
+                rows.append((lo_m, inside[-1]))
         if not rows:
             continue
         keys = [k for k in rows[0][1] if any(r[1].get(k) for r in rows)]
         print(f"\nheld by `{ep}` (end of slice): " + ", ".join(keys))
         print("| minutes | " + " | ".join(keys) + " |")
         print("|---|" + "---|" * len(keys))
-        for name, c in rows:
-            print(f"| {name} | " + " | ".join(str(c.get(k, "")) for k in keys) + " |")
+        for lo, c in rows:
+            print(f"| {lo}-{lo + span // 60} | " + " | ".join(str(c.get(k, "")) for k in keys) + " |")
         if len(rows) >= 3:
-            warm = next((i for i, (name, _c) in enumerate(rows)
-                         if int(name.split("-")[0]) >= 10 and i < len(rows) - 1), 1)
+            warm = steady([lo for (lo, _c) in rows])
             a, b = rows[warm][1], rows[-1][1]
             grew = [f"{k} {a[k]} -> {b[k]}" for k in keys if a.get(k) and b.get(k, 0) > a[k] * 1.1 + 16]
-            print(f"grew over 10 % from minutes {rows[warm][0]} to {rows[-1][0]}: " + (", ".join(grew) or "nothing"))
+            print(f"grew over 10 % from the slice at minute {rows[warm][0]} to the one at {rows[-1][0]}: " + (", ".join(grew) or "nothing"))
 
 
 if __name__ == "__main__":

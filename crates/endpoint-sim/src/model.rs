@@ -353,11 +353,11 @@ pub struct ModelHeld {
     pub jobs: usize,
     /// Entries of the job-id index.
     pub ids: usize,
-    /// Pending internal events.
+    /// Pending internal events (live or not yet dropped).
     pub events: usize,
     /// Jobs in the queues.
     pub queued: usize,
-    /// Workers held.
+    /// Workers held (stopped ones are dropped).
     pub workers: usize,
     /// External worker ids indexed.
     pub worker_ids: usize,
@@ -447,16 +447,6 @@ impl Model {
                 self.events.shrink_to(self.events_compact_at);
             }
         }
-    }
-
-    /// Workers the model holds (stopped ones are dropped).
-    pub fn held_workers(&self) -> usize {
-        self.workers.iter().count()
-    }
-
-    /// Pending internal events (live or not yet dropped).
-    pub fn pending_events(&self) -> usize {
-        self.events.len()
     }
 
     /// How much the model holds, counted (the server logs it beside its memory use,
@@ -673,11 +663,6 @@ impl Model {
         }
         self.by_id.remove(id);
         Ok(self.jobs.remove(j).expect("held").record)
-    }
-
-    /// Number of jobs the model holds.
-    pub fn job_count(&self) -> usize {
-        self.by_id.len()
     }
 
     /// Cancels a queued or running job (a running one stops on its worker at once).

@@ -509,7 +509,7 @@ fn forget_drops_finished_jobs_only() {
     );
     assert_eq!(m.forget("done").unwrap().status, JobStatus::Completed);
     assert!(m.job("done").is_none());
-    assert_eq!(m.job_count(), 1);
+    assert_eq!(m.held().ids, 1);
     assert_eq!(m.forget("done").unwrap_err(), JobError::NotFound);
     m.advance(100_000);
     assert_eq!(status(&m, "long"), JobStatus::Completed);
@@ -537,11 +537,11 @@ fn events_of_ended_jobs_do_not_pile_up() {
         assert_eq!(status(&m, &id), JobStatus::Completed);
         m.forget(&id).unwrap();
     }
-    assert_eq!(m.job_count(), 0);
+    assert_eq!(m.held().ids, 0);
     assert!(
-        m.pending_events() <= 2_048,
+        m.held().events <= 2_048,
         "{} events pending for no live job",
-        m.pending_events()
+        m.held().events
     );
     // The TTL of a job still queued is kept: it still expires.
     let busy = ModelConfig {
@@ -585,10 +585,10 @@ fn stopped_workers_are_dropped() {
             .count();
     }
     assert_eq!(cold, 2_000, "every job found the endpoint scaled to zero");
-    assert_eq!(m.held_workers(), 0);
-    assert!(m.pending_events() <= 2_048, "{}", m.pending_events());
+    assert_eq!(m.held().workers, 0);
+    assert!(m.held().events <= 2_048, "{}", m.held().events);
     m.submit(2_000 * 60_000, "last", sleep(10)).unwrap();
-    assert_eq!(m.held_workers(), 1);
+    assert_eq!(m.held().workers, 1);
     m.advance(2_000 * 60_000 + 10_000);
     assert_eq!(status(&m, "last"), JobStatus::Completed);
     assert_eq!(
