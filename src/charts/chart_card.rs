@@ -1,6 +1,6 @@
 //! A card holding one ECharts chart and its whole-window numbers as text.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -30,6 +30,19 @@ pub struct PickTarget(pub Callback<Pick>);
 type Current = Rc<RefCell<Option<(Arc<Aggregation>, Ctx)>>>;
 /// The size observer and its callback (kept alive together).
 type Observer = Rc<RefCell<Option<(web_sys::ResizeObserver, Closure<dyn Fn()>)>>>;
+/// The visibility observer and its callback (kept alive together).
+type InView = Rc<
+    RefCell<
+        Option<(
+            web_sys::IntersectionObserver,
+            Closure<dyn Fn(js_sys::Array)>,
+        )>,
+    >,
+>;
+
+/// How far outside the viewport a card still counts as in view, so a chart scrolled
+/// towards is usually drawn before it shows.
+const IN_VIEW_MARGIN: &str = "200px 0px";
 
 thread_local! {
     /// Charts whose first drawing is scheduled but not done.
@@ -103,7 +116,7 @@ pub fn ChartCard(
     // Creates the chart (ECharts init, events, size observer); false if it cannot.
     let mount = {
         let (current, chart, observer) = (current.clone(), chart.clone(), observer.clone());
-        Rc::new(move || -> bool {
+        move || -> bool {
             let Some(Some(div)) = el.try_get_untracked() else {
                 return false;
             };
@@ -138,57 +151,79 @@ pub fn ChartCard(
                     false
                 }
             }
-        })
+        }
     };
     // Draws the latest numbers.
     let draw = {
         let (current, chart) = (current.clone(), chart.clone());
-        Rc::new(move || {
+        move || {
             let option = current.borrow().as_ref().map(|(a, c)| options(a, c));
             if let (Some(c), Some(option)) = (chart.borrow().as_ref(), option)
                 && let Err(e) = c.set_option(option)
             {
                 problem.try_set(Some(format!("Chart could not be drawn: {e}")));
             }
-        })
+        }
     };
-    // False once the card is gone (a first drawing scheduled before then is dropped).
-    let alive = Rc::new(std::cell::Cell::new(true));
+    let lazy = Rc::new(Lazy {
+        current: current.clone(),
+        chart: chart.clone(),
+        mount: Box::new(mount),
+        draw: Box::new(draw),
+        shown: Cell::new(None),
+        stale: Cell::new(false),
+        first_pending: Cell::new(false),
+        mounting: Cell::new(false),
+        gave_up: Cell::new(false),
+        alive: Cell::new(true),
+    });
+    let in_view: InView = Rc::default();
     {
-        let (current, chart) = (current.clone(), chart.clone());
-        let first = Rc::new(std::cell::Cell::new(true));
-        let alive = alive.clone();
+        let (lazy, in_view) = (lazy.clone(), in_view.clone());
+        // The element is set once, when the card mounts.
+        Effect::new(move |_| {
+            if let Some(div) = el.get() {
+                observe_view(&div, lazy.clone(), &in_view);
+            }
+        });
+    }
+    {
+        let lazy = lazy.clone();
         Effect::new(move |_| {
             let (Some(agg), Some(_)) = (data.get(), el.get()) else {
                 return;
             };
-            *current.borrow_mut() = Some((agg, ctx.get()));
-            if chart.borrow().is_some() {
-                draw();
-            } else if first.replace(false) {
-                // The first drawing of every chart at once is one long task (ECharts
-                // creates seven canvases): each chart draws in a task of its own,
-                // and the page says it rendered once all have (first_draws_done).
-                let (mount, draw, alive) = (mount.clone(), draw.clone(), alive.clone());
+            let first = lazy.current.borrow().is_none();
+            *lazy.current.borrow_mut() = Some((agg, ctx.get()));
+            lazy.stale.set(true);
+            if first {
+                if !echarts::loaded() {
+                    // Said at once, on screen or not: nothing will draw.
+                    problem.try_set(Some(
+                        "Chart unavailable: ECharts did not load (the numbers above stay live)."
+                            .into(),
+                    ));
+                    lazy.gave_up.set(true);
+                    return;
+                }
                 FIRST_DRAWS.with(|n| n.set(n.get() + 1));
-                leptos::task::spawn_local(async move {
-                    gloo_timers::future::TimeoutFuture::new(0).await;
-                    if alive.get() && mount() {
-                        draw();
-                    }
-                    first_draw_done();
-                });
+                lazy.first_pending.set(true);
             }
+            lazy.update();
         });
     }
-    let cleanup = SendWrapper::new((chart, observer, alive));
+    let cleanup = SendWrapper::new((lazy, observer, in_view));
     on_cleanup(move || {
-        let (chart, observer, alive) = cleanup.take();
-        alive.set(false);
+        let (lazy, observer, in_view) = cleanup.take();
+        lazy.alive.set(false);
+        lazy.first_settled();
         if let Some((o, _)) = observer.borrow_mut().take() {
             o.disconnect();
         }
-        chart.borrow_mut().take();
+        if let Some((o, _)) = in_view.borrow_mut().take() {
+            o.disconnect();
+        }
+        lazy.chart.borrow_mut().take();
     });
     view! {
         <figure class="card chart-card" data-testid=testid>
@@ -206,6 +241,114 @@ pub fn ChartCard(
             ></div>
             {move || problem.get().map(|p| view! { <p class="chart-problem" role="alert">{p}</p> })}
         </figure>
+    }
+}
+
+/// A card's chart and what it knows between renders, shared by the data effect, the
+/// scheduled first drawing and the visibility observer.
+///
+/// Only a card in (or near) the viewport draws: ECharts' setOption and painting are
+/// most of a refresh's main-thread time (docs/benchmarks.md), and at 1400x900 about
+/// half the cards are out of view. A card out of view keeps the latest numbers (its
+/// summary text stays live) and draws them when it scrolls into view.
+struct Lazy {
+    current: Current,
+    chart: Rc<RefCell<Option<echarts::Chart>>>,
+    /// Creates the chart; false if it cannot (the card says why).
+    mount: Box<dyn Fn() -> bool>,
+    /// Sets the chart's option from `current`.
+    draw: Box<dyn Fn()>,
+    /// Whether the card is in view; `None` until the observer's first report.
+    shown: Cell<Option<bool>>,
+    /// The latest numbers are not drawn.
+    stale: Cell<bool>,
+    /// This card's first drawing counts toward the first render and is not settled.
+    first_pending: Cell<bool>,
+    /// A first drawing is scheduled.
+    mounting: Cell<bool>,
+    /// The chart cannot be created (no ECharts, or ECharts threw): no more tries.
+    gave_up: Cell<bool>,
+    /// False once the card is gone.
+    alive: Cell<bool>,
+}
+
+impl Lazy {
+    /// Draws the latest numbers if the card is in view; otherwise leaves them stale
+    /// until it is.
+    fn update(self: &Rc<Self>) {
+        if self.current.borrow().is_none() || self.gave_up.get() {
+            return;
+        }
+        match self.shown.get() {
+            Some(true) if self.chart.borrow().is_some() => {
+                (self.draw)();
+                self.stale.set(false);
+            }
+            Some(true) => {
+                if self.mounting.replace(true) {
+                    return;
+                }
+                // The first drawing of every chart at once is one long task (ECharts
+                // creates a canvas per chart): each chart draws in a task of its own,
+                // and the page says it rendered once all in view have
+                // (first_draws_done).
+                let me = self.clone();
+                leptos::task::spawn_local(async move {
+                    gloo_timers::future::TimeoutFuture::new(0).await;
+                    me.mounting.set(false);
+                    if me.alive.get() {
+                        if (me.mount)() {
+                            (me.draw)();
+                            me.stale.set(false);
+                        } else {
+                            me.gave_up.set(true);
+                        }
+                    }
+                    me.first_settled();
+                });
+            }
+            // Out of view: nothing to draw for the first render either.
+            Some(false) => self.first_settled(),
+            None => {}
+        }
+    }
+
+    /// The visibility observer's report.
+    fn seen(self: &Rc<Self>, shown: bool) {
+        self.shown.set(Some(shown));
+        if !shown || self.stale.get() || self.chart.borrow().is_none() {
+            self.update();
+        }
+    }
+
+    /// This card no longer holds up the first render.
+    fn first_settled(&self) {
+        if self.first_pending.replace(false) {
+            first_draw_done();
+        }
+    }
+}
+
+/// Tells `lazy` whenever its card enters or leaves the viewport (with
+/// [`IN_VIEW_MARGIN`]). Where IntersectionObserver is missing, the card counts as
+/// always in view.
+fn observe_view(div: &web_sys::HtmlDivElement, lazy: Rc<Lazy>, slot: &InView) {
+    let me = lazy.clone();
+    let cb = Closure::<dyn Fn(js_sys::Array)>::new(move |entries: js_sys::Array| {
+        let last: Option<web_sys::IntersectionObserverEntry> =
+            entries.iter().last().and_then(|e| e.dyn_into().ok());
+        if let Some(entry) = last {
+            me.seen(entry.is_intersecting());
+        }
+    });
+    let init = web_sys::IntersectionObserverInit::new();
+    init.set_root_margin(IN_VIEW_MARGIN);
+    match web_sys::IntersectionObserver::new_with_options(cb.as_ref().unchecked_ref(), &init) {
+        Ok(o) => {
+            o.observe(div);
+            *slot.borrow_mut() = Some((o, cb));
+        }
+        Err(_) => lazy.seen(true),
     }
 }
 
