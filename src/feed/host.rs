@@ -351,10 +351,13 @@ impl FeedHost {
                 // chosen from the snapshot's jobs may align the window a little
                 // earlier.
                 let from = (window.from - window.bucket).max(window.to - MAX_RANGE_MS);
+                crate::view::time::mark("em-snapshot-start");
                 let snap = src.snapshot(from, window.to, now).await?;
+                crate::view::time::mark("em-snapshot-decoded");
                 let window =
                     range::window_at(v.range, Some(bucket_for(v, snap.jobs.len(), None)), now);
                 let data = MetricsData::from_snapshot(snap, window, now);
+                crate::view::time::mark("em-snapshot-aggregated");
                 self.with(feed, |h| h.data = Some(data));
                 Ok(false)
             }

@@ -101,6 +101,7 @@ impl Source {
                     SNAPSHOT_TIMEOUT_MS,
                 )
                 .await?;
+                crate::view::time::mark("em-snapshot-fetched");
                 api::interpret_snapshot(&a)
             }
         }

@@ -38,16 +38,26 @@ pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-/// `performance.mark(name)`: the benchmarks read these marks (docs/benchmarks.md).
+/// The `performance` of the page or of the worker this runs in.
+fn performance() -> Option<web_sys::Performance> {
+    use wasm_bindgen::JsCast;
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .filter(|p| p.is_object())
+        .map(|p| p.unchecked_into())
+}
+
+/// `performance.mark(name)`: the benchmarks read these marks (docs/benchmarks.md), on
+/// the page and in the engine's worker.
 pub fn mark(name: &str) {
-    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+    if let Some(p) = performance() {
         let _ = p.mark(name);
     }
 }
 
 /// `performance.measure(name, start_mark)`; with no start mark, from the page's start.
 pub fn measure(name: &str, start_mark: Option<&str>) {
-    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+    if let Some(p) = performance() {
         let _ = match start_mark {
             Some(s) => p.measure_with_start_mark(name, s),
             None => p.measure(name),
