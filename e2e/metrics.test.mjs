@@ -62,17 +62,17 @@ test('the numbers shown equal those computed independently from the server recor
     assert.equal(charts, 7);
     assert.equal(await page.evaluate(() => document.querySelectorAll('.chart')[6].querySelector('canvas')), null,
       'the card below the fold is not drawn before it is in view');
+    // Every chart is drawn, each by one ECharts instance: its inked pixels (-1: no canvas).
+    const inked = (i) => {
+      const c = document.querySelectorAll('.chart')[i].querySelector('canvas');
+      if (!c) return -1;
+      const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let k = 3; k < px.length; k += 4) if (px[k] !== 0) n++;
+      return n;
+    };
     const drawn = [];
     for (let i = 0; i < charts; i++) {
-      // Every chart is drawn, each by one ECharts instance.
-      const inked = (i) => {
-        const c = document.querySelectorAll('.chart')[i].querySelector('canvas');
-        if (!c) return -1;
-        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0;
-        for (let k = 3; k < px.length; k += 4) if (px[k] !== 0) n++;
-        return n;
-      };
       await page.evaluate((i) => document.querySelectorAll('.chart')[i].scrollIntoView({ block: 'center' }), i);
       await page.waitForFunction(`(${inked})(${i}) > 500`, null, { timeout: 10_000 }).catch(() => {});
       const n = await page.evaluate(inked, i);

@@ -32,9 +32,9 @@ for (let i = 0; i < loads; i++) {
     });
     const p = await page.evaluate(read);
     const w = page.workers()[0] ? await page.workers()[0].evaluate(read) : null;
-    const line = (who, r, shift) => r.marks.map(([n, t, d]) => `${short(n)} ${Math.round(t + shift)}${d >= 1 ? `+${Math.round(d)}` : ''}`).join(', ');
-    console.log(`load ${i + 1}\n  page:   ${line('page', p, 0)}\n  long tasks: ${JSON.stringify(p.long)}`);
-    if (w) console.log(`  engine: worker started at ${Math.round(w.origin - p.origin)}; ${line('engine', w, w.origin - p.origin)}`);
+    const line = (r, shift) => r.marks.map(([n, t, d]) => `${short(n)} ${Math.round(t + shift)}${d >= 1 ? `+${Math.round(d)}` : ''}`).join(', ');
+    console.log(`load ${i + 1}\n  page:   ${line(p, 0)}\n  long tasks: ${JSON.stringify(p.long)}`);
+    if (w) console.log(`  engine: worker started at ${Math.round(w.origin - p.origin)}; ${line(w, w.origin - p.origin)}`);
   } finally {
     await browser.close();
     await server.stop();

@@ -35,7 +35,6 @@ pub fn start() {
     use leptos::prelude::*;
     let root = embed::mount_root();
     feed::engine::set_bundle(root.get_attribute("data-bundle"));
-    feed::engine::start_early();
     // Leptos's executor is set up by mount_to, which comes after config.json.
     wasm_bindgen_futures::spawn_local(async move {
         let url = embed::config_url(&root);

@@ -113,6 +113,12 @@ pub fn ChartCard(
     let current: Current = Rc::default();
     let chart: Rc<RefCell<Option<echarts::Chart>>> = Rc::default();
     let observer: Observer = Rc::default();
+    // Says why the chart cannot be drawn.
+    let unavailable = move |why: &str| {
+        problem.try_set(Some(format!(
+            "Chart unavailable: {why} (the numbers above stay live)."
+        )));
+    };
     // Creates the chart (ECharts init, events, size observer); false if it cannot.
     let mount = {
         let (current, chart, observer) = (current.clone(), chart.clone(), observer.clone());
@@ -145,9 +151,7 @@ pub fn ChartCard(
                     true
                 }
                 Err(e) => {
-                    problem.try_set(Some(format!(
-                        "Chart unavailable: {e} (the numbers above stay live)."
-                    )));
+                    unavailable(&e);
                     false
                 }
             }
@@ -199,10 +203,7 @@ pub fn ChartCard(
             if first {
                 if !echarts::loaded() {
                     // Said at once, on screen or not: nothing will draw.
-                    problem.try_set(Some(
-                        "Chart unavailable: ECharts did not load (the numbers above stay live)."
-                            .into(),
-                    ));
+                    unavailable(echarts::NOT_LOADED);
                     lazy.gave_up.set(true);
                     return;
                 }

@@ -93,6 +93,9 @@ pub fn nearest_series(series: &[Drawn], bucket: usize, y: f64, stacked: bool) ->
     best.map(|(_, n)| n.to_string())
 }
 
+/// Why no chart can be created when [`loaded`] is false.
+pub const NOT_LOADED: &str = "ECharts did not load";
+
 /// Whether the page loaded the global `echarts`.
 pub fn loaded() -> bool {
     js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("echarts"))
@@ -131,7 +134,7 @@ impl Chart {
         tooltip: impl Fn(usize) -> String + 'static,
     ) -> Result<Chart, String> {
         if !loaded() {
-            return Err("ECharts did not load".into());
+            return Err(NOT_LOADED.into());
         }
         let Some(el) = node.get_untracked() else {
             return Err("the chart's element is not on the page".into());

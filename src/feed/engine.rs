@@ -46,13 +46,6 @@ thread_local! {
     static FEEDS: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Starts the page's engine (its worker) now, before config.json is read and the app
-/// is mounted, so the worker's wasm loads and starts while the page's does its own
-/// first work, not after it (the first refresh then finds it ready).
-pub fn start_early() {
-    let _ = page_link();
-}
-
 /// The feeds' engine `host`, for a link on which it runs here.
 fn feed_handler(host: FeedHost) -> FeedHandler {
     let host = Rc::new(host);
