@@ -33,17 +33,20 @@ pub use app::App;
 /// the app there, or the error screen naming the bad field.
 pub fn start() {
     use leptos::prelude::*;
+    view::time::mark("em-start");
     let root = embed::mount_root();
     feed::engine::set_bundle(root.get_attribute("data-bundle"));
     // Leptos's executor is set up by mount_to, which comes after config.json.
     wasm_bindgen_futures::spawn_local(async move {
         let url = embed::config_url(&root);
         let loaded = embed::load_config(&url).await;
+        view::time::mark("em-config");
         let el = root.clone();
         match loaded {
             Ok(config) => {
                 leptos::mount::mount_to(root, move || view! { <App config=config root=el /> })
-                    .forget()
+                    .forget();
+                view::time::mark("em-mounted");
             }
             Err(error) => leptos::mount::mount_to(root, move || {
                 view! { <embed::config_error::ConfigErrorScreen error=error url=url /> }

@@ -44,7 +44,7 @@ try {
   const d = r.decode;
   const mb = (x) => (x / 1e6).toFixed(1);
   console.log(`feed decode of ${r.n} jobs into a JobStore (wasm, copy from JS included):`);
-  console.log(`  EMC1 columns: ${mb(d.columnsBytes)} MB, median ${f(d.columnsMedianMs)} ms   runs ${d.colMs.map(f).join(' ')}`);
+  console.log(`  EMC2 columns: ${mb(d.columnsBytes)} MB, median ${f(d.columnsMedianMs)} ms   runs ${d.colMs.map(f).join(' ')}`);
   console.log(`  JSON records: ${mb(d.jsonBytes)} MB, median ${f(d.jsonMedianMs)} ms   runs ${d.jsonMs.map(f).join(' ')}`);
   console.log(`job list: filter + sort of ${r.list.n} jobs in wasm (median of 9):`);
   for (const sc of r.list.scenarios) {

@@ -152,7 +152,7 @@ fn is_ok(a: &Answer) -> bool {
     (200..300).contains(&a.status)
 }
 
-/// Interprets an answer to `/metrics/snapshot` (EMC1 columns).
+/// Interprets an answer to `/metrics/snapshot` (EMC2 columns).
 pub fn interpret_snapshot(a: &Answer) -> Result<Snapshot, FetchError> {
     if !is_ok(a) {
         return Err(http_error(a));
@@ -634,7 +634,7 @@ mod tests {
         // A snapshot answered as JSON (a proxy's error page, say).
         let e = interpret_snapshot(&answer(200, "{}")).unwrap_err();
         assert!(e.to_string().contains("expected a metrics snapshot"), "{e}");
-        // A cut EMC1 body.
+        // A cut EMC2 body.
         let mut store = JobStore::default();
         store.upsert(&JobRecord::queued("a", 1)).unwrap();
         let bytes = feed::encode(&store, &[0], 1, 0, 10, &Default::default());

@@ -1,7 +1,7 @@
 //! The Demo endpoint as a server in the browser: it takes the questions the panel
 //! asks an endpoint server ([`DemoAsk`]) and answers them as the server would, in
 //! HTTP terms ([`Answer`]: status, content type, body), so the panel reads the Demo
-//! through the same interpretation as any endpoint (EMC1 snapshot, JSON changes,
+//! through the same interpretation as any endpoint (EMC2 snapshot, JSON changes,
 //! RunPod's `/cancel` and `/status` bodies, `/workers`, `/logs`).
 //!
 //! [`DemoHost`] holds the Demo (endpoint-sim's model playing a day of history, then
@@ -29,7 +29,7 @@ const DEMO_LOGS_MS: i64 = 3_600_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum DemoAsk {
-    /// `/metrics/snapshot?from&to` (EMC1 columns), after moving the Demo to `now`.
+    /// `/metrics/snapshot?from&to` (EMC2 columns), after moving the Demo to `now`.
     Snapshot {
         /// Window start.
         from: i64,

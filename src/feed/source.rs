@@ -1,6 +1,6 @@
 //! Where the panel's data comes from: one interface, two implementations.
 //!
-//! - [`Source::Http`]: an endpoint server's metrics feed (snapshot in EMC1 columns,
+//! - [`Source::Http`]: an endpoint server's metrics feed (snapshot in EMC2 columns,
 //!   then JSON pages of changes), with the user's API key if one is set.
 //! - [`Source::Demo`]: the Demo endpoint, run by endpoint-sim in this browser (in the
 //!   panel's Web Worker, asked through [`crate::feed::link`]). It answers the same questions as a

@@ -50,7 +50,7 @@ fn job_list(c: &mut Criterion) {
     group.finish();
 }
 
-/// The EMC1 decode of a day of 1,000,000 jobs into a ready store (what the panel does
+/// The EMC2 decode of a day of 1,000,000 jobs into a ready store (what the panel does
 /// with a snapshot), natively, for the wasm/native ratio beside `run.mjs`'s figure.
 fn decode(c: &mut Criterion) {
     let n = 1_000_000;
@@ -67,7 +67,7 @@ fn decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
     group.sample_size(10);
     group.throughput(Throughput::Elements(n as u64));
-    group.bench_function(format!("EMC1 of {n} jobs into a JobStore"), |b| {
+    group.bench_function(format!("EMC2 of {n} jobs into a JobStore"), |b| {
         b.iter(|| endpoint_core::feed::decode(&bytes).unwrap().jobs.len())
     });
     group.finish();

@@ -228,7 +228,7 @@ mod browser {
             Int32Array::from(&[0, DAY_MS as i32, BUCKET_MS as i32][..])
         }
 
-        /// The snapshot of the whole store in the EMC1 columnar encoding.
+        /// The snapshot of the whole store in the EMC2 columnar encoding.
         pub fn encode_columns(&self) -> Vec<u8> {
             let rows: Vec<u32> = (0..self.0.store.len() as u32).collect();
             endpoint_core::feed::encode(
@@ -248,7 +248,7 @@ mod browser {
             serde_json::to_vec(&records).expect("records serialise")
         }
 
-        /// Decodes EMC1 bytes into a ready store; returns the job count.
+        /// Decodes EMC2 bytes into a ready store; returns the job count.
         pub fn decode_columns(bytes: &[u8]) -> Result<usize, JsError> {
             let snap =
                 endpoint_core::feed::decode(bytes).map_err(|e| JsError::new(&e.to_string()))?;

@@ -126,7 +126,7 @@ async function main() {
     jsSum = res.buckets.reduce((a, b) => a + (b.execution.quantiles[2] ?? 0), 0)
       + (res.total.execution.quantiles[2] ?? 0) + (res.total.delay.quantiles[2] ?? 0);
   }
-  // The feed's encoding: the same jobs as EMC1 columns and as JSON, decoded into a
+  // The feed's encoding: the same jobs as EMC2 columns and as JSON, decoded into a
   // ready JobStore in wasm (the copy from JS into wasm memory included).
   const columns = bench.encode_columns();
   const jsonBytes = bench.encode_json();

@@ -1,20 +1,28 @@
-//! The metrics feed's window snapshot, in a columnar binary encoding ("EMC1").
+//! The metrics feed's window snapshot, in a columnar binary encoding ("EMC2").
 //!
 //! A snapshot carries the jobs of a window as the columns of a [`JobStore`], so the
 //! panel decodes a million jobs by copying arrays instead of parsing a million JSON
-//! objects (see docs/benchmarks.md for the measurement that chose it), plus the
-//! window's worker transitions, cold starts and webhook deliveries (few; JSON).
+//! objects (see docs/benchmarks.md for the measurement that chose it), and the
+//! window's worker transitions, cold starts and webhook deliveries as columns too: a
+//! day of forty workers is some 200,000 transitions, which as JSON were a quarter of
+//! the body and most of its decoding time (EMC2 carried them so).
 //!
 //! Layout, little-endian:
 //!
 //! ```text
-//! "EMC1" | cursor u64 | from i64 | to i64 | n u32
-//! strings: count u32, then (len u32, utf-8 bytes)*      worker ids, messages, text ids
+//! "EMC2" | cursor u64 | from i64 | to i64 | n u32
+//! strings: count u32, then (len u32, utf-8 bytes)*
+//!          (worker ids, messages, text ids, then the deliveries' text job ids and errors)
 //! ids [u128; n] | submitted [i64; n] | delay [u32; n] | execution [u32; n]
 //! worker [u32; n] (string index, u32::MAX = none) | webhook status [u16; n]
 //! status [u8; n] | retries [u8; n] | webhook attempts [u8; n] | flags [u8; n]
 //! text ids, errors, webhook errors: each count u32, then (row u32, string u32)*
-//! events: len u32, JSON {"transitions": [...], "coldStarts": [...], "deliveries": [...]}
+//! transitions: t u32 | worker [u32; t] (string) | state [u8; t] (255 = stopped) | at [i64; t]
+//! cold starts: c u32 | worker [u32; c] (string) | started [i64; c] | ready [i64; c]
+//!              | duration [f64; c]
+//! deliveries: d u32 | job [u128; d] (as ids) | attempt [u8; d] | at [i64; d]
+//!             | status [u16; d] (0 = no answer)
+//! deliveries' text job ids, then their errors: each count u32, then (delivery u32, string u32)*
 //! ```
 //!
 //! Decoding checks every length, index and value and fails with a [`FeedError`] that
@@ -23,10 +31,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::job::JobStatus;
-use crate::store::{F_TEXT_ID, JobStore};
-use crate::worker::{ColdStart, WebhookDelivery, WorkerTransition};
+use crate::store::{F_TEXT_ID, JobStore, format_uuid, id_key};
+use crate::worker::{ColdStart, WebhookDelivery, WorkerState, WorkerTransition};
 
-const MAGIC: &[u8; 4] = b"EMC1";
+const MAGIC: &[u8; 4] = b"EMC2";
+
+/// A transition's state code for "the worker stopped".
+const STOPPED: u8 = u8::MAX;
 
 /// The media type of the encoding.
 pub const CONTENT_TYPE: &str = "application/vnd.endpoint-metrics.columns";
@@ -117,8 +128,10 @@ impl Changes {
 /// Why a snapshot could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FeedError {
-    /// Not an EMC1 snapshot (wrong content type or an error page?).
-    #[error("not a metrics snapshot (expected the EMC1 format)")]
+    /// Not an EMC2 snapshot: the wrong content type, an error page, or a server of
+    /// another version (EMC2 was the encoding before 2026-12-06); serve the panel
+    /// built with the server.
+    #[error("not a metrics snapshot in the EMC2 format (a server of another version?)")]
     BadMagic,
     /// The body ended early: the download was cut.
     #[error("snapshot truncated while reading {0}")]
@@ -162,6 +175,111 @@ impl<'a> Reader<'a> {
             .map(|c| f(c.try_into().expect("W bytes")))
             .collect())
     }
+    /// A count and as many (item, string) pairs, each item below `items` and each
+    /// string below `strings`.
+    fn pairs(
+        &mut self,
+        items: usize,
+        strings: usize,
+        what: &'static str,
+    ) -> Result<Vec<(u32, u32)>, FeedError> {
+        let count = self.u32(what)? as usize;
+        let flat = self.col::<u32, 4>(
+            count.checked_mul(2).ok_or(FeedError::Truncated(what))?,
+            what,
+            u32::from_le_bytes,
+        )?;
+        let v: Vec<(u32, u32)> = flat.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+        if let Some(&(item, s)) = v
+            .iter()
+            .find(|&&(item, s)| item as usize >= items || s as usize >= strings)
+        {
+            return Err(FeedError::Invalid(format!("{what} ({item}, {s})")));
+        }
+        Ok(v)
+    }
+}
+
+/// The events' columns, their strings looked up in `strings`.
+fn decode_events(r: &mut Reader<'_>, strings: &[&str]) -> Result<Events, FeedError> {
+    let name = |i: u32, what: &str| -> Result<String, FeedError> {
+        strings
+            .get(i as usize)
+            .map(|s| s.to_string())
+            .ok_or_else(|| FeedError::Invalid(format!("{what} reference {i}")))
+    };
+    let t = r.u32("transitions")? as usize;
+    let workers = r.col::<u32, 4>(t, "transitions", u32::from_le_bytes)?;
+    let states = r.take(t, "transitions")?;
+    let at = r.col::<i64, 8>(t, "transitions", i64::from_le_bytes)?;
+    let mut transitions = Vec::with_capacity(t);
+    for i in 0..t {
+        let state = match states[i] {
+            STOPPED => None,
+            c => Some(
+                *WorkerState::ALL
+                    .get(c as usize)
+                    .ok_or_else(|| FeedError::Invalid(format!("worker state code {c}")))?,
+            ),
+        };
+        transitions.push(WorkerTransition {
+            worker_id: name(workers[i], "transition worker")?,
+            state,
+            at: at[i],
+        });
+    }
+    let c = r.u32("cold starts")? as usize;
+    let workers = r.col::<u32, 4>(c, "cold starts", u32::from_le_bytes)?;
+    let started = r.col::<i64, 8>(c, "cold starts", i64::from_le_bytes)?;
+    let ready = r.col::<i64, 8>(c, "cold starts", i64::from_le_bytes)?;
+    let duration = r.col::<f64, 8>(c, "cold starts", f64::from_le_bytes)?;
+    let mut cold_starts = Vec::with_capacity(c);
+    for i in 0..c {
+        if !duration[i].is_finite() {
+            return Err(FeedError::Invalid(format!(
+                "cold start duration {}",
+                duration[i]
+            )));
+        }
+        cold_starts.push(ColdStart {
+            worker_id: name(workers[i], "cold start worker")?,
+            started_at: started[i],
+            ready_at: ready[i],
+            duration: duration[i],
+        });
+    }
+    let d = r.u32("deliveries")? as usize;
+    let keys = r.col::<u128, 16>(d, "deliveries", u128::from_le_bytes)?;
+    let attempts = r.take(d, "deliveries")?;
+    let at = r.col::<i64, 8>(d, "deliveries", i64::from_le_bytes)?;
+    let status = r.col::<u16, 2>(d, "deliveries", u16::from_le_bytes)?;
+    let text_ids = r.pairs(d, strings.len(), "delivery references")?;
+    let errors = r.pairs(d, strings.len(), "delivery references")?;
+    let mut deliveries: Vec<WebhookDelivery> = (0..d)
+        .map(|i| WebhookDelivery {
+            job_id: String::new(),
+            attempt: attempts[i],
+            at: at[i],
+            status: (status[i] != 0).then_some(status[i]),
+            error: None,
+        })
+        .collect();
+    for (i, s) in text_ids {
+        deliveries[i as usize].job_id = strings[s as usize].to_string();
+    }
+    for (dl, key) in deliveries.iter_mut().zip(keys) {
+        if dl.job_id.is_empty() {
+            dl.job_id = format_uuid(key);
+        }
+    }
+    for (i, s) in errors {
+        deliveries[i as usize].error = Some(strings[s as usize].to_string());
+    }
+    Ok(Events {
+        transitions,
+        cold_starts,
+        deliveries,
+    })
 }
 
 /// Encodes rows `rows` of `store` (e.g. the jobs of a window) with the events.
@@ -181,12 +299,17 @@ pub fn encode(
     out.extend_from_slice(&to.to_le_bytes());
     out.extend_from_slice(&(n as u32).to_le_bytes());
 
-    // One string table: worker names, then messages, then text ids.
-    let mut strings: Vec<&str> = Vec::new();
-    let worker_base = 0u32;
-    strings.extend(store.workers.texts.iter().map(String::as_str));
-    let message_base = strings.len() as u32;
-    strings.extend(store.messages.texts.iter().map(String::as_str));
+    // One string table: worker names, then messages, then text ids, then what the
+    // events add (their workers not in the jobs' table, the deliveries' text job ids
+    // and errors, each once).
+    let mut table = Strings::default();
+    for w in &store.workers.texts {
+        table.intern(w);
+    }
+    let message_base = table.list.len() as u32;
+    for m in &store.messages.texts {
+        table.list.push(m);
+    }
     let mut text_ids = Vec::new();
     let mut errors = Vec::new();
     let mut webhook_errors = Vec::new();
@@ -194,8 +317,7 @@ pub fn encode(
         if store.flags[r as usize] & F_TEXT_ID != 0
             && let Some(t) = store.text_ids.get(&r)
         {
-            text_ids.push((i as u32, strings.len() as u32));
-            strings.push(t);
+            text_ids.push((i as u32, table.intern(t)));
         }
         if let Some(&m) = store.errors.get(&r) {
             errors.push((i as u32, message_base + m));
@@ -204,6 +326,32 @@ pub fn encode(
             webhook_errors.push((i as u32, message_base + m));
         }
     }
+    let tr_workers: Vec<u32> = events
+        .transitions
+        .iter()
+        .map(|t| table.intern(&t.worker_id))
+        .collect();
+    let cs_workers: Vec<u32> = events
+        .cold_starts
+        .iter()
+        .map(|c| table.intern(&c.worker_id))
+        .collect();
+    let mut dl_keys = Vec::with_capacity(events.deliveries.len());
+    let mut dl_text_ids = Vec::new();
+    let mut dl_errors = Vec::new();
+    for (i, d) in events.deliveries.iter().enumerate() {
+        let (key, is_text) = id_key(&d.job_id);
+        if is_text {
+            dl_text_ids.push((i as u32, table.intern(&d.job_id)));
+            dl_keys.push(0);
+        } else {
+            dl_keys.push(key);
+        }
+        if let Some(e) = &d.error {
+            dl_errors.push((i as u32, table.intern(e)));
+        }
+    }
+    let strings = table.list;
     out.extend_from_slice(&(strings.len() as u32).to_le_bytes());
     for s in &strings {
         out.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -222,9 +370,8 @@ pub fn encode(
         out.extend_from_slice(&store.execution[r as usize].to_le_bytes());
     }
     for &r in rows {
-        let w = store.worker[r as usize];
-        let w = if w == u32::MAX { w } else { worker_base + w };
-        out.extend_from_slice(&w.to_le_bytes());
+        // The jobs' worker names are the table's first strings, in their order.
+        out.extend_from_slice(&store.worker[r as usize].to_le_bytes());
     }
     for &r in rows {
         out.extend_from_slice(&store.webhook_status[r as usize].to_le_bytes());
@@ -233,17 +380,72 @@ pub fn encode(
     out.extend(rows.iter().map(|&r| store.retries[r as usize]));
     out.extend(rows.iter().map(|&r| store.webhook_attempts[r as usize]));
     out.extend(rows.iter().map(|&r| store.flags[r as usize]));
-    for pairs in [&text_ids, &errors, &webhook_errors] {
+    let pairs = |out: &mut Vec<u8>, pairs: &[(u32, u32)]| {
         out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
-        for (row, s) in pairs.iter() {
+        for (row, s) in pairs {
             out.extend_from_slice(&row.to_le_bytes());
             out.extend_from_slice(&s.to_le_bytes());
         }
+    };
+    for p in [&text_ids, &errors, &webhook_errors] {
+        pairs(&mut out, p);
     }
-    let ev = serde_json::to_vec(events).unwrap_or_else(|_| b"{}".to_vec());
-    out.extend_from_slice(&(ev.len() as u32).to_le_bytes());
-    out.extend_from_slice(&ev);
+    let count = |out: &mut Vec<u8>, n: usize| out.extend_from_slice(&(n as u32).to_le_bytes());
+    let tr = &events.transitions;
+    count(&mut out, tr.len());
+    tr_workers
+        .iter()
+        .for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+    out.extend(
+        tr.iter()
+            .map(|t| t.state.map_or(STOPPED, |s| s.index() as u8)),
+    );
+    tr.iter()
+        .for_each(|t| out.extend_from_slice(&t.at.to_le_bytes()));
+    let cs = &events.cold_starts;
+    count(&mut out, cs.len());
+    cs_workers
+        .iter()
+        .for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+    cs.iter()
+        .for_each(|c| out.extend_from_slice(&c.started_at.to_le_bytes()));
+    cs.iter()
+        .for_each(|c| out.extend_from_slice(&c.ready_at.to_le_bytes()));
+    cs.iter()
+        .for_each(|c| out.extend_from_slice(&c.duration.to_le_bytes()));
+    let dl = &events.deliveries;
+    count(&mut out, dl.len());
+    dl_keys
+        .iter()
+        .for_each(|k| out.extend_from_slice(&k.to_le_bytes()));
+    out.extend(dl.iter().map(|d| d.attempt));
+    dl.iter()
+        .for_each(|d| out.extend_from_slice(&d.at.to_le_bytes()));
+    dl.iter()
+        .for_each(|d| out.extend_from_slice(&d.status.unwrap_or(0).to_le_bytes()));
+    pairs(&mut out, &dl_text_ids);
+    pairs(&mut out, &dl_errors);
     out
+}
+
+/// The string table as it is written: each string's index is its place in `list`;
+/// `intern` finds one written before (worker names, the events' strings).
+#[derive(Default)]
+struct Strings<'a> {
+    list: Vec<&'a str>,
+    found: std::collections::HashMap<&'a str, u32>,
+}
+
+impl<'a> Strings<'a> {
+    fn intern(&mut self, s: &'a str) -> u32 {
+        if let Some(&i) = self.found.get(s) {
+            return i;
+        }
+        let i = self.list.len() as u32;
+        self.list.push(s);
+        self.found.insert(s, i);
+        i
+    }
 }
 
 /// Decodes a snapshot into a ready [`JobStore`] (index built, strings interned).
@@ -282,30 +484,16 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FeedError> {
     if let Some(bad) = status.iter().find(|&&s| s as usize >= JobStatus::ALL.len()) {
         return Err(FeedError::Invalid(format!("job status code {bad}")));
     }
-    let mut pairs = || -> Result<Vec<(u32, u32)>, FeedError> {
-        let count = r.u32("row references")? as usize;
-        let flat = r.col::<u32, 4>(
-            count
-                .checked_mul(2)
-                .ok_or(FeedError::Truncated("row references"))?,
-            "row references",
-            u32::from_le_bytes,
-        )?;
-        let v: Vec<(u32, u32)> = flat.chunks_exact(2).map(|c| (c[0], c[1])).collect();
-        if let Some(&(row, s)) = v
-            .iter()
-            .find(|&&(row, s)| row as usize >= n || s as usize >= n_strings)
-        {
-            return Err(FeedError::Invalid(format!("row reference ({row}, {s})")));
-        }
-        Ok(v)
-    };
-    let text_ids = pairs()?;
-    let errors = pairs()?;
-    let webhook_errors = pairs()?;
-    let ev_len = r.u32("events")? as usize;
-    let events: Events = serde_json::from_slice(r.take(ev_len, "events")?)
-        .map_err(|e| FeedError::Invalid(format!("events ({e})")))?;
+    let text_ids = r.pairs(n, n_strings, "row references")?;
+    let errors = r.pairs(n, n_strings, "row references")?;
+    let webhook_errors = r.pairs(n, n_strings, "row references")?;
+    let events = decode_events(&mut r, &strings)?;
+    if r.at != bytes.len() {
+        return Err(FeedError::Invalid(format!(
+            "length ({} bytes after the deliveries)",
+            bytes.len() - r.at
+        )));
+    }
 
     // Build the store: columns moved in, strings interned, index built.
     let mut store = JobStore::with_capacity(n);
@@ -345,19 +533,12 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FeedError> {
         store.webhook_errors.insert(row, m);
     }
     for row in 0..n as u32 {
-        let key = store.ids[row as usize];
-        let text = (store.flags[row as usize] & F_TEXT_ID != 0)
-            .then(|| store.text_ids.get(&row).cloned())
-            .flatten();
-        let dup = store.find_key(key, text.as_deref());
-        if dup.is_some() {
+        if store.index_new_row(row).is_err() {
             return Err(FeedError::Invalid(format!(
                 "duplicate job id `{}`",
                 store.id(row)
             )));
         }
-        let ids = &store.ids;
-        store.index.insert(key, row, |x| ids[x as usize]);
     }
     Ok(Snapshot {
         cursor,
@@ -402,19 +583,48 @@ mod tests {
             }
             s.upsert(&r).unwrap();
         }
+        // Every kind of event: a worker that ran no job of the window (w9), one that
+        // stopped, deliveries of UUID and text ids, answered and not.
         let events = Events {
-            transitions: vec![WorkerTransition {
-                worker_id: "w1".into(),
-                state: Some(WorkerState::Idle),
-                at: 5,
-            }],
+            transitions: vec![
+                WorkerTransition {
+                    worker_id: "w1".into(),
+                    state: Some(WorkerState::Idle),
+                    at: 5,
+                },
+                WorkerTransition {
+                    worker_id: "w9".into(),
+                    state: Some(WorkerState::Unhealthy),
+                    at: 6,
+                },
+                WorkerTransition {
+                    worker_id: "w1".into(),
+                    state: None,
+                    at: 7,
+                },
+            ],
             cold_starts: vec![ColdStart {
-                worker_id: "w1".into(),
+                worker_id: "w9".into(),
                 started_at: 1,
                 ready_at: 5,
                 duration: 4.0,
             }],
-            deliveries: vec![],
+            deliveries: vec![
+                WebhookDelivery {
+                    job_id: "00000000-0000-4000-8000-000000000002".into(),
+                    attempt: 1,
+                    at: 9,
+                    status: Some(200),
+                    error: None,
+                },
+                WebhookDelivery {
+                    job_id: "text-id-3".into(),
+                    attempt: 3,
+                    at: 10,
+                    status: None,
+                    error: Some("connection refused".into()),
+                },
+            ],
         };
         (s, events)
     }
@@ -499,5 +709,60 @@ mod tests {
         bytes[status_at] = 9;
         let e = decode(&bytes).unwrap_err();
         assert_eq!(e.to_string(), "snapshot has an invalid job status code 9");
+    }
+
+    #[test]
+    fn a_job_twice_is_refused_by_its_id() {
+        let (store, _) = sample();
+        let none = Events::default();
+        // Rows 0 and 3 have a UUID and a text id; 13 (text) and 23 differ from both.
+        for (rows, id) in [
+            (vec![0u32, 1, 0], "00000000-0000-4000-8000-000000000000"),
+            (vec![3u32, 13, 23, 3], "text-id-3"),
+        ] {
+            let e = decode(&encode(&store, &rows, 1, 0, 1, &none)).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("snapshot has an invalid duplicate job id `{id}`")
+            );
+        }
+        let snap = decode(&encode(&store, &[3, 13, 23, 0], 1, 0, 1, &none)).unwrap();
+        assert_eq!(snap.jobs.find("text-id-13"), Some(1));
+    }
+
+    #[test]
+    fn corrupt_events_are_named() {
+        let (store, events) = sample();
+        let rows: Vec<u32> = (0..store.len() as u32).collect();
+        let bytes = encode(&store, &rows, 1, 0, 1, &events);
+        // The deliveries' columns and references are the body's last bytes: two
+        // (delivery, string) pairs after two counts, before them the statuses, times,
+        // attempts and keys of two deliveries; before them the cold start, and
+        // before it the three transitions' times, then states.
+        let pairs = 4 + 8 + 4 + 8;
+        let deliveries = 4 + 2 * (16 + 1 + 8 + 2);
+        let cold = 4 + 4 + 8 + 8 + 8;
+        let states_at = bytes.len() - pairs - deliveries - cold - 3 * 8 - 3;
+        let mut bad = bytes.clone();
+        bad[states_at + 1] = 6;
+        assert_eq!(
+            decode(&bad).unwrap_err().to_string(),
+            "snapshot has an invalid worker state code 6"
+        );
+        let duration_at = bytes.len() - pairs - deliveries - 8;
+        let mut bad = bytes.clone();
+        bad[duration_at..duration_at + 8].copy_from_slice(&f64::NAN.to_le_bytes());
+        assert_eq!(
+            decode(&bad).unwrap_err().to_string(),
+            "snapshot has an invalid cold start duration NaN"
+        );
+        let mut bad = bytes.clone();
+        bad.extend_from_slice(b"more");
+        assert_eq!(
+            decode(&bad).unwrap_err().to_string(),
+            "snapshot has an invalid length (4 bytes after the deliveries)"
+        );
+        // The honest body, for contrast.
+        assert_eq!(decode(&bytes).unwrap().events, events);
     }
 }

@@ -15,7 +15,7 @@
 //!   UUID ids as 16 bytes), upserts by id in O(1), and hands out [`store::Row`] views
 //!   without building a record per row.
 //! - **The feed** ([`feed`]): a [`feed::Snapshot`] of a window (jobs + events, sent
-//!   in the compact EMC1 columns by [`feed::encode`] / [`feed::decode`]) and then
+//!   in the compact EMC2 columns by [`feed::encode`] / [`feed::decode`]) and then
 //!   [`feed::Changes`] after a cursor, which is how the panel follows the server.
 //! - **Percentiles** ([`quantile`]): the one definition (linear interpolation between
 //!   closest ranks, numpy's default); `Ok(None)` for no data, an error for a bad q.

@@ -1,4 +1,4 @@
-//! The EMC1 snapshot decoder against hostile bodies: truncated, corrupted, oversized,
+//! The EMC2 snapshot decoder against hostile bodies: truncated, corrupted, oversized,
 //! with lying length fields. Always a clear error or a valid snapshot, never a panic,
 //! and never an allocation out of proportion to the body: every decode runs under a
 //! heap limit of 64 bytes per body byte plus 1 MiB (`cap`), past which the allocation
@@ -92,7 +92,8 @@ fn valid() -> Vec<u8> {
 }
 
 /// Where the u32 length fields of `valid()` are: the job count, the string count,
-/// each string's length, the three row-reference counts and the events' length.
+/// each string's length, the three row-reference counts, the transitions', cold
+/// starts' and deliveries' counts and the deliveries' two reference counts.
 fn length_fields(b: &[u8]) -> Vec<usize> {
     let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
     let n = u32_at(28);
@@ -108,8 +109,16 @@ fn length_fields(b: &[u8]) -> Vec<usize> {
         fields.push(at);
         at += 4 + 8 * u32_at(at);
     }
-    fields.push(at);
-    assert_eq!(at + 4 + u32_at(at), b.len(), "the layout is understood");
+    // Transitions, cold starts, deliveries: a count, then so many bytes each.
+    for width in [4 + 1 + 8, 4 + 8 + 8 + 8, 16 + 1 + 8 + 2] {
+        fields.push(at);
+        at += 4 + width * u32_at(at);
+    }
+    for _ in 0..2 {
+        fields.push(at);
+        at += 4 + 8 * u32_at(at);
+    }
+    assert_eq!(at, b.len(), "the layout is understood");
     fields
 }
 
@@ -131,9 +140,9 @@ fn hostile_snapshots_are_refused_clearly_within_a_bounded_heap() {
 
     // Every length field lying, each way.
     let fields = length_fields(&b);
-    // Job and string counts, one length per string (text ids, workers, messages), the
-    // three row-reference counts and the events' length.
-    assert_eq!(fields.len(), 2 + 11 + 3 + 1);
+    // Job and string counts, one length per string (workers, messages, text ids), the
+    // three row-reference counts, and the events' five counts.
+    assert_eq!(fields.len(), 2 + 11 + 3 + 5);
     for &at in &fields {
         let honest = u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
         for lie in [
@@ -186,7 +195,7 @@ fn hostile_snapshots_are_refused_clearly_within_a_bounded_heap() {
         .unwrap();
     runner
         .run(&prop::collection::vec(any::<u8>(), 0..4096), |tail| {
-            let mut body = b"EMC1".to_vec();
+            let mut body = b"EMC2".to_vec();
             body.extend_from_slice(&tail);
             prop_assert!(decode_limited(&body).is_err() || body.len() >= 40);
             Ok(())

@@ -886,7 +886,7 @@ impl Endpoint {
         inner.metrics.changes_since(cursor, limit)
     }
 
-    /// The window `[from, to)` encoded as an EMC1 snapshot (or as JSON parts).
+    /// The window `[from, to)` encoded as an EMC2 snapshot (or as JSON parts).
     pub fn snapshot<T>(
         &self,
         from: i64,

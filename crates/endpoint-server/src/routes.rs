@@ -515,11 +515,11 @@ pub struct SnapshotQuery {
     pub from: Option<i64>,
     /// Window end, ms since the epoch (default: now).
     pub to: Option<i64>,
-    /// `columns` (default, EMC1 binary) or `json`.
+    /// `columns` (default, EMC2 binary) or `json`.
     pub format: Option<String>,
 }
 
-/// The JSON form of a snapshot (for people and tools; the panel uses EMC1).
+/// The JSON form of a snapshot (for people and tools; the panel uses EMC2).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotJson {

@@ -199,7 +199,7 @@ impl Demo {
         self.log.set_log_capacity(capacity);
     }
 
-    /// The window `[from, to)` as the server's snapshot answer (EMC1 columns).
+    /// The window `[from, to)` as the server's snapshot answer (EMC2 columns).
     pub fn snapshot_columns(&self, from: i64, to: i64) -> Vec<u8> {
         self.log.snapshot_columns(from, to)
     }

@@ -122,7 +122,7 @@ impl FeedLog {
     }
 
     /// The window `[from, to)` as a decoded snapshot (what a client gets after
-    /// decoding the server's EMC1 answer), without the bytes in between.
+    /// decoding the server's EMC2 answer), without the bytes in between.
     pub fn snapshot(&self, from: i64, to: i64) -> Snapshot {
         let (rows, events) = self.window(from, to);
         let jobs = self.store.select(&rows);
@@ -135,7 +135,7 @@ impl FeedLog {
         }
     }
 
-    /// The window `[from, to)` as the server's snapshot answer: EMC1 columns
+    /// The window `[from, to)` as the server's snapshot answer: EMC2 columns
     /// ([`endpoint_core::feed::encode`]), the bytes a client decodes.
     pub fn snapshot_columns(&self, from: i64, to: i64) -> Vec<u8> {
         let (rows, events) = self.window(from, to);
