@@ -17,6 +17,19 @@ use crate::view::state::{EndpointRef, Tab, Theme, ViewState};
 use crate::view::status_line::StatusLine;
 use crate::workers::workers_tab::WorkersTab;
 
+/// The view the app in `root` starts with, configured by `config`: on its own page
+/// (and in an iframe) read from the page URL over the configured defaults; mounted
+/// into a portal's element, the defaults (the portal drives it by messages). With
+/// the URL's warnings (parameters ignored, and why).
+pub fn initial_view(config: &Config, root: &web_sys::HtmlElement) -> (ViewState, Vec<String>) {
+    let query = if root.has_attribute("data-standalone") {
+        window().location().search().unwrap_or_default()
+    } else {
+        String::new()
+    };
+    ViewState::from_query_over(config.defaults.clone(), &query)
+}
+
 /// The whole app in `root`, configured by `config`. On its own page (and in an
 /// iframe) the view is read from, and written back to, the page URL; mounted into a
 /// portal's element it leaves the portal's URL alone and is driven by messages.
@@ -29,13 +42,8 @@ pub fn App(
 ) -> impl IntoView {
     let owns_url = root.has_attribute("data-standalone");
     let embedded = crate::embed::is_embedded(&root);
-    let query = if owns_url {
-        window().location().search().unwrap_or_default()
-    } else {
-        String::new()
-    };
     let defaults = config.defaults.clone();
-    let (initial, warnings) = ViewState::from_query_over(defaults.clone(), &query);
+    let (initial, warnings) = initial_view(&config, &root);
     let view = RwSignal::new(initial);
     let features = config.features;
     provide_context(features);

@@ -44,6 +44,12 @@ pub fn start() {
         let el = root.clone();
         match loaded {
             Ok(config) => {
+                // The first snapshot is asked for now, and downloads while the page
+                // mounts.
+                feed::live::head_start(&app::initial_view(&config, &root).0);
+                // Let the browser start the engine's worker before the mount (a long
+                // task) holds the main thread: the worker's start needs it.
+                gloo_timers::future::TimeoutFuture::new(0).await;
                 leptos::mount::mount_to(root, move || view! { <App config=config root=el /> })
                     .forget();
                 view::time::mark("em-mounted");

@@ -104,6 +104,11 @@ impl Engine {
         Engine { feed, link }
     }
 
+    /// Whether `other` is a handle on the same feed.
+    pub fn same_feed(&self, other: &Engine) -> bool {
+        self.feed == other.feed
+    }
+
     async fn ask<T: serde::de::DeserializeOwned>(&self, ask: FeedAsk) -> Result<T, String> {
         let now = crate::view::time::now_ms() as i64;
         let ask = Ask::Feed {

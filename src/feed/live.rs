@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use endpoint_core::{Aggregation, Window};
 use futures::StreamExt;
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
 use futures::future::{Either, select};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -16,6 +16,7 @@ use send_wrapper::SendWrapper;
 use crate::feed::api::{FetchError, KeyRole};
 use crate::feed::data::NowCounts;
 use crate::feed::engine::Engine;
+use crate::feed::host::Refreshed;
 use crate::feed::messages::Follow;
 use crate::feed::poll::PollState;
 use crate::feed::source::Source;
@@ -50,10 +51,58 @@ pub struct Feed {
     pub role: RwSignal<Option<KeyRole>>,
 }
 
+/// The first refresh of the page's feed, asked for before the app mounts
+/// ([`head_start`]): the feed's engine, what it follows, and its answer to come.
+struct HeadStart {
+    engine: Engine,
+    follow: Follow,
+    answer: oneshot::Receiver<Result<Option<Refreshed>, FetchError>>,
+}
+
+thread_local! {
+    static HEAD_START: RefCell<Option<HeadStart>> = const { RefCell::new(None) };
+}
+
+/// What the poll loop would follow first for `v` (its key read from the browser's
+/// storage).
+fn follow_of(v: &ViewState) -> Follow {
+    Follow {
+        endpoint: absolute(&v.endpoint),
+        key: crate::settings::store::api_key(&v.endpoint),
+        range: v.range,
+        bucket: v.bucket,
+    }
+}
+
+/// Asks the engine for the first refresh of `view` now, before the app mounts, so
+/// that the snapshot's download, decode and aggregation run while the page builds
+/// itself (docs/benchmarks.md, "Where the first render's time goes"). The app's
+/// feed ([`Feed::new`]) takes that engine, and its poll loop the answer, if the view
+/// is still the same by then; else the answer is dropped.
+pub fn head_start(view: &ViewState) {
+    let engine = Engine::new();
+    let follow = follow_of(view);
+    let (tx, answer) = oneshot::channel();
+    let (e, f) = (engine.clone(), follow.clone());
+    // Not Leptos's executor: this runs before the mount sets it up.
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = tx.send(e.refresh(&f).await);
+    });
+    HEAD_START.with(|h| {
+        *h.borrow_mut() = Some(HeadStart {
+            engine,
+            follow,
+            answer,
+        })
+    });
+}
+
 impl Feed {
-    /// Empty signals, and a new feed in the page's engine.
+    /// Empty signals, and a new feed in the page's engine (the one whose first
+    /// refresh [`head_start`] asked for, if any).
     pub fn new() -> Self {
-        Self::with_engine(Engine::new())
+        let engine = HEAD_START.with(|h| h.borrow().as_ref().map(|h| h.engine.clone()));
+        Self::with_engine(engine.unwrap_or_default())
     }
 
     /// Signals over the feed `engine` (holding records already, in tests).
@@ -127,11 +176,17 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
         alive_flag.set(false);
         forget.forget();
     });
+    // The first refresh asked for before the mount, if it is this feed's.
+    let mut head = HEAD_START
+        .with(|h| h.borrow_mut().take())
+        .filter(|h| h.engine.same_feed(&engine));
     spawn_local(async move {
         let mut source: Option<(EndpointRef, Option<String>, Source)> = None;
         let mut first_render = true;
-        // Let the page paint before the Demo plays its day of history.
-        gloo_timers::future::TimeoutFuture::new(20).await;
+        if head.is_none() {
+            // Let the page paint before the Demo plays its day of history.
+            gloo_timers::future::TimeoutFuture::new(20).await;
+        }
         while alive.get() {
             while rx.try_recv().is_ok() {}
             let v = view.get_untracked();
@@ -153,14 +208,19 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
             if source.is_none() {
                 break;
             }
-            let follow = Follow {
-                endpoint: absolute(&v.endpoint),
-                key: key.clone(),
-                range: v.range,
-                bucket: v.bucket,
-            };
+            let follow = follow_of(&v);
             let outcome = {
-                let step = engine.refresh(&follow);
+                let ahead = head.take().filter(|h| h.follow == follow);
+                let step = async {
+                    match ahead {
+                        Some(HeadStart { answer, .. }) => match answer.await {
+                            Ok(r) => r,
+                            // Its task was dropped: ask again.
+                            Err(_) => engine.refresh(&follow).await,
+                        },
+                        None => engine.refresh(&follow).await,
+                    }
+                };
                 futures::pin_mut!(step);
                 match select(step, rx.next()).await {
                     Either::Left((r, _)) => Some(r),

@@ -243,17 +243,6 @@ impl JobStore {
         })
     }
 
-    /// The row holding 128-bit key `key` (and text id `text`, for non-UUID ids).
-    pub(crate) fn find_key(&self, key: u128, text: Option<&str>) -> Option<u32> {
-        self.index.find(key, |row| {
-            self.ids[row as usize] == key
-                && match text {
-                    None => self.flags[row as usize] & F_TEXT_ID == 0,
-                    Some(t) => self.text_ids.get(&row).is_some_and(|s| s == t),
-                }
-        })
-    }
-
     /// Indexes row `row`, which must not be indexed yet; a row with the same id
     /// already indexed is returned instead (a snapshot's duplicate).
     pub(crate) fn index_new_row(&mut self, row: u32) -> Result<(), u32> {
