@@ -73,7 +73,7 @@ export async function health(base, endpoint = 'local') {
 /**
  * Opens the panel in a fresh headless Chromium page and records every console error
  * and uncaught exception in `problems` (tests assert it stays empty, or filter the
- * network errors they provoke on purpose).
+ * network errors they provoke on purpose), and every request's URL in `requests`.
  */
 export async function openPanel(url, viewport = { width: 1280, height: 900 }, init = null) {
   const browser = await chromium.launch({
@@ -84,12 +84,15 @@ export async function openPanel(url, viewport = { width: 1280, height: 900 }, in
   });
   const page = await browser.newPage({ viewport });
   const problems = [];
+  // Every request the page and its workers make, by URL (in order).
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
   page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`); });
   page.on('pageerror', (err) => problems.push(`uncaught exception: ${err.message}`));
   // A script to run before the page's own (a performance observer, say).
   if (init) await page.addInitScript(init);
   await page.goto(url);
-  return { browser, page, problems };
+  return { browser, page, problems, requests };
 }
 
 /** Waits until the element with this data-testid shows exactly `expected`. */

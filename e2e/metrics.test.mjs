@@ -17,11 +17,14 @@ test('the numbers shown equal those computed independently from the server recor
   for (let i = 0; i < n; i++) await submit(server.url, { sleepMs: 20 + ((i * 37) % 400), fail: i % 9 === 4 });
   await waitSettled(server, n);
   // Refresh off: one snapshot, so the page and our computation see the same records.
-  const { browser, page, problems } = await openPanel(`${server.url}/?endpoint=local&range=15m&refresh=off&tz=utc`);
+  const { browser, page, problems, requests } = await openPanel(`${server.url}/?endpoint=local&range=15m&refresh=off&tz=utc`);
   try {
     // Auto-refresh off: the numbers are read once and said not to be live.
     await waitForText(page, 'poll-state', 'Paused');
     await waitForText(page, 'total-received', String(n));
+    // One snapshot: the one asked for before the app mounted (feed::live::head_start)
+    // is the one the poll loop shows.
+    assert.equal(requests.filter((u) => u.includes('/metrics/snapshot')).length, 1, 'one snapshot request');
     // Computed in the panel's Web Worker (the engine), not on the page.
     assert.equal(await page.getAttribute('[data-testid="poll-status"]', 'data-engine'), 'worker');
     assert.deepEqual(page.workers().map((w) => new URL(w.url()).pathname), ['/engine_loader.js']);
