@@ -49,7 +49,7 @@ function print(title, s, per = 1) {
 }
 
 console.log(`seeding ${jobs} jobs over 24 h ...`);
-const db = await seedDb({ jobs, span: '24h', workers: 40, model: false });
+const db = process.env.E2E_TIMELINE_DB ?? await seedDb({ jobs, span: '24h', workers: 40, model: false });
 const server = await startServer({ workers: 4, db, dist, extraArgs: ['--no-rate-limits'] });
 try {
   const url = `${server.url}/?endpoint=local&range=24h&refresh=2s`;
