@@ -164,7 +164,8 @@ pub fn interpret_snapshot(a: &Answer) -> Result<Snapshot, FetchError> {
             short(&a.content_type)
         )));
     }
-    let snap = feed::decode(&a.body).map_err(|e| FetchError::BadBody(e.to_string()))?;
+    // The id index is built after the first numbers are out (FeedHost).
+    let snap = feed::decode_unindexed(&a.body).map_err(|e| FetchError::BadBody(e.to_string()))?;
     for c in &snap.events.cold_starts {
         c.validate()?;
     }

@@ -81,6 +81,12 @@ impl MetricsData {
         d
     }
 
+    /// Builds the store's id index if it was decoded without it; a job held twice
+    /// refuses the records (see `JobStore::index_ids`).
+    pub fn index_ids(&mut self) -> Result<(), endpoint_core::RecordError> {
+        self.store.index_ids()
+    }
+
     /// The change-feed cursor to ask from next.
     pub fn cursor(&self) -> u64 {
         self.cursor

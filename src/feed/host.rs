@@ -14,6 +14,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use endpoint_core::query::{Listing, WebhookOutcome, webhook_outcome};
 use endpoint_core::{Aggregation, JobStatus, Window};
@@ -84,12 +85,30 @@ struct Held {
     follow: Option<Follow>,
     data: Option<MetricsData>,
     listing: Listing,
+    /// Why the records were dropped after their numbers were answered (a snapshot
+    /// holding a job twice, found when its index was built): the next refresh says so.
+    refused: Option<String>,
+}
+
+impl Held {
+    /// Builds the records' id index if they have none yet; a job held twice drops
+    /// them, and the next refresh says why.
+    fn index(&mut self) {
+        if let Some(d) = self.data.as_mut() {
+            if let Err(e) = d.index_ids() {
+                self.data = None;
+                self.listing = Listing::default();
+                self.refused = Some(format!("the snapshot has a {e}"));
+            }
+            crate::view::time::mark("em-snapshot-indexed");
+        }
+    }
 }
 
 /// Every feed's records, and the answers computed from them.
 #[derive(Default)]
 pub struct FeedHost {
-    feeds: RefCell<HashMap<u32, Held>>,
+    feeds: Rc<RefCell<HashMap<u32, Held>>>,
 }
 
 impl FeedHost {
@@ -111,7 +130,7 @@ impl FeedHost {
                 bucket: Some(w.bucket),
             }),
             data: Some(data),
-            listing: Listing::default(),
+            ..Held::default()
         };
         host.feeds.borrow_mut().insert(feed, held);
         host
@@ -128,6 +147,9 @@ impl FeedHost {
         follow: &Follow,
         now: i64,
     ) -> Result<Option<Refreshed>, FetchError> {
+        if let Some(why) = self.with(feed, |h| h.refused.take()) {
+            return Err(FetchError::Invalid(why));
+        }
         let src = self.source_for(feed, follow);
         let r = self.step(feed, &src, follow, now).await;
         if let Err(FetchError::Http { status: 410, .. }) = &r {
@@ -283,6 +305,25 @@ impl FeedHost {
         }
     }
 
+    /// Builds `feed`'s id index once this answer is out: in the worker, while the
+    /// page draws the numbers. (Until then a lookup by id scans, and a merge builds
+    /// it first.)
+    fn index_later(&self, feed: u32) {
+        let feeds = self.feeds.clone();
+        let index = move || {
+            if let Some(h) = feeds.borrow_mut().get_mut(&feed) {
+                h.index();
+            }
+        };
+        #[cfg(target_arch = "wasm32")]
+        wasm_bindgen_futures::spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(0).await;
+            index();
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        index();
+    }
+
     fn with<R>(&self, feed: u32, f: impl FnOnce(&mut Held) -> R) -> R {
         f(self.feeds.borrow_mut().entry(feed).or_default())
     }
@@ -359,6 +400,7 @@ impl FeedHost {
                 let data = MetricsData::from_snapshot(snap, window, now);
                 crate::view::time::mark("em-snapshot-aggregated");
                 self.with(feed, |h| h.data = Some(data));
+                self.index_later(feed);
                 Ok(false)
             }
         }
@@ -404,6 +446,44 @@ mod tests {
         );
         let w = Window::new(NOW - H, NOW + 60_000, 60_000).unwrap();
         MetricsData::from_snapshot(demo.snapshot(w.from, w.to), w, NOW)
+    }
+
+    #[test]
+    fn a_snapshot_holding_a_job_twice_is_refused_once_its_index_is_built() {
+        use endpoint_core::feed::{Events, decode_unindexed, encode};
+        let w = Window::new(NOW - H, NOW + 60_000, 60_000).unwrap();
+        let store = data().store().clone();
+        let held = |rows: &[u32]| {
+            let bytes = encode(&store, rows, 1, w.from, w.to, &Events::default());
+            let snap = decode_unindexed(&bytes).unwrap();
+            // The numbers are computed before the index is built.
+            FeedHost::with_records(
+                7,
+                EndpointRef::Demo,
+                MetricsData::from_snapshot(snap, w, NOW),
+            )
+        };
+        let query = JobsView::default();
+        // Every job once: indexed, kept.
+        let host = held(&[0, 1, 2]);
+        host.with(7, |h| h.index());
+        assert!(host.with(7, |h| h.data.as_ref().unwrap().store().is_indexed()));
+        assert_eq!(host.list(7, &query).map(|s| s.total), Some(3));
+        // A job twice: the records are dropped, and the next refresh says why
+        // (before any IO).
+        let host = held(&[0, 1, 0]);
+        assert_eq!(host.list(7, &query).map(|s| s.total), Some(3));
+        host.with(7, |h| h.index());
+        assert_eq!(host.list(7, &query), None);
+        let follow = host.with(7, |h| h.follow.clone()).unwrap();
+        let r = futures::executor::block_on(host.refresh(7, &follow, NOW));
+        assert_eq!(
+            r.unwrap_err().to_string(),
+            format!(
+                "The server sent an invalid record: the snapshot has a duplicate job id `{}`",
+                store.id(0)
+            )
+        );
     }
 
     #[test]

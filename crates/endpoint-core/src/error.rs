@@ -65,6 +65,13 @@ pub enum RecordError {
         /// The record's state.
         status: JobStatus,
     },
+    /// A job id held by two rows of a snapshot (the server's bug: a window lists
+    /// each job once).
+    #[error("duplicate job id `{id}`")]
+    DuplicateId {
+        /// The job.
+        id: String,
+    },
     /// A worker event or delivery with an impossible time.
     #[error("{what}: {detail}")]
     BadEvent {

@@ -450,6 +450,17 @@ impl<'a> Strings<'a> {
 
 /// Decodes a snapshot into a ready [`JobStore`] (index built, strings interned).
 pub fn decode(bytes: &[u8]) -> Result<Snapshot, FeedError> {
+    let mut snap = decode_unindexed(bytes)?;
+    snap.jobs
+        .index_ids()
+        .map_err(|e| FeedError::Invalid(e.to_string()))?;
+    Ok(snap)
+}
+
+/// [`decode`] without building the store's id index, which is most of the work at a
+/// million jobs: aggregating needs no index, so the panel answers first and calls
+/// [`JobStore::index_ids`] after (a job held twice is refused then).
+pub fn decode_unindexed(bytes: &[u8]) -> Result<Snapshot, FeedError> {
     let mut r = Reader { b: bytes, at: 0 };
     if r.take(4, "header")? != MAGIC {
         return Err(FeedError::BadMagic);
@@ -532,14 +543,7 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FeedError> {
         let m = store.messages.intern(strings[s as usize]);
         store.webhook_errors.insert(row, m);
     }
-    for row in 0..n as u32 {
-        if store.index_new_row(row).is_err() {
-            return Err(FeedError::Invalid(format!(
-                "duplicate job id `{}`",
-                store.id(row)
-            )));
-        }
-    }
+    store.unindexed = n > 0;
     Ok(Snapshot {
         cursor,
         from,
@@ -553,6 +557,7 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FeedError> {
 mod tests {
     use super::*;
     use crate::job::{JobRecord, WebhookSummary};
+    use crate::store::Upsert;
     use crate::worker::WorkerState;
 
     fn sample() -> (JobStore, Events) {
@@ -728,6 +733,40 @@ mod tests {
         }
         let snap = decode(&encode(&store, &[3, 13, 23, 0], 1, 0, 1, &none)).unwrap();
         assert_eq!(snap.jobs.find("text-id-13"), Some(1));
+    }
+
+    #[test]
+    fn a_store_decoded_without_its_index_finds_updates_and_refuses_like_one_with_it() {
+        let (store, _) = sample();
+        let none = Events::default();
+        let rows: Vec<u32> = (0..store.len() as u32).collect();
+        let mut snap = decode_unindexed(&encode(&store, &rows, 1, 0, 1, &none)).unwrap();
+        assert!(!snap.jobs.is_indexed());
+        // Found by a scan meanwhile.
+        assert_eq!(snap.jobs.find("text-id-13"), Some(13));
+        assert_eq!(
+            snap.jobs.find("00000000-0000-4000-8000-000000000004"),
+            Some(4)
+        );
+        assert_eq!(snap.jobs.find("nope"), None);
+        // An upsert builds the index first: a known id is updated, not added.
+        let mut r = store.record(4);
+        r.retries = 2;
+        assert!(matches!(
+            snap.jobs.upsert(&r).unwrap(),
+            Upsert::Updated { row: 4, .. }
+        ));
+        assert!(snap.jobs.is_indexed());
+        assert_eq!(snap.jobs.len(), store.len());
+        assert_eq!(snap.jobs.find("text-id-13"), Some(13));
+        // A job twice decodes, and is refused when the index is built.
+        let mut dup = decode_unindexed(&encode(&store, &[3, 13, 3], 1, 0, 1, &none)).unwrap();
+        assert_eq!(
+            dup.jobs.index_ids().unwrap_err().to_string(),
+            "duplicate job id `text-id-3`"
+        );
+        assert!(!dup.jobs.is_indexed());
+        assert!(dup.jobs.upsert(&store.record(0)).is_err());
     }
 
     #[test]

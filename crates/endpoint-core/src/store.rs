@@ -98,6 +98,9 @@ pub struct JobStore {
     pub(crate) webhook_attempts: Vec<u8>,
     pub(crate) flags: Vec<u8>,
     pub(crate) index: IdIndex,
+    /// Rows are held that the index does not have yet: a snapshot decoded without
+    /// it ([`crate::feed::decode_unindexed`]) until [`JobStore::index_ids`].
+    pub(crate) unindexed: bool,
     pub(crate) text_ids: HashMap<u32, String>,
     /// Row -> interned message (most failed jobs share a few messages).
     pub(crate) errors: HashMap<u32, u32>,
@@ -167,6 +170,7 @@ impl JobStore {
     /// are rejected and leave the store unchanged.
     pub fn upsert(&mut self, r: &JobRecord) -> Result<Upsert, RecordError> {
         let times = r.validate()?;
+        self.index_ids()?;
         let (key, is_text) = id_key(&r.id);
         let found = self.index.find(key, |row| {
             self.ids[row as usize] == key && self.text_id_matches(row, &r.id, is_text)
@@ -235,12 +239,40 @@ impl JobStore {
         })
     }
 
-    /// The row number of a job id.
+    /// The row number of a job id (a scan of the rows while the index is not
+    /// built: see [`JobStore::index_ids`]).
     pub fn find(&self, id: &str) -> Option<u32> {
         let (key, is_text) = id_key(id);
-        self.index.find(key, |row| {
-            self.ids[row as usize] == key && self.text_id_matches(row, id, is_text)
-        })
+        let is = |row: u32| self.ids[row as usize] == key && self.text_id_matches(row, id, is_text);
+        if self.unindexed {
+            return (0..self.len() as u32).find(|&row| is(row));
+        }
+        self.index.find(key, is)
+    }
+
+    /// Builds the id index of a store decoded without it
+    /// ([`crate::feed::decode_unindexed`]), refusing a job id held twice (the store
+    /// must then be dropped); nothing to do for any other store. At a million jobs
+    /// this is most of a snapshot's decode, and nothing but [`JobStore::find`] and
+    /// [`JobStore::upsert`] needs it, so the panel builds it after the first
+    /// numbers are out. [`JobStore::upsert`] builds it first if it is not built.
+    pub fn index_ids(&mut self) -> Result<(), RecordError> {
+        if !self.unindexed {
+            return Ok(());
+        }
+        for row in 0..self.len() as u32 {
+            if self.index_new_row(row).is_err() {
+                self.index = IdIndex::with_capacity(self.len());
+                return Err(RecordError::DuplicateId { id: self.id(row) });
+            }
+        }
+        self.unindexed = false;
+        Ok(())
+    }
+
+    /// Whether the id index is built (see [`JobStore::index_ids`]).
+    pub fn is_indexed(&self) -> bool {
+        !self.unindexed
     }
 
     /// Indexes row `row`, which must not be indexed yet; a row with the same id
