@@ -7,6 +7,9 @@
 // Everything else (stylesheet, ECharts, the wasm module, config.json) is loaded from
 // beside this file, so the bundle works under any path. No inline script or style is
 // needed: it runs under script-src 'self' 'wasm-unsafe-eval' (docs/embedding.md).
+// The engine's worker starts now, beside the page's wasm.
+import './engine-start.js';
+
 const base = new URL('./', import.meta.url);
 const el = document.getElementById('endpoint-metrics') ?? document.querySelector('[data-endpoint-metrics]');
 if (!el) throw new Error('Endpoint Metrics: add <div id="endpoint-metrics"></div> to the page before embed.js');

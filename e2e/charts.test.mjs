@@ -129,3 +129,26 @@ test('a series hidden from a legend stays hidden when a refresh brings new numbe
     await srv.stop();
   }
 });
+
+test('ECharts that does not load: every chart in view says so, and the numbers are still shown', async () => {
+  const srv = await startServer({ workers: 1 });
+  await submit(srv.url, { sleepMs: 20 });
+  await waitSettled(srv, 1);
+  // The panel loads ECharts itself once it has asked for the first snapshot
+  // (src/charts/echarts.rs); here that load fails.
+  const failEcharts = (page) => page.route('**/echarts.js', (r) => r.fulfill({ status: 404, body: 'gone' }));
+  const { browser, page, problems } = await openPanel(`${srv.url}/?endpoint=local&range=15m&refresh=off`, undefined, null, failEcharts);
+  try {
+    await waitForText(page, 'poll-state', 'Paused');
+    await waitForText(page, 'total-received', '1');
+    await page.waitForFunction(() => document.querySelectorAll('.chart-problem').length >= 6, null, { timeout: 10_000 });
+    const said = await page.evaluate(() => [...document.querySelectorAll('.chart-problem')].map((p) => p.textContent));
+    assert.ok(said.every((t) => t.includes('ECharts did not load')), JSON.stringify(said));
+    assert.equal(await page.evaluate(() => document.querySelectorAll('.chart canvas').length), 0);
+    // The failed download is the only error.
+    assert.deepEqual(problems.filter((p) => !p.includes('404')), []);
+  } finally {
+    await browser.close();
+    await srv.stop();
+  }
+});

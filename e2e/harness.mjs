@@ -12,13 +12,13 @@ const DIST = process.env.E2E_DIST ?? 'dist';
 const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
 
 /** Starts endpoint-server on 127.0.0.1 (port 0 = a free one); resolves once it listens. */
-export async function startServer({ workers = 1, port = 0, extraArgs = [], db = null, dist = DIST } = {}) {
-  if (!existsSync(SERVER_BIN)) throw new Error(`no server binary at ${SERVER_BIN}: build endpoint-server first`);
+export async function startServer({ workers = 1, port = 0, extraArgs = [], db = null, dist = DIST, bin = SERVER_BIN } = {}) {
+  if (!existsSync(bin)) throw new Error(`no server binary at ${bin}: build endpoint-server first`);
   if (!existsSync(`${dist}/index.html`)) throw new Error(`no panel build in ${dist}: run trunk build --release first`);
   // A database of our own is removed with the server (one left in /tmp per test run
   // otherwise); one the caller passed is the caller's.
   const own = db === null ? mkdtempSync(join(tmpdir(), 'endpoint-e2e-')) : null;
-  const child = spawn(SERVER_BIN, [
+  const child = spawn(bin, [
     'serve', '--listen', `127.0.0.1:${port}`,
     // workers: null leaves every endpoint's own worker counts (real-worker endpoints).
     ...(workers === null ? [] : ['--workers', String(workers)]), '--cold-start-ms', '200',
@@ -75,7 +75,7 @@ export async function health(base, endpoint = 'local') {
  * and uncaught exception in `problems` (tests assert it stays empty, or filter the
  * network errors they provoke on purpose), and every request's URL in `requests`.
  */
-export async function openPanel(url, viewport = { width: 1280, height: 900 }, init = null) {
+export async function openPanel(url, viewport = { width: 1280, height: 900 }, init = null, before = null) {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -91,6 +91,8 @@ export async function openPanel(url, viewport = { width: 1280, height: 900 }, in
   page.on('pageerror', (err) => problems.push(`uncaught exception: ${err.message}`));
   // A script to run before the page's own (a performance observer, say).
   if (init) await page.addInitScript(init);
+  // Anything else to set up before the page loads (routes that fail a file, say).
+  if (before) await before(page);
   await page.goto(url);
   return { browser, page, problems, requests };
 }
@@ -128,7 +130,7 @@ export async function waitForContains(page, testid, needle, timeout = 20_000) {
 /** Writes a synthetic history into a fresh database (endpoint-server seed --model). */
 export async function seedDb({ jobs = 50_000, span = '24h', workers = 8, model = true } = {}) {
   const db = join(mkdtempSync(join(tmpdir(), 'endpoint-seed-')), 'seed.db');
-  const child = spawn(SERVER_BIN, ['seed', '--db', db, '--jobs', String(jobs), '--span', span,
+  const child = spawn(bin, ['seed', '--db', db, '--jobs', String(jobs), '--span', span,
     '--workers', String(workers), ...(model ? ['--model'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
   const code = await new Promise((r) => child.once('exit', r));
   if (code !== 0) throw new Error(`endpoint-server seed exited with ${code}`);

@@ -1,7 +1,8 @@
 // The Metrics tab's performance targets (issue 13), measured in headless Chromium
 // against a real endpoint-server, for one or more builds of the panel side by side
 // (alternating loads over the same database):
-//   node e2e/panel-bench.mjs [jobs] [loads] [dist ...]     (default: 1,000,000 5 dist)
+//   node e2e/panel-bench.mjs [jobs] [loads] [dist[=server] ...]   (default: 1,000,000 5 dist)
+// (E2E_TIMELINE_DB=FILE reuses a seeded database, as e2e/panel-timeline.mjs does.)
 // (`cargo xtask bench --panel-only` runs it on dist/.) For each build:
 // - first full render of a 24 h window holding `jobs` jobs: performance.measure
 //   'em-first-render' (navigation start -> numbers and charts set), and the main
@@ -17,7 +18,11 @@ import { startServer, openPanel, seedDb } from './harness.mjs';
 
 const jobs = Number(process.argv[2] ?? 1_000_000);
 const loads = Number(process.argv[3] ?? 5);
-const dists = process.argv.length > 4 ? process.argv.slice(4) : ['dist'];
+// A build is a dist folder, or `DIST=SERVER` to serve it with its own endpoint-server
+// binary (builds on either side of a change to the snapshot's format).
+const builds = process.argv.length > 4 ? process.argv.slice(4) : ['dist'];
+const dists = builds.map((b) => b.split('=')[0]);
+const serverOf = Object.fromEntries(builds.map((b) => [b.split('=')[0], b.split('=')[1]]));
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const gz = (path) => gzipSync(readFileSync(path), { level: 9 }).length;
 
@@ -36,12 +41,14 @@ const observe = () => {
     .observe({ type: 'longtask', buffered: true });
 };
 
-console.log(`seeding ${jobs} jobs over 24 h ...`);
-const db = await seedDb({ jobs, span: '24h', workers: 40, model: false });
+// E2E_TIMELINE_DB: a database seeded before (its refreshes add to it), instead of
+// seeding one now (~5 min for a million jobs).
+const db = process.env.E2E_TIMELINE_DB ?? (console.log(`seeding ${jobs} jobs over 24 h ...`),
+  await seedDb({ jobs, span: '24h', workers: 40, model: false }));
 const results = Object.fromEntries(dists.map((d) => [d, { first: [], longest: [], over50: [], received: 0 }]));
 for (let i = 0; i < loads; i++) {
   for (const dist of dists) {
-    const server = await startServer({ workers: 4, db, dist, extraArgs: ['--no-rate-limits'] });
+    const server = await startServer({ workers: 4, db, dist, bin: serverOf[dist], extraArgs: ['--no-rate-limits'] });
     const r = results[dist];
     try {
       const url = `${server.url}/?endpoint=local&range=24h&refresh=2s`;
@@ -67,7 +74,7 @@ for (let i = 0; i < loads; i++) {
 
 for (const dist of dists) {
   const r = results[dist];
-  const server = await startServer({ workers: 4, db, dist, extraArgs: ['--no-rate-limits'] });
+  const server = await startServer({ workers: 4, db, dist, bin: serverOf[dist], extraArgs: ['--no-rate-limits'] });
   try {
     const url = `${server.url}/?endpoint=local&range=24h&refresh=2s`;
     const { browser, page, problems } = await openPanel(url, { width: 1400, height: 900 }, observe);

@@ -47,17 +47,22 @@ pub fn start() {
                 // The first snapshot is asked for now, and downloads while the page
                 // mounts.
                 feed::live::head_start(&app::initial_view(&config, &root).0);
-                // Let the browser start the engine's worker before the mount (a long
-                // task) holds the main thread: the worker's start needs it.
+                // Then ECharts, which the charts need only when the numbers arrive.
+                charts::echarts::load(&feed::link::bundle_file("echarts.js"));
+                // Let the question go out before the mount (a long task) holds the
+                // main thread (a worker the link had to start needs it too).
                 gloo_timers::future::TimeoutFuture::new(0).await;
                 leptos::mount::mount_to(root, move || view! { <App config=config root=el /> })
                     .forget();
                 view::time::mark("em-mounted");
             }
-            Err(error) => leptos::mount::mount_to(root, move || {
-                view! { <embed::config_error::ConfigErrorScreen error=error url=url /> }
-            })
-            .forget(),
+            Err(error) => {
+                feed::link::drop_early_engine();
+                leptos::mount::mount_to(root, move || {
+                    view! { <embed::config_error::ConfigErrorScreen error=error url=url /> }
+                })
+                .forget()
+            }
         }
     });
 }

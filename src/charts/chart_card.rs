@@ -201,7 +201,7 @@ pub fn ChartCard(
             *lazy.current.borrow_mut() = Some((agg, ctx.get()));
             lazy.stale.set(true);
             if first {
-                if !echarts::loaded() {
+                if !echarts::loaded() && !echarts::loading() {
                     // Said at once, on screen or not: nothing will draw.
                     unavailable(echarts::NOT_LOADED);
                     lazy.gave_up.set(true);
@@ -296,6 +296,9 @@ impl Lazy {
                 let me = self.clone();
                 leptos::task::spawn_local(async move {
                     gloo_timers::future::TimeoutFuture::new(0).await;
+                    // ECharts may still be loading (echarts::load); if it does not
+                    // load, the chart's mount says so.
+                    echarts::ready().await;
                     me.mounting.set(false);
                     if me.alive.get() {
                         if (me.mount)() {

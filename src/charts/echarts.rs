@@ -103,6 +103,64 @@ pub fn loaded() -> bool {
         .unwrap_or(false)
 }
 
+thread_local! {
+    /// The load [`load`] started: true once the script ran, false if it failed.
+    static LOADING: std::cell::RefCell<Option<futures::future::Shared<futures::future::LocalBoxFuture<'static, bool>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Starts loading ECharts from `url` unless the page has it or is loading it. The
+/// panel's own page loads it this way once the first snapshot is asked for, so that
+/// evaluating its 580 KB of script does not hold up the page's start (and with it
+/// that question): the charts need it only when the first numbers arrive
+/// (docs/benchmarks.md). A portal's embed.js loads it before the panel starts.
+pub fn load(url: &str) {
+    if loaded() || LOADING.with(|l| l.borrow().is_some()) {
+        return;
+    }
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    let Ok(script) = doc.create_element("script") else {
+        return;
+    };
+    let (tx, rx) = futures::channel::oneshot::channel::<bool>();
+    let tx = std::rc::Rc::new(std::cell::RefCell::new(Some(tx)));
+    let settle = |ok: bool| {
+        let tx = tx.clone();
+        Closure::once_into_js(move || {
+            if let Some(tx) = tx.borrow_mut().take() {
+                let _ = tx.send(ok);
+            }
+        })
+    };
+    let _ = js_sys::Reflect::set(&script, &"onload".into(), &settle(true));
+    let _ = js_sys::Reflect::set(&script, &"onerror".into(), &settle(false));
+    let _ = script.set_attribute("src", url);
+    let Some(head) = doc.head() else {
+        return;
+    };
+    if head.append_child(&script).is_err() {
+        return;
+    }
+    let done: futures::future::LocalBoxFuture<'static, bool> =
+        Box::pin(async move { rx.await.unwrap_or(false) });
+    LOADING.with(|l| *l.borrow_mut() = Some(futures::FutureExt::shared(done)));
+}
+
+/// Whether ECharts is being loaded by [`load`] (a chart then waits for it).
+pub fn loading() -> bool {
+    !loaded() && LOADING.with(|l| l.borrow().is_some())
+}
+
+/// Whether ECharts is there, once a load [`load`] started has ended.
+pub async fn ready() -> bool {
+    if let Some(done) = LOADING.with(|l| l.borrow().clone()) {
+        done.await;
+    }
+    loaded()
+}
+
 fn describe(e: &JsValue) -> String {
     e.as_string()
         .or_else(|| {

@@ -265,6 +265,9 @@ pub fn run_here(port: web_sys::MessagePort) {
     serve(Page::Port(port));
 }
 
+/// The worker global's array of the messages that came before the engine listened.
+const EARLY: &str = "emEarly";
+
 /// The engine itself: it answers the page's questions (the Demo's at once, the
 /// feeds' when their IO is done), and says it is ready. A feed's new refresh
 /// abandons the one before it (the page has stopped waiting for that one: the view
@@ -322,6 +325,18 @@ fn serve(page: Page) {
         });
     });
     page.listen(&on_message);
+    // What the page posted before the engine listened, kept by the worker's loader
+    // (tools/extract-boot-script.mjs writes it), in order.
+    if let Page::Scope(scope) = &*page {
+        let early = Reflect::get(scope, &EARLY.into()).unwrap_or_default();
+        let _ = Reflect::delete_property(scope, &EARLY.into());
+        if js_sys::Array::is_array(&early) {
+            let handler: &js_sys::Function = on_message.as_ref().unchecked_ref();
+            for e in js_sys::Array::from(&early).iter() {
+                let _ = handler.call1(&JsValue::NULL, &e);
+            }
+        }
+    }
     on_message.forget();
     let ready = Object::new();
     let _ = Reflect::set(&ready, &"ready".into(), &true.into());

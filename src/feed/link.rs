@@ -78,7 +78,7 @@ pub fn set_bundle(url: Option<String>) {
 }
 
 /// The URL of the bundle's file `name`.
-fn bundle_file(name: &str) -> String {
+pub fn bundle_file(name: &str) -> String {
     BUNDLE.with(|b| match &*b.borrow() {
         Some(base) => format!("{}/{name}", base.trim_end_matches('/')),
         None => format!("./{name}"),
@@ -89,6 +89,9 @@ fn bundle_file(name: &str) -> String {
 fn loader_url() -> String {
     bundle_file(LOADER)
 }
+
+/// The global under which engine-start.js leaves the worker it started.
+const EARLY_ENGINE: &str = "emEngine";
 
 /// The page's engine link (starting the worker at the first call).
 pub fn page_link() -> EngineLink {
@@ -130,11 +133,13 @@ enum Place {
 }
 
 enum State {
-    /// The engine is loading: questions wait for its `ready`.
+    /// The engine is loading: questions wait for its `ready`. A worker's are posted
+    /// at once (`posted`): its loader keeps them until the engine listens, so the
+    /// first snapshot does not wait for the `ready` to cross a busy main thread.
     Starting {
         place: Place,
         running: Running,
-        waiting: Vec<(Envelope, Reply)>,
+        waiting: Vec<(Envelope, Reply, bool)>,
     },
     /// Questions go to the engine; answers come back by id.
     Ready {
@@ -287,8 +292,13 @@ impl EngineLink {
         loop {
             let (tx, rx) = oneshot::channel();
             let next = match &mut *self.0.state.borrow_mut() {
-                State::Starting { waiting, .. } => {
-                    waiting.push((env.clone(), tx));
+                State::Starting {
+                    waiting,
+                    place,
+                    running,
+                } => {
+                    let posted = *place == Place::Worker && post(&running.to, &env).is_ok();
+                    waiting.push((env.clone(), tx, posted));
                     Ok(Some(rx))
                 }
                 State::Ready {
@@ -367,7 +377,11 @@ impl Link {
         };
         let mut pending = HashMap::new();
         let mut failed = None;
-        for (env, tx) in waiting {
+        for (env, tx, posted) in waiting {
+            if posted {
+                pending.insert(env.id, tx);
+                continue;
+            }
             match post(&running.to, &env) {
                 Ok(()) => {
                     pending.insert(env.id, tx);
@@ -468,12 +482,65 @@ fn on_message(link: Weak<Link>) -> Closure<dyn FnMut(MessageEvent)> {
     })
 }
 
-/// Starts the worker with its handlers (which hold the link weakly).
+/// The engine's worker engine-start.js started with the page, if any: the worker,
+/// what it said before the link listened, and how it failed if it did.
+struct Early {
+    worker: web_sys::Worker,
+    messages: js_sys::Array,
+    error: Option<String>,
+}
+
+/// Takes the worker engine-start.js started (the global `emEngine`), if there is one.
+fn take_early() -> Option<Early> {
+    let global = js_sys::global();
+    let early = Reflect::get(&global, &EARLY_ENGINE.into()).ok()?;
+    let _ = Reflect::delete_property(global.unchecked_ref::<Object>(), &EARLY_ENGINE.into());
+    let field = |name: &str| Reflect::get(&early, &name.into()).ok();
+    Some(Early {
+        worker: field("worker")?.dyn_into().ok()?,
+        messages: field("messages")?.dyn_into().ok()?,
+        error: field("error").and_then(|e| e.as_string()),
+    })
+}
+
+/// Stops the worker engine-start.js started, if no link took it (the panel did not
+/// start: its config.json was refused).
+pub fn drop_early_engine() {
+    if let Some(e) = take_early() {
+        e.worker.terminate();
+    }
+}
+
+/// Starts the worker with its handlers (which hold the link weakly): the one
+/// engine-start.js started with the page if there is one, else a new one.
 fn start_worker(link: Weak<Link>) -> Result<Running, String> {
     let url = loader_url();
-    let worker = web_sys::Worker::new(&url)
-        .map_err(|e| format!("could not be created from {url}: {}", js_text(&e)))?;
+    let (worker, said) = match take_early() {
+        Some(Early {
+            worker,
+            error: Some(why),
+            ..
+        }) => {
+            worker.terminate();
+            return Err(format!("failed: {why}"));
+        }
+        Some(e) => (e.worker, e.messages),
+        None => (
+            web_sys::Worker::new(&url)
+                .map_err(|e| format!("could not be created from {url}: {}", js_text(&e)))?,
+            js_sys::Array::new(),
+        ),
+    };
     let on_message = on_message(link.clone());
+    if said.length() > 0 {
+        // Heard once the link is starting (the engine's `ready` among them).
+        let hear: js_sys::Function = on_message.as_ref().clone().unchecked_into();
+        wasm_bindgen_futures::spawn_local(async move {
+            for m in said.iter() {
+                let _ = hear.call1(&JsValue::NULL, &m);
+            }
+        });
+    }
     let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
         let what = e
             .dyn_ref::<web_sys::ErrorEvent>()
