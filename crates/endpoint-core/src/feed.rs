@@ -393,39 +393,38 @@ pub fn encode(
     let count = |out: &mut Vec<u8>, n: usize| out.extend_from_slice(&(n as u32).to_le_bytes());
     let tr = &events.transitions;
     count(&mut out, tr.len());
-    tr_workers
-        .iter()
-        .for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
-    out.extend(
+    column(&mut out, tr_workers.iter().map(|w| w.to_le_bytes()));
+    column(
+        &mut out,
         tr.iter()
-            .map(|t| t.state.map_or(STOPPED, |s| s.index() as u8)),
+            .map(|t| [t.state.map_or(STOPPED, |s| s.index() as u8)]),
     );
-    tr.iter()
-        .for_each(|t| out.extend_from_slice(&t.at.to_le_bytes()));
+    column(&mut out, tr.iter().map(|t| t.at.to_le_bytes()));
     let cs = &events.cold_starts;
     count(&mut out, cs.len());
-    cs_workers
-        .iter()
-        .for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
-    cs.iter()
-        .for_each(|c| out.extend_from_slice(&c.started_at.to_le_bytes()));
-    cs.iter()
-        .for_each(|c| out.extend_from_slice(&c.ready_at.to_le_bytes()));
-    cs.iter()
-        .for_each(|c| out.extend_from_slice(&c.duration.to_le_bytes()));
+    column(&mut out, cs_workers.iter().map(|w| w.to_le_bytes()));
+    column(&mut out, cs.iter().map(|c| c.started_at.to_le_bytes()));
+    column(&mut out, cs.iter().map(|c| c.ready_at.to_le_bytes()));
+    column(&mut out, cs.iter().map(|c| c.duration.to_le_bytes()));
     let dl = &events.deliveries;
     count(&mut out, dl.len());
-    dl_keys
-        .iter()
-        .for_each(|k| out.extend_from_slice(&k.to_le_bytes()));
-    out.extend(dl.iter().map(|d| d.attempt));
-    dl.iter()
-        .for_each(|d| out.extend_from_slice(&d.at.to_le_bytes()));
-    dl.iter()
-        .for_each(|d| out.extend_from_slice(&d.status.unwrap_or(0).to_le_bytes()));
+    column(&mut out, dl_keys.iter().map(|k| k.to_le_bytes()));
+    column(&mut out, dl.iter().map(|d| [d.attempt]));
+    column(&mut out, dl.iter().map(|d| d.at.to_le_bytes()));
+    column(
+        &mut out,
+        dl.iter().map(|d| d.status.unwrap_or(0).to_le_bytes()),
+    );
     pairs(&mut out, &dl_text_ids);
     pairs(&mut out, &dl_errors);
     out
+}
+
+/// Appends a column: each value's little-endian bytes.
+fn column<const W: usize>(out: &mut Vec<u8>, values: impl Iterator<Item = [u8; W]>) {
+    for v in values {
+        out.extend_from_slice(&v);
+    }
 }
 
 /// The string table as it is written: each string's index is its place in `list`;

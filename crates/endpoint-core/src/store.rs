@@ -540,14 +540,19 @@ impl IdIndex {
         if self.slots.is_empty() {
             return None;
         }
+        self.probe(mix(key), is_match).ok()
+    }
+
+    /// Walks from `h`'s place: the row that `is_match`es, or else the first empty
+    /// slot (the table is never full).
+    fn probe(&self, h: u64, is_match: impl Fn(u32) -> bool) -> Result<u32, usize> {
         let n = self.slots.len();
-        let h = mix(key);
         let t = tag(h);
         let mut i = self.start(h);
         loop {
             match self.slots[i] {
-                0 => return None,
-                s if self.tags[i] == t && is_match(s - 1) => return Some(s - 1),
+                0 => return Err(i),
+                s if self.tags[i] == t && is_match(s - 1) => return Ok(s - 1),
                 _ => i = if i + 1 == n { 0 } else { i + 1 },
             }
         }
@@ -565,19 +570,13 @@ impl IdIndex {
         if (self.len + 1) as f64 > self.slots.len() as f64 * MAX_LOAD {
             self.grow(&key_of);
         }
-        let n = self.slots.len();
         let h = mix(key);
-        let t = tag(h);
-        let mut i = self.start(h);
-        loop {
-            match self.slots[i] {
-                0 => break,
-                s if self.tags[i] == t && is_match(s - 1) => return Err(s - 1),
-                _ => i = if i + 1 == n { 0 } else { i + 1 },
-            }
-        }
+        let i = match self.probe(h, is_match) {
+            Ok(found) => return Err(found),
+            Err(empty) => empty,
+        };
         self.slots[i] = row + 1;
-        self.tags[i] = t;
+        self.tags[i] = tag(h);
         self.len += 1;
         Ok(())
     }
