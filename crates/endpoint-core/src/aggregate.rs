@@ -245,10 +245,12 @@ impl Aggregator {
     ) -> Result<Self, AggregateError> {
         let mut agg = Aggregator::new(window, qs)?;
         let n = window.buckets();
-        let mut exec_b = Vec::new();
-        let mut exec_v = Vec::new();
-        let mut delay_b = Vec::new();
-        let mut delay_v = Vec::new();
+        // Sized for every job at once: growing by doubling copies each column
+        // about twice over, which in wasm (no mremap) is a memcpy each time.
+        let mut exec_b = Vec::with_capacity(store.len());
+        let mut exec_v = Vec::with_capacity(store.len());
+        let mut delay_b = Vec::with_capacity(store.len());
+        let mut delay_v = Vec::with_capacity(store.len());
         for row in 0..store.len() as u32 {
             let r = store.row(row);
             agg.count(&r, 1);
