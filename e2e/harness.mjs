@@ -130,7 +130,7 @@ export async function waitForContains(page, testid, needle, timeout = 20_000) {
 /** Writes a synthetic history into a fresh database (endpoint-server seed --model). */
 export async function seedDb({ jobs = 50_000, span = '24h', workers = 8, model = true } = {}) {
   const db = join(mkdtempSync(join(tmpdir(), 'endpoint-seed-')), 'seed.db');
-  const child = spawn(bin, ['seed', '--db', db, '--jobs', String(jobs), '--span', span,
+  const child = spawn(SERVER_BIN, ['seed', '--db', db, '--jobs', String(jobs), '--span', span,
     '--workers', String(workers), ...(model ? ['--model'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
   const code = await new Promise((r) => child.once('exit', r));
   if (code !== 0) throw new Error(`endpoint-server seed exited with ${code}`);
