@@ -537,8 +537,13 @@ async fn an_async_worker_runs_jobs_concurrently_and_a_cancel_stops_one() {
 async fn a_sync_handler_that_ignores_the_stop_is_killed_and_a_late_result_is_discarded() {
     let b = bench("echo", |_, p| p.cancel_grace_ms = 2_500).await;
     // 1. It finishes within the grace: its late result is discarded, the worker kept.
+    // Each job is cancelled once its handler has started (its first log line): a job
+    // taken but not yet started when the stop arrives is dropped by the SDK before it
+    // runs, so nothing would be late or stuck (the CI failure of 2026-12-06).
     let id = b.run(json!({ "sleep": 1.5 })).await;
     b.until(&id, 20, |v| v["status"] == "IN_PROGRESS").await;
+    b.log_until(&id, "echo handler got", "the handler never started")
+        .await;
     let (_, v) = b.http("POST", &format!("/v2/w/cancel/{id}"), "").await;
     assert_eq!(v["status"], "CANCELLED");
     b.log_until(&id, "late result discarded", "no late result noted")
@@ -552,6 +557,8 @@ async fn a_sync_handler_that_ignores_the_stop_is_killed_and_a_late_result_is_dis
     // 2. It keeps running past the grace: the worker is killed, the work stops.
     let id = b.run(json!({ "sleep": 60 })).await;
     let v = b.until(&id, 20, |v| v["status"] == "IN_PROGRESS").await;
+    b.log_until(&id, "echo handler got", "the handler never started")
+        .await;
     // The worker running it (under load the scaler may have started another one).
     let first = b
         .workers()
