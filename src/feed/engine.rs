@@ -331,10 +331,7 @@ fn serve(page: Page) {
         let early = Reflect::get(scope, &EARLY.into()).unwrap_or_default();
         let _ = Reflect::delete_property(scope, &EARLY.into());
         if js_sys::Array::is_array(&early) {
-            let handler: &js_sys::Function = on_message.as_ref().unchecked_ref();
-            for e in js_sys::Array::from(&early).iter() {
-                let _ = handler.call1(&JsValue::NULL, &e);
-            }
+            link::replay(on_message.as_ref().unchecked_ref(), &early.unchecked_into());
         }
     }
     on_message.forget();

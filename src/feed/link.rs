@@ -503,6 +503,14 @@ fn take_early() -> Option<Early> {
     })
 }
 
+/// Hands `messages` (message events kept before anyone listened), in order, to the
+/// message handler `hear` (both ends of the link keep such messages).
+pub(crate) fn replay(hear: &js_sys::Function, messages: &js_sys::Array) {
+    for m in messages.iter() {
+        let _ = hear.call1(&JsValue::NULL, &m);
+    }
+}
+
 /// Stops the worker engine-start.js started, if no link took it (the panel did not
 /// start: its config.json was refused).
 pub fn drop_early_engine() {
@@ -535,11 +543,7 @@ fn start_worker(link: Weak<Link>) -> Result<Running, String> {
     if said.length() > 0 {
         // Heard once the link is starting (the engine's `ready` among them).
         let hear: js_sys::Function = on_message.as_ref().clone().unchecked_into();
-        wasm_bindgen_futures::spawn_local(async move {
-            for m in said.iter() {
-                let _ = hear.call1(&JsValue::NULL, &m);
-            }
-        });
+        wasm_bindgen_futures::spawn_local(async move { replay(&hear, &said) });
     }
     let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
         let what = e

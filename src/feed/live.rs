@@ -63,12 +63,11 @@ thread_local! {
     static HEAD_START: RefCell<Option<HeadStart>> = const { RefCell::new(None) };
 }
 
-/// What the poll loop would follow first for `v` (its key read from the browser's
-/// storage).
-fn follow_of(v: &ViewState) -> Follow {
+/// What the poll loop follows for `v` with the endpoint's `key`.
+fn follow_of(v: &ViewState, key: Option<String>) -> Follow {
     Follow {
         endpoint: absolute(&v.endpoint),
-        key: crate::settings::store::api_key(&v.endpoint),
+        key,
         range: v.range,
         bucket: v.bucket,
     }
@@ -81,7 +80,7 @@ fn follow_of(v: &ViewState) -> Follow {
 /// is still the same by then; else the answer is dropped.
 pub fn head_start(view: &ViewState) {
     let engine = Engine::new();
-    let follow = follow_of(view);
+    let follow = follow_of(view, crate::settings::store::api_key(&view.endpoint));
     let (tx, answer) = oneshot::channel();
     let (e, f) = (engine.clone(), follow.clone());
     // Not Leptos's executor: this runs before the mount sets it up.
@@ -208,7 +207,7 @@ pub fn follow(view: RwSignal<ViewState>, key_version: Signal<u32>, feed: Feed) {
             if source.is_none() {
                 break;
             }
-            let follow = follow_of(&v);
+            let follow = follow_of(&v, key.clone());
             let outcome = {
                 let ahead = head.take().filter(|h| h.follow == follow);
                 let step = async {
